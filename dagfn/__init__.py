@@ -1,0 +1,51 @@
+"""dagfn: pipelines as typed expressions, run on trio with dataflow scheduling.
+
+Layout (data flows top to bottom; each layer only uses the ones above it):
+
+- expression: `_graph` (`Graph`, `node`, `>>`, `&`, `gather`), `_route` (`route`),
+  `monoid`: immutable typed values; building one never runs anything.
+- plan: `_plan` lowers an expression to a flat, validated DAG of numbered steps.
+- interpreter: `_interpret` runs a plan on trio (`run`, `run_sync`).
+- edges: `store/` (journals), `executors/` (where step functions run).
+
+Mistakes in building a graph raise at once; failures while running come back
+as ``Failure(RunFailure(...))``.
+"""
+
+from dagfn._errors import DagfnError as DagfnError
+from dagfn._errors import InvalidArgument as InvalidArgument
+from dagfn._failures import RunFailure as RunFailure
+from dagfn._failures import StepFailure as StepFailure
+from dagfn._graph import Fan as Fan
+from dagfn._graph import Gathered as Gathered
+from dagfn._graph import Graph as Graph
+from dagfn._graph import gather as gather
+from dagfn._graph import node as node
+from dagfn._interpret import run as run
+from dagfn._interpret import run_sync as run_sync
+from dagfn._plan import DuplicatePath as DuplicatePath
+from dagfn._plan import NoBranch as NoBranch
+from dagfn._route import NotEnumerable as NotEnumerable
+from dagfn._route import Router as Router
+from dagfn._route import route as route
+from dagfn._route import route_total as route_total
+
+__all__ = [
+    "DagfnError",
+    "DuplicatePath",
+    "Fan",
+    "Gathered",
+    "Graph",
+    "InvalidArgument",
+    "NoBranch",
+    "NotEnumerable",
+    "Router",
+    "RunFailure",
+    "StepFailure",
+    "gather",
+    "node",
+    "route",
+    "route_total",
+    "run",
+    "run_sync",
+]

@@ -1,0 +1,107 @@
+"""The untyped expression tree behind every `Graph`.
+
+`Graph` is a typed facade; this module holds what it wraps. Expressions are
+immutable and compared by identity: the same expression object used twice in
+one graph (with the same input) is one step. Nothing here runs anything.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Hashable
+from typing import Any, Final
+
+import attrs
+
+#: Step function kinds, fixed when a node is built (never re-detected per call).
+SYNC: Final = 0
+ASYNC: Final = 1
+
+
+def callable_name(fn: Callable[..., Any]) -> str:
+    """The default step name of a function: its ``__name__``, unwrapping partials."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    name = getattr(fn, "__name__", None)
+    if isinstance(name, str):
+        return name
+    return type(fn).__name__
+
+
+def callable_kind(fn: Callable[..., Any]) -> int:
+    """`ASYNC` for coroutine functions (also partials and async ``__call__``), else `SYNC`."""
+    if inspect.iscoroutinefunction(fn):
+        return ASYNC
+    call = getattr(fn, "__call__", None)  # noqa: B004 - an object's async __call__
+    if call is not None and inspect.iscoroutinefunction(call):
+        return ASYNC
+    return SYNC
+
+
+def callable_origin(fn: Callable[..., Any]) -> str:
+    """Where a function was defined, as ``file:line``, for error messages."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return f"{type(fn).__module__}.{type(fn).__qualname__}"
+    return f"{code.co_filename}:{code.co_firstlineno}"
+
+
+class Expr:
+    """Base of expression nodes. Identity is meaningful: no ``__eq__``/``__hash__`` override."""
+
+    __slots__ = ()
+
+
+@attrs.frozen(eq=False, slots=True)
+class Call(Expr):
+    """One step calling ``fn`` on the expression's input."""
+
+    fn: Callable[..., Any]
+    name: str
+    kind: int  # SYNC or ASYNC
+
+
+@attrs.frozen(eq=False, slots=True)
+class Then(Expr):
+    """``first >> second``: kept binary, so building a long chain is O(1) per link."""
+
+    first: Expr
+    second: Expr
+
+
+@attrs.frozen(eq=False, slots=True)
+class Join(Expr):
+    """All ``branches`` run on the same input; one step calls ``fn(*outputs)``."""
+
+    branches: tuple[Expr, ...]
+    fn: Callable[..., Any]
+    name: str
+    kind: int
+
+
+@attrs.frozen(eq=False, slots=True)
+class Gather(Expr):
+    """All ``branches`` run on the same input; their outputs become one tuple."""
+
+    branches: tuple[Expr, ...]
+
+
+@attrs.frozen(eq=False, slots=True)
+class Route(Expr):
+    """``selector`` picks one key; only the branch under that key runs."""
+
+    selector: Callable[..., Any]
+    name: str
+    kind: int
+    table: tuple[tuple[Hashable, Expr], ...]
+
+
+@attrs.frozen(eq=False, slots=True)
+class Scope(Expr):
+    """A named subgraph: the paths of the steps first met inside get ``name/``."""
+
+    inner: Expr
+    name: str

@@ -1,0 +1,228 @@
+"""The typed expression layer: `Graph`, `node`, `>>`, `&`/`Fan.join` and `gather`.
+
+A `Graph[I, O, E]` is an immutable description of a computation from ``I`` to
+``O`` that may fail with ``E`` (``Never`` when it cannot fail as a value).
+Building a graph never runs anything; mistakes in building raise at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Generic, Never, TypeVar, TypeVarTuple, Unpack, overload
+
+from returns.result import Result
+
+from dagfn import _expr
+from dagfn._errors import expected
+
+if TYPE_CHECKING:
+    from dagfn._plan import Plan
+
+I = TypeVar("I", contravariant=True)  # noqa: E741 - the input, as in the design
+O = TypeVar("O", covariant=True)  # noqa: E741 - the output
+E = TypeVar("E", covariant=True)
+
+A = TypeVar("A")
+B = TypeVar("B")
+R = TypeVar("R")
+Err = TypeVar("Err")
+O2 = TypeVar("O2")
+E2 = TypeVar("E2")
+Ts = TypeVarTuple("Ts")
+
+
+class Graph(Generic[I, O, E]):
+    """A typed, immutable pipeline from ``I`` to ``O`` that may fail with ``E``.
+
+    Graphs are values: combine them with ``>>``, ``&`` and the functions of
+    this package, then run them with `dagfn.run`. The same graph value used
+    twice in one expression (on the same input) is one step that runs once.
+    """
+
+    __slots__ = ("_expr", "_plan_cache")
+
+    def __init__(self, expr: _expr.Expr) -> None:
+        self._expr = expr
+        self._plan_cache: Plan | None = None
+
+    def __rshift__(self, other: Graph[O, O2, E2]) -> Graph[I, O2, E | E2]:
+        """``a >> b``: feed ``a``'s output to ``b``; mypy checks that they fit."""
+        if not isinstance(other, Graph):
+            return NotImplemented
+        return Graph(_expr.Then(self._expr, other._expr))
+
+    def then(self, other: Graph[O, O2, E2]) -> Graph[I, O2, E | E2]:
+        """The same as ``self >> other``."""
+        if not isinstance(other, Graph):
+            raise expected("a Graph", "other", other)
+        return Graph(_expr.Then(self._expr, other._expr))
+
+    def __and__(self, other: Graph[I, O2, E2]) -> Fan[I, E | E2, O, O2]:
+        """``a & b``: run both on the same input; close with `Fan.join`."""
+        if not isinstance(other, Graph):
+            return NotImplemented
+        return Fan((self._expr, other._expr))
+
+    def named(self, name: str) -> Graph[I, O, E]:
+        """Give this graph a name.
+
+        A single step is renamed (its path becomes ``name``); a composite graph
+        becomes a subgraph whose steps' paths are prefixed with ``name/``.
+        """
+        _check_name(name)
+        e = self._expr
+        if isinstance(e, _expr.Call):
+            return Graph(_expr.Call(e.fn, name, e.kind))
+        if isinstance(e, _expr.Join):
+            return Graph(_expr.Join(e.branches, e.fn, name, e.kind))
+        if isinstance(e, _expr.Route):
+            return Graph(_expr.Route(e.selector, name, e.kind, e.table))
+        return Graph(_expr.Scope(e, name))
+
+    def __repr__(self) -> str:
+        return f"<Graph {_describe(self._expr)}>"
+
+
+def _describe(e: _expr.Expr) -> str:
+    if isinstance(e, _expr.Call | _expr.Join | _expr.Route | _expr.Scope):
+        return repr(e.name)
+    return type(e).__name__.lower()
+
+
+def _check_name(name: object) -> None:
+    if not isinstance(name, str) or not name or "/" in name or "#" in name:
+        msg = "a non-empty str without '/' or '#'"
+        raise expected(msg, "name", name)
+
+
+class Fan(Generic[I, E, *Ts]):
+    """Graphs that run side by side on one input, built by ``a & b & c``.
+
+    A fan is not a graph yet: close it with `Fan.join`, which mypy checks for
+    the order and number of the branch outputs.
+    """
+
+    __slots__ = ("_branches",)
+
+    def __init__(self, branches: tuple[_expr.Expr, ...]) -> None:
+        self._branches = branches
+
+    def __and__(self, other: Graph[I, O2, E2]) -> Fan[I, E | E2, *Ts, O2]:
+        """Add one more branch (flat: ``a & b & c`` has three branches)."""
+        if not isinstance(other, Graph):
+            return NotImplemented
+        return Fan((*self._branches, other._expr))
+
+    @overload
+    def join(
+        self, fn: Callable[[Unpack[Ts]], Awaitable[Result[R, Err]]], /
+    ) -> Graph[I, R, E | Err]: ...
+    @overload
+    def join(self, fn: Callable[[Unpack[Ts]], Result[R, Err]], /) -> Graph[I, R, E | Err]: ...
+    @overload
+    def join(self, fn: Callable[[Unpack[Ts]], Awaitable[R]], /) -> Graph[I, R, E]: ...
+    @overload
+    def join(self, fn: Callable[[Unpack[Ts]], R], /) -> Graph[I, R, E]: ...
+    def join(self, fn: Callable[..., Any], /) -> Graph[I, Any, Any]:
+        """One step that calls ``fn(a, b, ...)`` with the branch outputs in order.
+
+        ``fn`` may be sync or async, return a value or a `Result`; an attrs class
+        works too. Raises `InvalidArgument` at once if ``fn`` is not callable.
+        """
+        if not callable(fn):
+            raise expected("a callable", "fn", fn)
+        name = _expr.callable_name(fn)
+        return Graph(_expr.Join(self._branches, fn, name, _expr.callable_kind(fn)))
+
+    def __repr__(self) -> str:
+        return f"<Fan of {len(self._branches)}>"
+
+
+class NodeDecorator:
+    """What ``node(name=...)`` returns: apply it to a one-argument function."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str | None) -> None:
+        self._name = name
+
+    @overload
+    def __call__(  # type: ignore[overload-overlap]
+        self, fn: Callable[[A], Awaitable[Result[B, Err]]], /
+    ) -> Graph[A, B, Err]: ...
+    @overload
+    def __call__(  # type: ignore[overload-overlap]
+        self, fn: Callable[[A], Result[B, Err]], /
+    ) -> Graph[A, B, Err]: ...
+    @overload
+    def __call__(self, fn: Callable[[A], Awaitable[B]], /) -> Graph[A, B, Never]: ...
+    @overload
+    def __call__(self, fn: Callable[[A], B], /) -> Graph[A, B, Never]: ...
+    def __call__(self, fn: Callable[[Any], Any], /) -> Graph[Any, Any, Any]:
+        return _node(fn, self._name)
+
+
+@overload
+def node(  # type: ignore[overload-overlap]
+    fn: Callable[[A], Awaitable[Result[B, Err]]], /
+) -> Graph[A, B, Err]: ...
+@overload
+def node(fn: Callable[[A], Result[B, Err]], /) -> Graph[A, B, Err]: ...  # type: ignore[overload-overlap]
+@overload
+def node(fn: Callable[[A], Awaitable[B]], /) -> Graph[A, B, Never]: ...
+@overload
+def node(fn: Callable[[A], B], /) -> Graph[A, B, Never]: ...
+@overload
+def node(*, name: str | None = None) -> NodeDecorator: ...
+def node(fn: Callable[[Any], Any] | None = None, /, *, name: str | None = None) -> Any:
+    """Make a one-step graph from a one-argument function.
+
+    The function may be sync or async and may return a plain value (the graph
+    cannot fail as a value: ``E`` is ``Never``) or a `returns` ``Result``
+    (``Graph[A, B, Err]``). A plain function runs inline on the trio thread; an
+    async one runs in its own task. Use ``@node`` or ``@node(name="...")``.
+    Raises `InvalidArgument` at once for a non-callable or a bad name.
+
+    >>> @node
+    ... def inc(x: int) -> int:
+    ...     return x + 1
+    >>> inc
+    <Graph 'inc'>
+    """
+    if fn is None:
+        if name is not None:
+            _check_name(name)
+        return NodeDecorator(name)
+    return _node(fn, name)
+
+
+def _node(fn: Callable[[Any], Any], name: str | None) -> Graph[Any, Any, Any]:
+    if isinstance(fn, Graph):
+        raise expected("a function (this is already a graph)", "fn", fn)
+    if not callable(fn):
+        raise expected("a callable", "fn", fn)
+    if name is None:
+        name = _expr.callable_name(fn)
+    _check_name(name)
+    return Graph(_expr.Call(fn, name, _expr.callable_kind(fn)))
+
+
+class Gathered(Graph[I, tuple[O, ...], E]):
+    """The graph `gather` returns: a tuple of outputs, in list order."""
+
+    __slots__ = ()
+
+
+def gather(graphs: Iterable[Graph[I, O, E]]) -> Gathered[I, O, E]:
+    """Run every graph of a list on the same input; the output is a tuple in list order.
+
+    The list is ordinary Python data, so it can be built at run time of the
+    program (from configuration, say). Raises `InvalidArgument` at once for an
+    item that is not a graph.
+    """
+    exprs: list[_expr.Expr] = []
+    for index, g in enumerate(graphs):
+        if not isinstance(g, Graph):
+            raise expected("a Graph", f"graphs[{index}]", g)
+        exprs.append(g._expr)
+    return Gathered(_expr.Gather(tuple(exprs)))
