@@ -1,0 +1,58 @@
+"""Journal stores: where a run's finished steps are kept, so it can resume.
+
+Layout: `_records` (the row types), `_protocol` (the `Store` protocol),
+`_ops` (write operations and their meaning, written once), `_writer` (the
+group-commit writer thread), `_base` (checks shared by every store), and one
+module per backend: `_memory`, `_sqlite`, `_redis` (imports redis-py lazily,
+so it is an optional dependency).
+
+Rows hold JSON text only; run ids are keys, never file paths.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._errors import RunExistsError as RunExistsError
+from ._errors import SchemaVersionError as SchemaVersionError
+from ._errors import StoreClosedError as StoreClosedError
+from ._errors import StoreError as StoreError
+from ._errors import StoreWriteError as StoreWriteError
+from ._errors import UnknownRunError as UnknownRunError
+from ._memory import MemoryStore as MemoryStore
+from ._protocol import Store as Store
+from ._records import Entry as Entry
+from ._records import EntryStatus as EntryStatus
+from ._records import RunInfo as RunInfo
+from ._records import RunStatus as RunStatus
+from ._sqlite import SqliteStore as SqliteStore
+
+if TYPE_CHECKING:
+    from ._redis import RedisStore as RedisStore
+
+
+def __getattr__(name: str) -> Any:
+    # RedisStore imports redis-py, an optional dependency: only on first use.
+    if name == "RedisStore":
+        from ._redis import RedisStore
+
+        return RedisStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "Entry",
+    "EntryStatus",
+    "MemoryStore",
+    "RedisStore",
+    "RunExistsError",
+    "RunInfo",
+    "RunStatus",
+    "SchemaVersionError",
+    "Store",
+    "StoreClosedError",
+    "StoreError",
+    "StoreWriteError",
+    "SqliteStore",
+    "UnknownRunError",
+]

@@ -1,0 +1,138 @@
+"""What every store does the same way: argument checks and `copy_run`."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Set
+from types import TracebackType
+from typing import Self
+
+from dagfn._errors import expected
+
+from ._errors import UnknownRunError
+from ._ops import CopyRun, DeleteRun, FinishRun, Op, OpenRun
+from ._records import (
+    Entry,
+    RunInfo,
+    RunStatus,
+    check_run_id,
+    check_run_status,
+    check_text,
+)
+
+
+class StoreBase(abc.ABC):
+    """Implements the `Store` protocol on a few primitives of a backend.
+
+    Subclasses provide `record`, `flush`, `close`, `_call` (commit one op and
+    return its result) and the reads, which see everything submitted before
+    them because subclasses wait for the writer first (`_barrier`).
+    """
+
+    # -- primitives ----------------------------------------------------------
+
+    @abc.abstractmethod
+    def record(self, run_id: str, entry: Entry) -> None:
+        """Enqueue `entry` for run `run_id`; see `Store.record`."""
+
+    @abc.abstractmethod
+    def flush(self) -> None:
+        """Block until recorded rows are committed; see `Store.flush`."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Flush and release everything; see `Store.close`."""
+
+    @abc.abstractmethod
+    def _call(self, op: Op) -> object:
+        """Commit `op` after everything submitted before it; return or raise its result."""
+
+    @abc.abstractmethod
+    def _barrier(self) -> None:
+        """Wait until everything submitted before the call is committed."""
+
+    @abc.abstractmethod
+    def _read_run(self, run_id: str) -> RunInfo | None:
+        """Read one committed run."""
+
+    @abc.abstractmethod
+    def _read_entries(self, run_id: str) -> dict[str, Entry] | None:
+        """Read one committed run's entries (None if the run does not exist)."""
+
+    @abc.abstractmethod
+    def _read_runs(self) -> list[RunInfo]:
+        """Read every committed run, newest first (ties: larger run id first)."""
+
+    # -- the protocol --------------------------------------------------------
+
+    def open_run(self, run_id: str, *, fingerprint: str, meta_json: str) -> RunInfo:
+        """Create the run if it is new and return its `RunInfo`; see `Store.open_run`."""
+        check_run_id(run_id)
+        check_text(fingerprint, "fingerprint")
+        check_text(meta_json, "meta_json")
+        info = self._call(OpenRun(run_id, fingerprint, meta_json))
+        assert isinstance(info, RunInfo)
+        return info
+
+    def get_run(self, run_id: str) -> RunInfo:
+        """Return one run's `RunInfo`; raise `UnknownRunError` if there is none."""
+        check_run_id(run_id)
+        self._barrier()
+        info = self._read_run(run_id)
+        if info is None:
+            raise UnknownRunError.for_run(run_id)
+        return info
+
+    def entries(self, run_id: str) -> dict[str, Entry]:
+        """Return one run's journal; raise `UnknownRunError` if there is no such run."""
+        check_run_id(run_id)
+        self._barrier()
+        entries = self._read_entries(run_id)
+        if entries is None:
+            raise UnknownRunError.for_run(run_id)
+        return entries
+
+    def finish_run(self, run_id: str, status: RunStatus, result_json: str | None) -> None:
+        """Set a run's status and result; raise `UnknownRunError` if there is no such run."""
+        check_run_id(run_id)
+        check_run_status(status)
+        check_text(result_json, "result_json", optional=True)
+        self._call(FinishRun(run_id, status, result_json))
+
+    def list_runs(self) -> list[RunInfo]:
+        """Return every run, newest first."""
+        self._barrier()
+        return self._read_runs()
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run and its entries; raise `UnknownRunError` if there is none."""
+        check_run_id(run_id)
+        self._call(DeleteRun(run_id))
+
+    def copy_run(self, src: str, dst: str, *, keep: Callable[[str], bool] | Set[str]) -> None:
+        """Copy run `src` into the new run `dst`, keeping the entries `keep` accepts.
+
+        Raises `UnknownRunError` if `src` does not exist, `RunExistsError` if
+        `dst` does, `InvalidArgument` for a bad id or `keep`.
+        """
+        check_run_id(src, "src")
+        check_run_id(dst, "dst")
+        if isinstance(keep, Set):
+            accept: Callable[[str], bool] = keep.__contains__
+        elif callable(keep):
+            accept = keep
+        else:
+            raise expected("a set of step paths or a predicate on paths", "keep", keep)
+        kept = tuple(entry for path, entry in self.entries(src).items() if accept(path))
+        self._call(CopyRun(src, dst, kept))
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,117 @@
+"""`MemoryStore`: the `Store` protocol in one process's memory, for tests."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Collection, Sequence
+
+from ._base import StoreBase
+from ._errors import StoreClosedError
+from ._ops import Op, Record, apply
+from ._records import Entry, RunInfo
+
+
+class _MemoryTxn:
+    """`Txn` over the dicts of a `MemoryStore` (its lock is held)."""
+
+    __slots__ = ("_entries", "_runs")
+
+    def __init__(self, runs: dict[str, RunInfo], entries: dict[str, dict[str, Entry]]) -> None:
+        self._runs = runs
+        self._entries = entries
+
+    def load_runs(self, run_ids: Collection[str]) -> dict[str, RunInfo | None]:
+        return {run_id: self._runs.get(run_id) for run_id in run_ids}
+
+    def put_run(self, info: RunInfo) -> None:
+        self._runs[info.run_id] = info
+        self._entries.setdefault(info.run_id, {})
+
+    def put_entries(self, run_id: str, entries: Sequence[Entry]) -> None:
+        journal = self._entries[run_id]
+        for entry in entries:
+            journal[entry.path] = entry
+
+    def delete_run(self, run_id: str) -> None:
+        del self._runs[run_id]
+        del self._entries[run_id]
+
+
+class MemoryStore(StoreBase):
+    """A `Store` kept in memory: same semantics as the others, nothing durable.
+
+    Records wait in a queue and are applied at the next other call, like
+    the group commit of the durable stores.
+    """
+
+    def __init__(self) -> None:
+        """Create an empty store."""
+        self._lock = threading.Lock()  # guards everything below but `_pending`
+        self._runs: dict[str, RunInfo] = {}
+        self._entries: dict[str, dict[str, Entry]] = {}  # same keys as `_runs`
+        self._pending: deque[Record] = deque()  # appended by any thread, drained under the lock
+        self._deferred: BaseException | None = None  # the first dropped-row error since a flush
+        self._closed = False
+
+    def record(self, run_id: str, entry: Entry) -> None:
+        """Enqueue `entry`; raise `StoreClosedError` after `close`."""
+        if self._closed:
+            raise StoreClosedError("The store is closed")
+        self._pending.append((run_id, entry))
+
+    def flush(self) -> None:
+        """Apply recorded rows; raise `UnknownRunError` if some named a missing run."""
+        with self._lock:
+            self._commit(None)
+            error, self._deferred = self._deferred, None
+        if error is not None:
+            raise error
+
+    def close(self) -> None:
+        """Apply recorded rows and refuse later writes (idempotent)."""
+        with self._lock:
+            if not self._closed:
+                self._commit(None)
+                self._closed = True
+
+    def _call(self, op: Op) -> object:
+        with self._lock:
+            result = self._commit(op)
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def _barrier(self) -> None:
+        with self._lock:
+            self._commit(None)
+
+    def _commit(self, op: Op | None) -> object:
+        if self._closed:
+            raise StoreClosedError("The store is closed")
+        ops: list[Op] = [self._pending.popleft() for _ in range(len(self._pending))]
+        if op is not None:
+            ops.append(op)
+        if not ops:
+            return None
+        results = apply(ops, _MemoryTxn(self._runs, self._entries), time.time())
+        if self._deferred is None:
+            last = len(ops) - 1 if op is not None else len(ops)
+            self._deferred = next((r for r in results[:last] if isinstance(r, BaseException)), None)
+        return results[-1] if op is not None else None
+
+    def _read_run(self, run_id: str) -> RunInfo | None:
+        with self._lock:
+            return self._runs.get(run_id)
+
+    def _read_entries(self, run_id: str) -> dict[str, Entry] | None:
+        with self._lock:
+            journal = self._entries.get(run_id)
+            return None if journal is None else dict(journal)
+
+    def _read_runs(self) -> list[RunInfo]:
+        with self._lock:
+            runs = list(self._runs.values())
+        runs.sort(key=lambda info: (info.created_at, info.run_id), reverse=True)
+        return runs

@@ -1,0 +1,184 @@
+"""Write operations and their meaning, written once for every backend.
+
+A backend offers a `Txn` (read the runs a group touches, then write rows);
+`apply` turns a group of operations into those reads and writes, in order.
+Domain errors (an unknown run id, an existing copy target) are *returned* as
+results, never raised, so one bad operation cannot roll back the rows of the
+others in its group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Protocol
+
+import attrs
+
+from ._errors import RunExistsError, UnknownRunError
+from ._records import Entry, RunInfo, RunStatus
+
+
+@attrs.frozen
+class OpenRun:
+    """Create the run if it is new; the result is its `RunInfo`."""
+
+    run_id: str
+    fingerprint: str
+    meta_json: str
+
+
+@attrs.frozen
+class FinishRun:
+    """Set a run's status and result; the result is None."""
+
+    run_id: str
+    status: RunStatus
+    result_json: str | None
+
+
+@attrs.frozen
+class DeleteRun:
+    """Delete a run and its entries; the result is None."""
+
+    run_id: str
+
+
+@attrs.frozen
+class CopyRun:
+    """Create run `dst` as a copy of `src` holding `entries`; the result is None."""
+
+    src: str
+    dst: str
+    entries: tuple[Entry, ...]
+
+
+# The hot-path operation is a bare tuple: building it costs less than an object.
+Record = tuple[str, Entry]
+Op = Record | OpenRun | FinishRun | DeleteRun | CopyRun
+
+
+class Txn(Protocol):
+    """One backend transaction: all reads first (`load_runs`), then writes."""
+
+    def load_runs(self, run_ids: Collection[str]) -> dict[str, RunInfo | None]:
+        """Read the runs (None for a missing one); called once, before any write."""
+
+    def put_run(self, info: RunInfo) -> None:
+        """Insert or replace one run row."""
+
+    def put_entries(self, run_id: str, entries: Sequence[Entry]) -> None:
+        """Insert or replace entries (by path) of an existing run, in order."""
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete one run row and all its entries."""
+
+
+def _run_ids(ops: Sequence[Op]) -> set[str]:
+    ids: set[str] = set()
+    for op in ops:
+        if isinstance(op, tuple):
+            ids.add(op[0])
+        elif isinstance(op, CopyRun):
+            ids.add(op.src)
+            ids.add(op.dst)
+        else:
+            ids.add(op.run_id)
+    return ids
+
+
+def apply(ops: Sequence[Op], txn: Txn, now: float) -> list[object]:
+    """Apply `ops` in order through `txn`; return one result per op.
+
+    A result is the op's value (a `RunInfo` for `OpenRun`, else None) or the
+    domain error to raise in the caller. For records of an unknown run the
+    rows are dropped and the first record of that run carries an
+    `UnknownRunError` (the writer reports it at the next flush).
+    """
+    runs = txn.load_runs(_run_ids(ops))
+    results: list[object] = [None] * len(ops)
+    # Consecutive records are written per run in one call; `touched` runs get
+    # their updated_at bumped once at the end of the group.
+    batch: dict[str, list[Entry]] = {}
+    touched: set[str] = set()
+    dropped: set[str] = set()
+
+    def write_batch() -> None:
+        for run_id, entries in batch.items():
+            txn.put_entries(run_id, entries)
+            touched.add(run_id)
+        batch.clear()
+
+    for index, op in enumerate(ops):
+        if isinstance(op, tuple):
+            run_id, entry = op
+            if runs[run_id] is not None:
+                batch.setdefault(run_id, []).append(entry)
+            elif run_id not in dropped:
+                dropped.add(run_id)
+                results[index] = UnknownRunError.for_run(
+                    run_id,
+                    detail=(
+                        "; rows recorded for it were dropped (call open_run before"
+                        " record, and do not record into a deleted run)"
+                    ),
+                )
+            continue
+        write_batch()
+        if isinstance(op, OpenRun):
+            info = runs[op.run_id]
+            if info is None:
+                info = RunInfo(
+                    run_id=op.run_id,
+                    fingerprint=op.fingerprint,
+                    status="running",
+                    created_at=now,
+                    updated_at=now,
+                    meta_json=op.meta_json,
+                    result_json=None,
+                )
+                txn.put_run(info)
+                runs[op.run_id] = info
+                touched.discard(op.run_id)
+            results[index] = info
+        elif isinstance(op, FinishRun):
+            info = runs[op.run_id]
+            if info is None:
+                results[index] = UnknownRunError.for_run(op.run_id)
+                continue
+            info = attrs.evolve(info, status=op.status, result_json=op.result_json, updated_at=now)
+            txn.put_run(info)
+            runs[op.run_id] = info
+            touched.discard(op.run_id)
+        elif isinstance(op, DeleteRun):
+            if runs[op.run_id] is None:
+                results[index] = UnknownRunError.for_run(op.run_id)
+                continue
+            txn.delete_run(op.run_id)
+            runs[op.run_id] = None
+            touched.discard(op.run_id)
+        else:
+            source = runs[op.src]
+            if source is None:
+                results[index] = UnknownRunError.for_run(op.src, detail=" (the copy source)")
+                continue
+            if runs[op.dst] is not None:
+                message = f"Cannot copy run {op.src!r} into existing run {op.dst!r}: pick a new id"
+                results[index] = RunExistsError(message, run_id=op.dst)
+                continue
+            info = attrs.evolve(
+                source,
+                run_id=op.dst,
+                status="running",
+                created_at=now,
+                updated_at=now,
+                result_json=None,
+            )
+            txn.put_run(info)
+            txn.put_entries(op.dst, op.entries)
+            runs[op.dst] = info
+    write_batch()
+    for run_id in touched:
+        info = runs[run_id]
+        if info is not None:
+            txn.put_run(attrs.evolve(info, updated_at=now))
+    return results

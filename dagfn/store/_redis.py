@@ -1,0 +1,262 @@
+"""`RedisStore`: the journal in a redis server, through redis-py.
+
+Key layout (``P`` is the prefix, ``T`` is the run id percent-encoded with
+`urllib.parse.quote` and ``safe=""``: injective, and never contains ``:``)::
+
+    P:schema       string  schema version ("1")
+    P:runs         zset    member: the run id itself; score: created_at
+    P:run:T        hash    run_id (the original), fingerprint, status,
+                           created_at, updated_at, meta_json[, result_json]
+    P:entries:T    hash    field: step path; value: the entry as a JSON object
+
+A group commit is one MULTI/EXEC, under WATCH of the run keys it reads.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, cast
+from urllib.parse import quote
+
+import redis
+
+from dagfn._errors import expected
+
+from ._base import StoreBase
+from ._errors import SchemaVersionError, StoreError
+from ._ops import Op, apply
+from ._records import Entry, RunInfo, stored_entry_status, stored_run_status
+from ._writer import GroupWriter
+
+SCHEMA_VERSION = 1
+_PREFIX = re.compile(r"[A-Za-z0-9_.\-]+")
+# Optimistic transactions retried when another client changed a watched run.
+_MAX_WATCH_RETRIES = 50
+
+
+class _Keys:
+    """Key names for one prefix."""
+
+    __slots__ = ("prefix", "runs", "schema")
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.runs = f"{prefix}:runs"
+        self.schema = f"{prefix}:schema"
+
+    def run(self, run_id: str) -> str:
+        return f"{self.prefix}:run:{quote(run_id, safe='')}"
+
+    def entries(self, run_id: str) -> str:
+        return f"{self.prefix}:entries:{quote(run_id, safe='')}"
+
+
+def _run_to_hash(info: RunInfo) -> dict[Any, str]:
+    # Keys typed Any: redis-py's mapping type is invariant in its key union.
+    fields: dict[Any, str] = {
+        "run_id": info.run_id,
+        "fingerprint": info.fingerprint,
+        "status": info.status,
+        "created_at": repr(info.created_at),
+        "updated_at": repr(info.updated_at),
+        "meta_json": info.meta_json,
+    }
+    if info.result_json is not None:
+        fields["result_json"] = info.result_json
+    return fields
+
+
+def _run_from_hash(fields: Mapping[str, str]) -> RunInfo:
+    return RunInfo(
+        run_id=fields["run_id"],
+        fingerprint=fields["fingerprint"],
+        status=stored_run_status(fields["status"]),
+        created_at=float(fields["created_at"]),
+        updated_at=float(fields["updated_at"]),
+        meta_json=fields["meta_json"],
+        result_json=fields.get("result_json"),
+    )
+
+
+def _entry_to_json(entry: Entry) -> str:
+    return json.dumps(
+        {
+            "status": entry.status,
+            "output_json": entry.output_json,
+            "started_at": entry.started_at,
+            "finished_at": entry.finished_at,
+            "attempts": entry.attempts,
+            "error": entry.error,
+        },
+        separators=(",", ":"),
+    )
+
+
+def _entry_from_json(path: str, text: str) -> Entry:
+    row = json.loads(text)
+    return Entry(
+        path=path,
+        status=stored_entry_status(row["status"]),
+        output_json=row["output_json"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        attempts=row["attempts"],
+        error=row["error"],
+    )
+
+
+class _RedisTxn:
+    """`Txn` on a pipeline: reads under WATCH, then writes queued after MULTI."""
+
+    __slots__ = ("_keys", "_pipe")
+
+    def __init__(self, pipe: redis.client.Pipeline, keys: _Keys) -> None:
+        self._pipe = pipe
+        self._keys = keys
+
+    def load_runs(self, run_ids: Collection[str]) -> dict[str, RunInfo | None]:
+        ordered = list(run_ids)
+        keys = [self._keys.run(run_id) for run_id in ordered]
+        if keys:
+            self._pipe.watch(*keys)  # type: ignore[no-untyped-call]  # untyped in redis-py
+        runs: dict[str, RunInfo | None] = {}
+        for run_id, key in zip(ordered, keys, strict=True):
+            fields = cast(dict[str, str], self._pipe.hgetall(key))
+            runs[run_id] = _run_from_hash(fields) if fields else None
+        self._pipe.multi()
+        return runs
+
+    def put_run(self, info: RunInfo) -> None:
+        key = self._keys.run(info.run_id)
+        self._pipe.delete(key)
+        self._pipe.hset(key, mapping=_run_to_hash(info))
+        self._pipe.zadd(self._keys.runs, {info.run_id: info.created_at})
+
+    def put_entries(self, run_id: str, entries: Sequence[Entry]) -> None:
+        if entries:
+            rows: dict[Any, str] = {entry.path: _entry_to_json(entry) for entry in entries}
+            self._pipe.hset(self._keys.entries(run_id), mapping=rows)
+
+    def delete_run(self, run_id: str) -> None:
+        self._pipe.delete(self._keys.run(run_id), self._keys.entries(run_id))
+        self._pipe.zrem(self._keys.runs, run_id)
+
+
+class _RedisSink:
+    """Group commits on the writer thread, through the store's client."""
+
+    def __init__(self, client: redis.Redis, keys: _Keys) -> None:
+        self._client = client
+        self._keys = keys
+        client.set(keys.schema, str(SCHEMA_VERSION), nx=True)
+        found = client.get(keys.schema)
+        if found != str(SCHEMA_VERSION):
+            version = int(found) if found is not None and found.isdigit() else -1
+            message = (
+                f"The redis keys under prefix {keys.prefix!r} have schema version"
+                f" {found!r}, this dagfn reads version {SCHEMA_VERSION}:"
+                " use the dagfn that wrote them or another prefix"
+            )
+            raise SchemaVersionError(message, found=version, supported=SCHEMA_VERSION)
+
+    def commit(self, ops: Sequence[Op]) -> list[object]:
+        for _ in range(_MAX_WATCH_RETRIES):
+            with self._client.pipeline(transaction=True) as pipe:
+                try:
+                    results = apply(ops, _RedisTxn(pipe, self._keys), time.time())
+                    pipe.execute()
+                except redis.WatchError:
+                    continue
+                return results
+        message = f"Gave up after {_MAX_WATCH_RETRIES} conflicting concurrent transactions"
+        raise StoreError(message)
+
+    def close(self) -> None:
+        pass  # the store closes the shared client
+
+
+class RedisStore(StoreBase):
+    """A `Store` in a redis server: one writer thread, one MULTI/EXEC per group.
+
+    Durability is the server's: a committed group is in the server's memory
+    (and in its append-only file if the server runs with ``appendonly yes``).
+    Reads run on the calling thread through the same thread-safe client.
+    """
+
+    def __init__(self, url: str, *, prefix: str = "dagfn", commit_interval: float = 0.002) -> None:
+        """Connect to the redis server at `url` (e.g. ``redis://127.0.0.1:6379/0``).
+
+        Raises `InvalidArgument` for a bad argument, `redis.RedisError` if the
+        server cannot be reached, `SchemaVersionError` if the prefix holds
+        another schema version.
+        """
+        if not isinstance(url, str):
+            raise expected("a redis URL str", "url", url)
+        if not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix):
+            raise expected("letters, digits, '_', '.' or '-'", "prefix", prefix)
+        if not isinstance(commit_interval, int | float) or not 0 <= commit_interval <= 1:
+            raise expected("seconds between 0 and 1", "commit_interval", commit_interval)
+        self.url = url
+        self._keys = _Keys(prefix)
+        self._client = redis.Redis.from_url(url, decode_responses=True)
+        try:
+            self._writer: GroupWriter[Op] = GroupWriter(
+                lambda: _RedisSink(self._client, self._keys),
+                name=f"dagfn-redis-writer:{prefix}",
+                interval=commit_interval,
+            )
+        except BaseException:
+            self._client.close()
+            raise
+        self._submit = self._writer.submit
+
+    def record(self, run_id: str, entry: Entry) -> None:
+        """Enqueue `entry`; see `Store.record` (raises `StoreClosedError`, `StoreWriteError`)."""
+        self._submit((run_id, entry))
+
+    def flush(self) -> None:
+        """Block until recorded rows are committed; see `Store.flush` for what raises."""
+        self._writer.flush()
+
+    def close(self) -> None:
+        """Commit what is pending and close the connections (idempotent).
+
+        Raises `StoreWriteError` if the final commit fails.
+        """
+        try:
+            self._writer.close()
+        finally:
+            self._client.close()
+
+    def _call(self, op: Op) -> object:
+        return self._writer.call(op)
+
+    def _barrier(self) -> None:
+        self._writer.barrier()
+
+    def _read_run(self, run_id: str) -> RunInfo | None:
+        fields = cast(dict[str, str], self._client.hgetall(self._keys.run(run_id)))
+        return _run_from_hash(fields) if fields else None
+
+    def _read_entries(self, run_id: str) -> dict[str, Entry] | None:
+        with self._client.pipeline(transaction=True) as pipe:
+            pipe.exists(self._keys.run(run_id))
+            pipe.hgetall(self._keys.entries(run_id))
+            exists, rows = pipe.execute()
+        if not exists:
+            return None
+        return {path: _entry_from_json(path, text) for path, text in sorted(rows.items())}
+
+    def _read_runs(self) -> list[RunInfo]:
+        run_ids = cast(list[str], self._client.zrevrange(self._keys.runs, 0, -1))
+        with self._client.pipeline(transaction=True) as pipe:
+            for run_id in run_ids:
+                pipe.hgetall(self._keys.run(run_id))
+            hashes: list[Any] = pipe.execute()
+        return [_run_from_hash(fields) for fields in hashes if fields]
+
+    def __repr__(self) -> str:
+        return f"RedisStore({self.url!r}, prefix={self._keys.prefix!r})"
