@@ -41,7 +41,7 @@ from typing import Any, Final, Generic, Protocol, TypeVar, cast, runtime_checkab
 
 import attrs
 
-from ._errors import DagfnError, expected
+from dagfn._errors import DagfnError, expected
 
 __all__ = [
     "Monoid",
@@ -62,8 +62,8 @@ __all__ = [
     "reducer_of",
     "record",
     "check_laws",
-    "RecordFieldError",
-    "MonoidLawError",
+    "NoReducer",
+    "LawViolation",
 ]
 
 T = TypeVar("T")
@@ -423,10 +423,11 @@ def reducer_of(field: attrs.Attribute[Any]) -> Monoid[Any] | None:
 # --- records ---------------------------------------------------------------
 
 
-class RecordFieldError(DagfnError, TypeError):
-    """A field of a class given to `record` cannot be merged; the message names it.
+class NoReducer(DagfnError, TypeError):
+    """A field of a class given to `record` has no reducer it can use.
 
-    Raised when `record` is called, never while a graph runs.
+    The field was not declared with `reduced`, or it has ``init=False``; the
+    message names the class and the field. Raised by `record`, never by a run.
     """
 
     def __init__(self, message: str, *, record: type, field: str) -> None:
@@ -492,7 +493,7 @@ def _compile_combine(
 def record(cls: type[S]) -> Monoid[S]:
     """The monoid of an attrs class ``cls``, combining it field by field.
 
-    Every field must be declared with `reduced` (else `RecordFieldError`, which
+    Every field must be declared with `reduced` (else `NoReducer`, which
     names the field). ``empty()`` is ``cls()`` with every field at its identity;
     ``combine(a, b)`` combines each field with its monoid and builds a new
     ``cls``. The laws hold because they hold for every field. The result is
@@ -524,16 +525,16 @@ def _record(cls: type[Any]) -> _Record[Any]:
         where = f"{cls.__qualname__}.{field.name}"
         if monoid is None:
             msg = (
-                f"{where} has no reducer, so record({cls.__qualname__}) cannot merge it;"
+                f"{where} has no reducer, and record() needs one for every field;"
                 f" declare it with reduced(...), e.g. `{field.name}: T = reduced(Last(None))`"
             )
-            raise RecordFieldError(msg, record=cls, field=field.name)
+            raise NoReducer(msg, record=cls, field=field.name)
         if not field.init:
             msg = (
-                f"{where} has init=False, so record({cls.__qualname__}) cannot set it;"
+                f"{where} has init=False, so record() cannot set it;"
                 " remove init=False from the reduced field"
             )
-            raise RecordFieldError(msg, record=cls, field=field.name)
+            raise NoReducer(msg, record=cls, field=field.name)
         fields.append((field.name, field.alias, monoid))
     empties = tuple((alias, monoid.empty) for _, alias, monoid in fields)
     return _Record(cls, _compile_combine(cls, fields), empties)
@@ -542,7 +543,7 @@ def _record(cls: type[Any]) -> _Record[Any]:
 # --- laws ------------------------------------------------------------------
 
 
-class MonoidLawError(DagfnError, AssertionError):
+class LawViolation(DagfnError, AssertionError):
     """A monoid broke a law on the given values; the message says which."""
 
     def __init__(self, message: str, *, law: str, monoid: object) -> None:
@@ -559,7 +560,7 @@ def check_laws(
     *,
     eq: Callable[[T, T], bool] = operator.eq,
 ) -> None:
-    """Raise `MonoidLawError` unless ``monoid`` obeys the monoid laws on a, b, c.
+    """Raise `LawViolation` unless ``monoid`` obeys the monoid laws on a, b, c.
 
     Checks left and right identity on ``a``, associativity on ``(a, b, c)``,
     and that ``combine`` leaves its arguments unchanged (against deep copies).
@@ -570,13 +571,13 @@ def check_laws(
     >>> check_laws(Max(10), 1, 2, 3)
     Traceback (most recent call last):
     ...
-    dagfn.monoid.MonoidLawError: left identity fails for Max(bottom=10): ...
+    dagfn.monoid.LawViolation: left identity fails for Max(bottom=10): ...
     """
     e = monoid.empty()
     before = copy.deepcopy((a, b, c))
 
-    def fail(law: str, detail: str) -> MonoidLawError:
-        return MonoidLawError(f"{law} fails for {monoid!r}: {detail}", law=law, monoid=monoid)
+    def fail(law: str, detail: str) -> LawViolation:
+        return LawViolation(f"{law} fails for {monoid!r}: {detail}", law=law, monoid=monoid)
 
     left = monoid.combine(e, a)
     if not eq(left, a):
