@@ -1,0 +1,351 @@
+"""Run the BENCHMARKS.md workloads on every installed peer beside the hand-written trio engine.
+
+    bash benchmarks/peers/setup.sh                              # once: the peers' own venv
+    benchmarks/peers/.venv/bin/python benchmarks/peers/run_peers.py [--repeats 5] [--quick]
+
+For each peer and workload: one checked run first (each step body counts its
+runs and whether its inputs existed; the values must equal
+``workloads.reference_values``). A correct case is then timed: the median of
+``--repeats`` runs, timing only the run (graphs are built before). An incorrect
+case is reported as INCORRECT with the counts and is not timed as if it were
+right: its one checked run's time is shown in parentheses. A peer that is not
+installed, or a workload it cannot express, is skipped with a note.
+
+Writes ``benchmarks/results/peers.json`` and ``benchmarks/results/peers.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import gc
+import importlib
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+BENCHMARKS = HERE.parent
+for p in (BENCHMARKS, HERE):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+from _common import Case, Skip  # noqa: E402
+from _timing import format_table, median_time, per_step_us, time_once  # noqa: E402
+from trio_engine import BodyKind, prepare, run_trio_engine  # noqa: E402
+from workloads import (  # noqa: E402
+    Dag,
+    chain,
+    critical_path,
+    fanout,
+    lattice,
+    lower_bound,
+    makespan,
+    reference_values,
+)
+
+PEER_MODULES = ("peer_langgraph", "peer_pydantic_graph", "peer_synapsekit", "peer_dask")
+RESULTS = BENCHMARKS / "results"
+LIMIT = 4  # the "limited" workload's concurrency
+
+
+@dataclass
+class Row:
+    system: str
+    workload: str
+    steps: int
+    seconds: float | None = None
+    timed: bool = False  # False: seconds is the single checked run of an incorrect case
+    correct: bool | None = None
+    detail: str = ""
+    workers: int | None = None
+    note: str = ""
+    trio_ratio: float | None = None
+    bound_ratio: float | None = None
+
+    @property
+    def us_per_step(self) -> float | None:
+        return None if self.seconds is None else per_step_us(self.seconds, self.steps)
+
+
+def standard_workloads(quick: bool) -> dict[str, Dag]:
+    if quick:
+        c, m = chain(200), makespan(60)
+        return {
+            "chain": c,
+            "sync": c.renamed("sync"),
+            "fanout": fanout(100),
+            "lattice": lattice(5, 20),
+            "makespan": m,
+            "limited": m.renamed("limited"),
+        }
+    c, m = chain(), makespan()
+    return {
+        "chain": c,
+        "sync": c.renamed("sync"),
+        "fanout": fanout(),
+        "lattice": lattice(),
+        "makespan": m,
+        "limited": m.renamed("limited"),
+    }
+
+
+def trio_rows(dags: dict[str, Dag], repeats: int) -> list[Row]:
+    """The floor: benchmarks/trio_engine.py on every workload, in this process."""
+    rows = []
+    for workload, dag in dags.items():
+        body: BodyKind = "async"
+        if workload == "sync":
+            body = "sync"
+        elif dag.durations is not None:
+            body = "sleep"
+        concurrency = LIMIT if workload == "limited" else None
+        plan = prepare(dag)
+        out: list[tuple[int, ...]] = []
+
+        async def once(
+            plan: Any = plan,
+            body: BodyKind = body,
+            c: int | None = concurrency,
+            out: list[tuple[int, ...]] = out,
+        ) -> None:
+            out.append(await run_trio_engine(plan, body, concurrency=c))
+
+        seconds = median_time(once, repeats=repeats, warmup=1)
+        ok = all(v == reference_values(dag) for v in out)
+        rows.append(
+            Row(
+                "trio engine (floor)",
+                workload,
+                len(dag),
+                seconds,
+                True,
+                ok,
+                "ok" if ok else "values differ from reference_values",
+                workers=concurrency,
+            )
+        )
+    return rows
+
+
+def run_case(case: Case) -> tuple[float, Any]:
+    """Seconds of one run (only the run) and its result."""
+    gc.collect()
+    if case.runner == "sync":
+        start = time.perf_counter()
+        result = case.run()
+        return time.perf_counter() - start, result
+    if case.runner == "trio":
+        box: list[Any] = []
+
+        async def into_box() -> None:
+            box.append(await case.run())
+
+        return time_once(into_box), box[0]
+
+    async def timed() -> tuple[float, Any]:
+        start = time.perf_counter()
+        result = await case.run()
+        return time.perf_counter() - start, result
+
+    return asyncio.run(timed())
+
+
+def peer_rows(
+    label: str, build: Callable[[str, Dag], Case], dags: dict[str, Dag], repeats: int
+) -> list[Row]:
+    rows = []
+    for workload, dag in dags.items():
+        row = Row(label, workload, len(dag))
+        rows.append(row)
+        try:
+            case = build(workload, dag)
+        except Skip as skip:
+            row.note = f"skipped: {skip}"
+            print(f"  {label:28} {workload:9} {row.note}", flush=True)
+            continue
+        except Exception as exc:
+            row.note = f"build failed: {type(exc).__name__}: {exc}"
+            print(f"  {label:28} {workload:9} {row.note}", flush=True)
+            continue
+        row.workers = case.workers
+        row.note = case.note
+        try:
+            case.probe.reset()
+            first, values = run_case(case)
+            row.correct, row.detail = case.probe.verdict(dag, values)
+            if not row.correct:
+                row.seconds = first
+                continue
+            times = []
+            for _ in range(repeats):
+                case.probe.reset()
+                seconds, values = run_case(case)
+                times.append(seconds)
+            row.correct, row.detail = case.probe.verdict(dag, values)
+            row.seconds = statistics.median(times)
+            row.timed = row.correct
+        except Exception as exc:
+            row.correct = False
+            row.detail = f"run failed: {type(exc).__name__}: {exc}"
+            traceback.print_exc(limit=3)
+        print(f"  {label:28} {workload:9} {_us(row):>10} us/step  {row.detail}", flush=True)
+    return rows
+
+
+def add_ratios(rows: list[Row], dags: dict[str, Dag]) -> None:
+    floor = {r.workload: r.seconds for r in rows if r.system.startswith("trio engine")}
+    for r in rows:
+        reference = floor.get(r.workload)
+        if r.timed and r.seconds is not None and reference:
+            r.trio_ratio = r.seconds / reference
+        dag = dags[r.workload]
+        if r.timed and r.seconds is not None and dag.durations is not None:
+            bound = lower_bound(dag, r.workers) if r.workers else critical_path(dag)
+            r.bound_ratio = r.seconds / bound
+
+
+def versions(loaded: dict[str, Any]) -> dict[str, str]:
+    out = {"python": platform.python_version(), "trio": version("trio")}
+    for name in ("langgraph", "langchain-core", "pydantic-graph", "synapsekit", "dask"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform()}
+
+
+def _us(r: Row) -> str:
+    us = r.us_per_step
+    if us is None:
+        return "-"
+    return f"{us:.1f}" if r.timed else f"({us:.1f})"
+
+
+def _ratio(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def markdown(rows: list[Row], meta: dict[str, Any]) -> str:
+    headers = ["system", "workload", "steps", "us/step", "x trio", "makespan / bound", "correct"]
+    table = []
+    for r in rows:
+        if r.correct is None:
+            verdict = r.note or "-"
+        elif r.correct:
+            verdict = "yes"
+        else:
+            verdict = f"INCORRECT: {r.detail}"
+        table.append(
+            [
+                r.system,
+                r.workload,
+                r.steps,
+                _us(r),
+                _ratio(r.trio_ratio),
+                _ratio(r.bound_ratio),
+                verdict,
+            ]
+        )
+    v = ", ".join(f"{k} {val}" for k, val in meta["versions"].items())
+    m = meta["machine"]
+    lines = [
+        "# Peers side by side",
+        "",
+        f"Measured {meta['date']} on {m['cpu']} ({m['cores']} cores), {m['platform']}.",
+        f"Versions: {v}.",
+        f"Median of {meta['repeats']} runs after one checked run; only the run is timed.",
+        "",
+        format_table(headers, table),
+        "",
+        "- us/step: median run time / steps. In parentheses: one run of an INCORRECT case,",
+        "  not timed as if it were right.",
+        "- x trio: ratio to benchmarks/trio_engine.py on the same workload in the same process",
+        "  (sync: the trio engine with plain-function bodies).",
+        "- makespan / bound: run time over the critical path, or over",
+        "  max(critical path, total work / k) with k workers (limited: k = 4).",
+        "- correct: every step body ran once, none before all its inputs existed, and",
+        "  every value equals reference_values.",
+    ]
+    notes = sorted({f"- {r.system}: {r.note}" for r in rows if r.note and r.correct is None})
+    if notes:
+        lines += ["", "Skipped:", "", *notes]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per case (>= 5)")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="directory for peers.json/md")
+    args = parser.parse_args(argv)
+    dags = standard_workloads(args.quick)
+    print(f"trio engine (floor), {args.repeats} repeats", flush=True)
+    rows = trio_rows(dags, args.repeats)
+    for r in rows:
+        print(f"  {r.system:28} {r.workload:9} {_us(r):>10} us/step  {r.detail}", flush=True)
+    loaded: dict[str, Any] = {}
+    skipped: list[str] = []
+    for name in PEER_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            msg = f"{name.removeprefix('peer_')}: not installed ({exc}); run setup.sh"
+            skipped.append(msg)
+            print(f"skip {msg}", flush=True)
+            continue
+        loaded[name] = module
+        for label, build in module.PEERS.items():
+            print(label, flush=True)
+            rows += peer_rows(label, build, dags, args.repeats)
+    add_ratios(rows, dags)
+    meta = {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "versions": versions(loaded),
+        "machine": machine(),
+        "repeats": args.repeats,
+        "quick": args.quick,
+        "skipped_peers": skipped,
+        "bounds": {
+            w: {"critical_path": critical_path(d), f"lower_bound_{LIMIT}": lower_bound(d, LIMIT)}
+            for w, d in dags.items()
+            if d.durations is not None
+        },
+    }
+    text = markdown(rows, meta)
+    if skipped:
+        text += "\nPeers not installed:\n\n" + "".join(f"- {s}\n" for s in skipped)
+    print()
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    payload = {**meta, "rows": [{**vars(r), "us_per_step": r.us_per_step} for r in rows]}
+    (args.out / "peers.json").write_text(json.dumps(payload, indent=2) + "\n")
+    (args.out / "peers.md").write_text(text)
+    print(f"wrote {args.out / 'peers.json'} and {args.out / 'peers.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
