@@ -65,9 +65,9 @@ def build(dag: Dag, body: Body) -> Graph[int, tuple[int, ...], Any]:
         elif len(ds) == 1:
             step = steps[ds[0]] >> node(one).named(name)
         elif len(ds) == 2:
-            step = (steps[ds[0]] & steps[ds[1]]).join(many).named(name)
+            step = (steps[ds[0]] & steps[ds[1]]).join(many, name=name)
         elif len(ds) == 3:
-            step = (steps[ds[0]] & steps[ds[1]] & steps[ds[2]]).join(many).named(name)
+            step = (steps[ds[0]] & steps[ds[1]] & steps[ds[2]]).join(many, name=name)
         else:
             step = gather([steps[d] for d in ds]) >> node(_star(many)).named(name)
         steps.append(step)

@@ -66,17 +66,16 @@ class Graph(Generic[I, O, E]):
     def named(self, name: str) -> Graph[I, O, E]:
         """Give this graph a name.
 
-        A single step is renamed (its path becomes ``name``); a composite graph
-        becomes a subgraph whose steps' paths are prefixed with ``name/``.
+        A single step (a `node`) is renamed: its path becomes ``name``. Any
+        other graph becomes a subgraph: the paths of its steps get the prefix
+        ``name/`` (a step shared with the outside keeps the path of its first
+        use, in left-to-right order). To name a join step, use
+        ``join(fn, name=...)``.
         """
         _check_name(name)
         e = self._expr
         if isinstance(e, _expr.Call):
             return Graph(_expr.Call(e.fn, name, e.kind))
-        if isinstance(e, _expr.Join):
-            return Graph(_expr.Join(e.branches, e.fn, name, e.kind))
-        if isinstance(e, _expr.Route):
-            return Graph(_expr.Route(e.selector, name, e.kind, e.table))
         return Graph(_expr.Scope(e, name))
 
     def __repr__(self) -> str:
@@ -115,23 +114,30 @@ class Fan(Generic[I, E, *Ts]):
 
     @overload
     def join(
-        self, fn: Callable[[Unpack[Ts]], Awaitable[Result[R, Err]]], /
+        self, fn: Callable[[Unpack[Ts]], Awaitable[Result[R, Err]]], /, *, name: str | None = ...
     ) -> Graph[I, R, E | Err]: ...
     @overload
     def join(self, fn: Callable[[Unpack[Ts]], Result[R, Err]], /) -> Graph[I, R, E | Err]: ...
     @overload
-    def join(self, fn: Callable[[Unpack[Ts]], Awaitable[R]], /) -> Graph[I, R, E]: ...
+    def join(
+        self, fn: Callable[[Unpack[Ts]], Awaitable[R]], /, *, name: str | None = ...
+    ) -> Graph[I, R, E]: ...
     @overload
-    def join(self, fn: Callable[[Unpack[Ts]], R], /) -> Graph[I, R, E]: ...
-    def join(self, fn: Callable[..., Any], /) -> Graph[I, Any, Any]:
+    def join(
+        self, fn: Callable[[Unpack[Ts]], R], /, *, name: str | None = ...
+    ) -> Graph[I, R, E]: ...
+    def join(self, fn: Callable[..., Any], /, *, name: str | None = None) -> Graph[I, Any, Any]:
         """One step that calls ``fn(a, b, ...)`` with the branch outputs in order.
 
         ``fn`` may be sync or async, return a value or a `Result`; an attrs class
-        works too. Raises `InvalidArgument` at once if ``fn`` is not callable.
+        works too. The step's path is ``name``, or ``fn``'s name. Raises
+        `InvalidArgument` at once if ``fn`` is not callable or ``name`` is bad.
         """
         if not callable(fn):
             raise expected("a callable", "fn", fn)
-        name = _expr.callable_name(fn)
+        if name is None:
+            name = _expr.callable_name(fn)
+        _check_name(name)
         return Graph(_expr.Join(self._branches, fn, name, _expr.callable_kind(fn)))
 
     def __repr__(self) -> str:

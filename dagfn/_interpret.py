@@ -115,6 +115,8 @@ async def _execute(plan: Plan, x: object, fail_fast: bool) -> Result[Any, RunFai
 
     def settle(first: int) -> None:
         """Step ``first`` has its value: start every dependent whose inputs now all exist."""
+        if fail_fast and failures:
+            return  # cancelled: start nothing more
         stack = [first]
         while stack:
             for d in dependents[stack.pop()]:
@@ -138,21 +140,23 @@ async def _execute(plan: Plan, x: object, fail_fast: bool) -> Result[Any, RunFai
                         continue
                 except Exception as error:
                     fail(d, error)
+                    if fail_fast:
+                        return
                     continue
                 cls = out.__class__
                 if cls is Success:
                     out = out._inner_value
-                elif cls is Failure:
-                    fail(d, out._inner_value)
-                    continue
-                elif cls is CoroutineType:
-                    out.close()
-                    fail(d, _coroutine_from_sync(plan, d))
+                elif cls is Failure or cls is CoroutineType:
+                    fail(d, _failure_value(plan, d, out))
+                    if fail_fast:
+                        return
                     continue
                 values[d] = out
                 stack.append(d)
 
     async def run_async(i: int) -> None:
+        if fail_fast and failures:
+            return  # spawned before a fail-fast failure, first scheduled after it
         fn: Callable[..., Any] = fns[i]  # type: ignore[assignment]
         try:
             if kinds[i] == ASYNC1:
@@ -171,15 +175,26 @@ async def _execute(plan: Plan, x: object, fail_fast: bool) -> Result[Any, RunFai
         values[i] = out
         settle(i)
 
-    async with trio.open_nursery() as nursery:
-        values[0] = x
-        settle(0)
+    try:
+        async with trio.open_nursery() as nursery:
+            values[0] = x
+            settle(0)
+    except BaseExceptionGroup as group:
+        # Only BaseExceptions that are not failure values get here (KeyboardInterrupt,
+        # SystemExit, a bug): re-raise a lone one as itself, as a plain call would.
+        if len(group.exceptions) == 1 and not isinstance(group.exceptions[0], trio.Cancelled):
+            raise group.exceptions[0] from None
+        raise
     if not failures:
         return Success(values[plan.output])
     return Failure(_run_failure(plan, values, failures, fail_fast))
 
 
-def _coroutine_from_sync(plan: Plan, i: int) -> TypeError:
+def _failure_value(plan: Plan, i: int, out: Any) -> object:
+    """The error of a sync step that returned a ``Failure`` or, by mistake, a coroutine."""
+    if out.__class__ is Failure:
+        return out._inner_value
+    out.close()
     msg = (
         f"step {plan.paths[i]!r} returned a coroutine from a function dagfn took for a "
         "plain one; define it with `async def` (or give it an async __call__)"
