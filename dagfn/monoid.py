@@ -80,7 +80,7 @@ class _Ordered(Protocol):
     def __lt__(self, other: Any, /) -> bool: ...
 
 
-O = TypeVar("O", bound=_Ordered)  # noqa: E741 (an ordered type)
+Ord = TypeVar("Ord", bound=_Ordered)
 
 
 @runtime_checkable
@@ -132,7 +132,9 @@ class Sum(Generic[N]):
     """Addition of ``int`` or ``float``; identity 0.
 
     ``Sum()`` alone is ``Sum[int]``; as ``x: float = reduced(Sum())`` it is
-    ``Sum[float]``. Float addition is associative only up to rounding.
+    ``Sum[float]``. Float addition is associative only up to rounding. For
+    ``Decimal`` or ``Fraction``, write a three-line class with the right zero:
+    any class with ``empty`` and ``combine`` is a `Monoid`.
 
     >>> Sum().combine(2, 3)
     5
@@ -161,7 +163,7 @@ class Product(Generic[N]):
 
 
 @attrs.frozen
-class Max(Generic[O]):
+class Max(Generic[Ord]):
     """The larger value; ``bottom`` is the identity, so no value may be below it.
 
     Ties keep the left value. Any type with ``<`` works, if it is a total
@@ -173,17 +175,17 @@ class Max(Generic[O]):
     -inf
     """
 
-    bottom: O
+    bottom: Ord
 
-    def empty(self) -> O:
+    def empty(self) -> Ord:
         return self.bottom
 
-    def combine(self, a: O, b: O, /) -> O:
+    def combine(self, a: Ord, b: Ord, /) -> Ord:
         return b if a < b else a
 
 
 @attrs.frozen
-class Min(Generic[O]):
+class Min(Generic[Ord]):
     """The smaller value; ``top`` is the identity, so no value may be above it.
 
     Ties keep the left value.
@@ -192,12 +194,12 @@ class Min(Generic[O]):
     3.0
     """
 
-    top: O
+    top: Ord
 
-    def empty(self) -> O:
+    def empty(self) -> Ord:
         return self.top
 
-    def combine(self, a: O, b: O, /) -> O:
+    def combine(self, a: Ord, b: Ord, /) -> Ord:
         return b if b < a else a
 
 
@@ -365,15 +367,27 @@ class Last(Generic[T]):
 # The key under which `reduced` stores a field's monoid in attrs metadata.
 _METADATA_KEY: Final = "dagfn.monoid"
 
-_IMMUTABLE_SCALARS: Final = (type(None), bool, int, float, complex, str, bytes, range)
-_IMMUTABLE_SCALARS_EXTRA: Final = (Decimal, Fraction, Enum)
+# Values of these types may be shared as one default by every instance.
+_IMMUTABLE: Final = (
+    type(None),
+    bool,
+    int,
+    float,
+    complex,
+    str,
+    bytes,
+    range,
+    Decimal,
+    Fraction,
+    Enum,
+)
 
 
 def _is_immutable(value: object) -> bool:
     """Whether ``value`` may be shared as a default by every instance."""
     if isinstance(value, tuple | frozenset):
         return all(_is_immutable(item) for item in value)
-    return type(value) in _IMMUTABLE_SCALARS or isinstance(value, _IMMUTABLE_SCALARS_EXTRA)
+    return isinstance(value, _IMMUTABLE)
 
 
 def reduced(monoid: Monoid[T]) -> T:
@@ -386,7 +400,9 @@ def reduced(monoid: Monoid[T]) -> T:
     made fresh for each instance by a factory.
 
     At run time this returns an ``attrs.field``; it is typed as ``T`` so that the
-    attrs mypy plugin sees a field with a default of the annotated type.
+    attrs mypy plugin sees a field with a default of the annotated type. (ruff's
+    RUF009 flags it on list and dict fields; list ``dagfn.monoid.reduced`` in
+    ruff's ``lint.flake8-bugbear.extend-immutable-calls``.)
 
     >>> import attrs
     >>> @attrs.frozen
@@ -512,13 +528,13 @@ def record(cls: type[S]) -> Monoid[S]:
     >>> m is record(Hits)
     True
     """
+    if not (isinstance(cls, type) and attrs.has(cls)):
+        raise expected("an attrs class", "cls", cls)
     return cast("Monoid[S]", _record(cls))
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=1024)  # bounded: classes made at run time must not pile up
 def _record(cls: type[Any]) -> _Record[Any]:
-    if not (isinstance(cls, type) and attrs.has(cls)):
-        raise expected("an attrs class", "cls", cls)
     fields: list[tuple[str, str, Monoid[Any]]] = []
     for field in attrs.fields(cls):
         monoid = reducer_of(field)

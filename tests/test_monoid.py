@@ -368,6 +368,12 @@ def test_record_of_a_class_that_is_not_attrs_is_an_argument_error() -> None:
         InvalidArgument, match=r"^Expected an attrs class but got cls=<class 'int'>"
     ):
         record(int)  # type: ignore[type-var]
+    with pytest.raises(
+        InvalidArgument, match=r"^Expected an attrs class but got cls=\[\] \(type=list\)"
+    ):
+        record([])  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match=r"got cls=SampleState\("):
+        record(SampleState())  # type: ignore[arg-type]
 
 
 # --- the module's surface --------------------------------------------------
