@@ -1,0 +1,249 @@
+"""Programs mypy must reject: each marked line is a planted edge bug.
+
+Every `# type: ignore[code]` below is needed (the config sets
+warn_unused_ignores, so an ignore that silences nothing is itself an error):
+each line proves that mypy reports that exact error code there. Checked, never run.
+"""
+
+# mypy: enable-error-code="ignore-without-code"
+
+from __future__ import annotations
+
+import enum
+from typing import Literal, Never, Protocol, assert_never
+
+import attrs
+from returns.result import Result, Success
+
+from dagfn import Graph, gather, node, route, route_total, run, run_sync
+
+
+@attrs.frozen
+class Query:
+    text: str
+
+
+@attrs.frozen
+class Intent:
+    factual: bool
+
+
+@attrs.frozen
+class Hits:
+    docs: tuple[str, ...]
+
+
+@attrs.frozen
+class Answer:
+    text: str
+
+
+@attrs.frozen
+class SearchDown:
+    service: str
+
+
+class Tier(enum.Enum):
+    FREE = "free"
+    PAID = "paid"
+
+
+class HasTextAndUser(Protocol):
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def user(self) -> str: ...
+
+
+class MutableText(Protocol):
+    text: str  # a settable attribute, unlike the read-only properties above
+
+
+@node
+def parse(text: str) -> Query:
+    return Query(text)
+
+
+@node
+def classify(q: Query) -> Intent:
+    return Intent(factual=True)
+
+
+@node
+def keyword(q: Query) -> Result[Hits, SearchDown]:
+    return Success(Hits(()))
+
+
+@node
+def generate(h: Hits) -> Answer:
+    return Answer(" ".join(h.docs))
+
+
+@node
+def personal(q: HasTextAndUser) -> Hits:
+    return Hits((q.user,))
+
+
+@node
+def edit(q: MutableText) -> Hits:
+    return Hits((q.text,))
+
+
+def rerank(a: Hits, b: Intent) -> Hits:
+    return a
+
+
+def one(a: Hits) -> Hits:
+    return a
+
+
+def rerank3(a: Hits, b: Intent, c: Intent) -> Hits:
+    return a
+
+
+def unwrap_hits(r: Result[Hits, SearchDown]) -> Hits:
+    return r.unwrap()
+
+
+def keyword_answer_fn(q: Query) -> Answer:
+    return Answer(q.text)
+
+
+to_answer = node(keyword_answer_fn)
+
+
+@node
+def answer_intent(i: Intent) -> Answer:
+    return Answer(str(i.factual))
+
+
+def tier_table(t: Tier) -> Graph[Intent, Answer, Never]:
+    return answer_intent
+
+
+def by_kind(i: Intent) -> Literal["factual", "chat"]:
+    return "factual" if i.factual else "chat"
+
+
+def by_tier(q: Query) -> Tier:
+    return Tier.FREE
+
+
+def needs_infallible(g: Graph[int, int, Never]) -> None: ...
+
+
+def two(a: int, b: int) -> int:
+    return a + b
+
+
+def zero() -> int:
+    return 0
+
+
+@node
+def risky(x: int) -> Result[int, ValueError]:
+    return Success(x)
+
+
+@node
+def inc(x: int) -> int:
+    return x + 1
+
+
+# --- >> and .then: the output does not fit the next input --------------------
+classify >> generate  # type: ignore[operator]
+classify.then(generate)  # type: ignore[arg-type]
+parse >> parse  # type: ignore[operator]
+# A step's input is the upstream's output, not the graph's input.
+parse >> keyword >> classify  # type: ignore[operator]
+# A Result-returning step's output is its Success value, not the Result.
+# (With `>>` as context, mypy reports it on node's argument.)
+keyword >> node(unwrap_hits)  # type: ignore[arg-type]
+keyword >> node(lambda r: r.unwrap())  # type: ignore[attr-defined]
+
+# --- & and join: arity, order, and what can be joined -------------------------
+(keyword & classify).join(rerank)  # fits: (Hits, Intent)
+(keyword & classify).join(one)  # type: ignore[arg-type]
+(keyword & classify).join(rerank3)  # type: ignore[arg-type]
+(keyword & classify & classify).join(rerank)  # type: ignore[arg-type]
+(classify & keyword).join(rerank)  # type: ignore[arg-type]
+(keyword & classify).join(two)  # type: ignore[arg-type]
+(keyword & classify).join(lambda a: a)  # type: ignore[arg-type, misc]
+(keyword & classify).join(keyword)  # type: ignore[call-overload]
+# A fan is not a graph until it is joined.
+(keyword & classify) >> generate  # type: ignore[operator]
+run_sync(keyword & classify, Query("q"))  # type: ignore[arg-type]
+# Branches must share an input, and fans stay flat.
+parse & keyword  # type: ignore[operator]
+keyword & (classify & classify)  # type: ignore[operator]
+
+# --- route: keys come from the selector, branches take its input ---------------
+route(by_kind).cases({"factul": answer_intent})  # type: ignore[dict-item]
+route(by_kind).cases({"Factual": answer_intent})  # type: ignore[dict-item]
+route(by_tier).cases({"free": classify})  # type: ignore[dict-item]
+route(by_tier).cases({Tier.FREE: classify, "paid": classify})  # type: ignore[dict-item]
+route(by_kind).cases({True: answer_intent})  # type: ignore[dict-item]
+route(by_tier).cases({Tier.FREE: generate})  # type: ignore[dict-item]
+route(by_kind).cases(["factual"])  # type: ignore[arg-type]
+# The route's input is the selector's input; a router is not a graph.
+parse >> route(by_kind).cases({"chat": answer_intent})  # type: ignore[operator]
+parse >> route(by_tier)  # type: ignore[operator]
+# Branches with different outputs join to `object`: a declared type rejects it.
+answers: Graph[Query, Answer, Never] = route(by_tier).cases(
+    {Tier.FREE: to_answer, Tier.PAID: classify}  # type: ignore[dict-item]
+)
+# route_total's table must take the selector's key type.
+route_total(by_kind, tier_table)  # type: ignore[misc]
+
+
+# A route_total table with a case left out: assert_never sees the leftover key.
+def partial_table(k: Literal["factual", "chat"]) -> Graph[Intent, Answer, Never]:
+    match k:
+        case "factual":
+            return answer_intent
+        case _:
+            assert_never(k)  # type: ignore[arg-type]
+
+
+# --- gather: one output type ---------------------------------------------------
+hits: Graph[Query, tuple[Hits, ...], Never] = gather([keyword, classify])  # type: ignore[list-item]
+gather(keyword)  # type: ignore[arg-type]
+
+# --- run: the input does not fit the graph -------------------------------------
+# mypy says 'Cannot infer value of type parameter "I" of "run_sync"' [misc]:
+# the graph asks for I <: Query, the value gives I :> str, and no I is both.
+run_sync(keyword, "q")  # type: ignore[misc]
+run_sync(keyword, Intent(True))  # type: ignore[misc]
+answer: Answer = run_sync(keyword >> generate, Query("q"))  # type: ignore[assignment]
+
+
+async def run_mistakes() -> None:
+    await run(parse, Query("q"))  # type: ignore[misc]
+    # Forgot `await`: run returns a coroutine.
+    result: Result[Answer, object] = run(keyword >> generate, Query("q"))  # type: ignore[assignment]
+
+
+# --- E: a fallible graph where an infallible one is required -------------------
+needs_infallible(inc)  # fits
+needs_infallible(risky)  # type: ignore[arg-type]
+needs_infallible(inc >> risky >> inc)  # type: ignore[arg-type]
+infallible: Graph[Query, Hits, Never] = keyword  # type: ignore[assignment]
+other_error: Graph[Query, Hits, KeyError] = keyword  # type: ignore[assignment]
+
+# --- variance: a wider output or a narrower input does not fit -----------------
+wider_out: Graph[Query, Answer, Never] = classify  # type: ignore[assignment]
+narrower_in: Graph[object, Intent, Never] = classify  # type: ignore[assignment]
+
+# --- Protocol inputs: structural -----------------------------------------------
+# Query has `text` but no `user`.
+parse >> personal  # type: ignore[operator]
+# A settable Protocol attribute does not fit a frozen attrs field: use a property.
+parse >> edit  # type: ignore[operator]
+
+# --- node: a one-argument function, and a valid name ---------------------------
+node(two)  # type: ignore[arg-type]
+node(zero)  # type: ignore[arg-type]
+node(keyword)  # type: ignore[call-overload]
+node(name=3)  # type: ignore[call-overload]
+keyword.named(3)  # type: ignore[arg-type]
