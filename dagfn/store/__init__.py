@@ -11,7 +11,7 @@ Rows hold JSON text only; run ids are keys, never file paths.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import typing as _typing
 
 from ._errors import RunExistsError as RunExistsError
 from ._errors import SchemaVersionError as SchemaVersionError
@@ -27,11 +27,11 @@ from ._records import RunInfo as RunInfo
 from ._records import RunStatus as RunStatus
 from ._sqlite import SqliteStore as SqliteStore
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from ._redis import RedisStore as RedisStore
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     # RedisStore imports redis-py, an optional dependency: only on first use.
     if name == "RedisStore":
         from ._redis import RedisStore

@@ -273,7 +273,9 @@ class SqliteStore(StoreBase):
         """
         file = os.fspath(path)
         if not isinstance(file, str) or file in ("", ":memory:") or file.startswith("file:"):
-            raise expected("a file path (for memory use MemoryStore)", "path", path)
+            raise expected(
+                "a file path (for a journal in memory you probably want MemoryStore)", "path", path
+            )
         if synchronous not in _SYNCHRONOUS:
             raise expected('"NORMAL" or "FULL"', "synchronous", synchronous)
         if not isinstance(commit_interval, int | float) or not 0 <= commit_interval <= 1:

@@ -1,0 +1,345 @@
+"""The `Store` protocol, pinned on all three stores (memory, SQLite, a real redis-server)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import _redis_server
+import pytest
+
+import dagfn.store
+from dagfn._errors import DagfnError, InvalidArgument
+from dagfn.store import (
+    Entry,
+    MemoryStore,
+    RedisStore,
+    RunExistsError,
+    RunInfo,
+    SqliteStore,
+    Store,
+    StoreClosedError,
+    UnknownRunError,
+)
+
+# The session's redis-server (tests/conftest.py may provide the same fixture).
+redis_url = _redis_server.redis_url
+
+STRANGE_RUN_IDS = [
+    "../../etc/passwd",
+    "a/b",
+    "/abs/path",
+    "..",
+    "x'; DROP TABLE runs; --",
+    'quote" and \\ backslash',
+    "dagfn:run:other",
+    "%2F",
+    "with space\tand\nnewline",
+    "ünïcödé ✓ 日本語 🎉",
+    "*?[glob]",
+]
+
+_prefixes = itertools.count()
+StoreFactory = Callable[[], Store]
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
+    """A factory of stores of one kind that share their data; all closed after the test."""
+    opened: list[Store] = []
+    kind: str = request.param
+    if kind == "memory":
+        shared = MemoryStore()
+        opened.append(shared)
+
+        def make() -> Store:
+            return shared
+
+    elif kind == "sqlite":
+
+        def make() -> Store:
+            store = SqliteStore(tmp_path / "journal.db")
+            opened.append(store)
+            return store
+
+    else:
+        url: str = request.getfixturevalue("redis_url")
+        prefix = f"test{next(_prefixes)}"
+
+        def make() -> Store:
+            store = RedisStore(url, prefix=prefix)
+            opened.append(store)
+            return store
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(make_store: StoreFactory) -> Store:
+    """One store of each kind."""
+    return make_store()
+
+
+def entry(path: str, output: object = 1, status: str = "done") -> Entry:
+    return Entry(
+        path=path,
+        status="done" if status == "done" else "failed",
+        output_json=None if output is None else repr(output),
+        started_at=1.5,
+        finished_at=2.5,
+        attempts=1,
+        error=None if status == "done" else "boom",
+    )
+
+
+def test_public_names_are_exported_once() -> None:
+    """`__all__` lists each public name once, and each one exists."""
+    names = dagfn.store.__all__
+    assert len(names) == len(set(names))
+    for name in names:
+        assert getattr(dagfn.store, name) is not None
+    public = {n for n in vars(dagfn.store) if not n.startswith("_")} - {"annotations"}
+    assert public <= set(names)
+
+
+def test_open_run_creates_a_running_run(store: Store) -> None:
+    info = store.open_run("r1", fingerprint="fp", meta_json='{"a": 1}')
+    assert isinstance(info, RunInfo)
+    assert (info.run_id, info.fingerprint, info.status, info.meta_json, info.result_json) == (
+        "r1",
+        "fp",
+        "running",
+        '{"a": 1}',
+        None,
+    )
+    assert info.created_at == info.updated_at > 0
+    assert store.entries("r1") == {}
+    assert store.get_run("r1") == info
+
+
+def test_open_run_again_returns_the_existing_run_unchanged(store: Store) -> None:
+    """The stored fingerprint comes back, so a changed graph can be detected."""
+    first = store.open_run("r", fingerprint="old", meta_json="{}")
+    again = store.open_run("r", fingerprint="new", meta_json='{"x": 2}')
+    assert again == first
+
+
+def test_recorded_entries_come_back_after_flush(store: Store) -> None:
+    store.open_run("r", fingerprint="fp", meta_json="{}")
+    rows = [entry(f"step/{i}", i) for i in range(50)] + [entry("bad", None, "failed")]
+    for row in rows:
+        store.record("r", row)
+    store.flush()
+    assert store.entries("r") == {row.path: row for row in rows}
+
+
+def test_reads_see_rows_recorded_before_them_without_flush(store: Store) -> None:
+    store.open_run("r", fingerprint="fp", meta_json="{}")
+    store.record("r", entry("a"))
+    assert store.entries("r") == {"a": entry("a")}
+
+
+def test_recording_a_path_again_replaces_its_entry(store: Store) -> None:
+    store.open_run("r", fingerprint="fp", meta_json="{}")
+    store.record("r", entry("a", 1))
+    store.record("r", entry("a", 2))
+    store.flush()
+    assert store.entries("r")["a"].output_json == "2"
+
+
+def test_records_bump_updated_at(store: Store) -> None:
+    info = store.open_run("r", fingerprint="fp", meta_json="{}")
+    store.record("r", entry("a"))
+    store.flush()
+    assert store.get_run("r").updated_at >= info.updated_at
+
+
+def test_records_for_an_unknown_run_are_dropped_and_reported_by_the_next_flush(
+    store: Store,
+) -> None:
+    store.open_run("known", fingerprint="fp", meta_json="{}")
+    store.record("ghost", entry("a"))
+    store.record("known", entry("b"))
+    with pytest.raises(UnknownRunError, match=re.escape("'ghost'")) as info:
+        store.flush()
+    assert info.value.run_id == "ghost"
+    store.flush()  # reported once
+    assert store.entries("known") == {"b": entry("b")}
+    with pytest.raises(UnknownRunError):
+        store.entries("ghost")
+
+
+def test_unknown_run_errors_name_the_run_id(store: Store) -> None:
+    calls: list[Callable[[], object]] = [
+        lambda: store.entries("nope"),
+        lambda: store.get_run("nope"),
+        lambda: store.finish_run("nope", "succeeded", "1"),
+        lambda: store.delete_run("nope"),
+        lambda: store.copy_run("nope", "new", keep=set()),
+    ]
+    for call in calls:
+        with pytest.raises(UnknownRunError, match="No run with run id 'nope'") as info:
+            call()
+        assert isinstance(info.value, DagfnError)
+        assert isinstance(info.value, LookupError)
+        assert info.value.run_id == "nope"
+
+
+def test_finish_run_sets_status_and_result(store: Store) -> None:
+    created = store.open_run("r", fingerprint="fp", meta_json="{}")
+    store.finish_run("r", "succeeded", '{"answer": 42}')
+    info = store.get_run("r")
+    assert (info.status, info.result_json) == ("succeeded", '{"answer": 42}')
+    assert info.created_at == created.created_at <= info.updated_at
+    store.finish_run("r", "running", None)  # resumed
+    assert (store.get_run("r").status, store.get_run("r").result_json) == ("running", None)
+
+
+def test_finish_run_rejects_an_unknown_status(store: Store) -> None:
+    store.open_run("r", fingerprint="fp", meta_json="{}")
+    with pytest.raises(InvalidArgument, match="status='done'"):
+        store.finish_run("r", "done", None)  # type: ignore[arg-type]
+
+
+def test_list_runs_is_newest_first(store: Store) -> None:
+    for name in ["first", "second", "third"]:
+        store.open_run(name, fingerprint="fp", meta_json="{}")
+    runs = store.list_runs()
+    assert [info.run_id for info in runs] == ["third", "second", "first"]
+    assert runs[0].created_at >= runs[1].created_at >= runs[2].created_at
+
+
+def test_delete_run_removes_the_run_and_its_entries(store: Store) -> None:
+    store.open_run("r", fingerprint="fp", meta_json="{}")
+    store.open_run("other", fingerprint="fp", meta_json="{}")
+    store.record("r", entry("a"))
+    store.record("other", entry("a"))
+    store.delete_run("r")
+    assert [info.run_id for info in store.list_runs()] == ["other"]
+    with pytest.raises(UnknownRunError):
+        store.entries("r")
+    assert store.entries("other") == {"a": entry("a")}
+    store.open_run("r", fingerprint="fp2", meta_json="{}")
+    assert store.entries("r") == {}  # a new run under the old id starts empty
+
+
+def test_copy_run_keeps_the_chosen_entries(store: Store) -> None:
+    store.open_run("src", fingerprint="fp", meta_json='{"m": 1}')
+    for path in ["a", "b", "c"]:
+        store.record("src", entry(path))
+    store.finish_run("src", "failed", None)
+    store.copy_run("src", "by-set", keep={"a", "c", "not-there"})
+    store.copy_run("src", "by-predicate", keep=lambda path: path != "a")
+    assert set(store.entries("by-set")) == {"a", "c"}
+    assert set(store.entries("by-predicate")) == {"b", "c"}
+    copied = store.get_run("by-set")
+    assert (copied.fingerprint, copied.meta_json, copied.status, copied.result_json) == (
+        "fp",
+        '{"m": 1}',
+        "running",
+        None,
+    )
+    assert len(store.entries("src")) == 3
+
+
+def test_copy_run_refuses_an_existing_target(store: Store) -> None:
+    store.open_run("src", fingerprint="fp", meta_json="{}")
+    store.open_run("dst", fingerprint="fp", meta_json="{}")
+    with pytest.raises(RunExistsError, match="existing run 'dst'") as info:
+        store.copy_run("src", "dst", keep=set())
+    assert isinstance(info.value, ValueError)
+    assert info.value.run_id == "dst"
+
+
+def test_copy_run_rejects_a_bad_keep(store: Store) -> None:
+    store.open_run("src", fingerprint="fp", meta_json="{}")
+    with pytest.raises(InvalidArgument, match="keep="):
+        store.copy_run("src", "dst", keep=["a"])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("run_id", STRANGE_RUN_IDS)
+def test_strange_run_ids_are_keys_never_paths(store: Store, run_id: str, tmp_path: Path) -> None:
+    before = sorted(os.listdir(tmp_path))
+    store.open_run(run_id, fingerprint="fp", meta_json="{}")
+    store.open_run("plain", fingerprint="fp", meta_json="{}")
+    store.record(run_id, entry(run_id))
+    store.record("plain", entry("p"))
+    store.flush()
+    assert store.entries(run_id) == {run_id: entry(run_id)}
+    assert store.entries("plain") == {"p": entry("p")}
+    assert {info.run_id for info in store.list_runs()} == {run_id, "plain"}
+    store.copy_run(run_id, run_id + "/copy", keep={run_id})
+    assert store.entries(run_id + "/copy") == {run_id: entry(run_id)}
+    store.delete_run(run_id)
+    assert store.entries("plain") == {"p": entry("p")}
+    # Nothing was created next to the journal file except SQLite's own files.
+    after = set(os.listdir(tmp_path)) - set(before)
+    assert after <= {"journal.db", "journal.db-wal", "journal.db-shm"}
+
+
+@pytest.mark.parametrize("bad", ["", "a\x00b", "\ud800", 7, None])
+def test_invalid_run_ids_are_rejected_naming_the_argument(store: Store, bad: object) -> None:
+    with pytest.raises(InvalidArgument, match="but got run_id=") as info:
+        store.open_run(bad, fingerprint="fp", meta_json="{}")  # type: ignore[arg-type]
+    assert info.value.argument == "run_id"
+
+
+def test_stores_on_the_same_data_see_each_others_runs(make_store: StoreFactory) -> None:
+    writer, reader = make_store(), make_store()
+    writer.open_run("r", fingerprint="fp", meta_json="{}")
+    writer.record("r", entry("a"))
+    writer.flush()
+    assert reader.entries("r") == {"a": entry("a")}
+    assert reader.open_run("r", fingerprint="other", meta_json="{}").fingerprint == "fp"
+
+
+def test_records_from_many_threads_are_all_kept(store: Store) -> None:
+    store.open_run("r", fingerprint="fp", meta_json="{}")
+
+    def work(thread: int) -> None:
+        for i in range(200):
+            store.record("r", entry(f"{thread}/{i}", i))
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    store.flush()
+    assert len(store.entries("r")) == 8 * 200
+
+
+def test_a_closed_store_refuses_to_work(store: Store) -> None:
+    store.open_run("r", fingerprint="fp", meta_json="{}")
+    store.record("r", entry("a"))
+    store.close()
+    store.close()  # idempotent
+    with pytest.raises(StoreClosedError):
+        store.record("r", entry("b"))
+    with pytest.raises(StoreClosedError):
+        store.flush()
+    with pytest.raises(StoreClosedError):
+        store.entries("r")
+
+
+def test_close_keeps_what_was_recorded(make_store: StoreFactory) -> None:
+    first = make_store()
+    first.open_run("r", fingerprint="fp", meta_json="{}")
+    first.record("r", entry("a"))
+    if isinstance(first, MemoryStore):
+        pytest.skip("a MemoryStore cannot be reopened")
+    first.close()
+    assert make_store().entries("r") == {"a": entry("a")}
+
+
+def test_stores_are_context_managers(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "j.db") as store:
+        store.open_run("r", fingerprint="fp", meta_json="{}")
+    with pytest.raises(StoreClosedError):
+        store.flush()
