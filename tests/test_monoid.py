@@ -305,6 +305,18 @@ def test_record_handles_private_and_keyword_only_fields() -> None:
     )
 
 
+def test_record_fields_may_have_the_generated_codes_names() -> None:
+    @attrs.frozen
+    class Clash:
+        a: int = reduced(Sum())
+        b: int = reduced(Product())
+        cls: tuple[int, ...] = reduced(Concat())
+        c0: bool = reduced(AnyOf())
+
+    merged = record(Clash).combine(Clash(1, 2, (3,), False), Clash(4, 5, (6,), True))
+    assert merged == Clash(5, 10, (3, 6), True)
+
+
 def test_record_includes_inherited_fields() -> None:
     @attrs.frozen
     class Base:
