@@ -1,0 +1,51 @@
+"""The type tests under ``tests/types`` pass ``mypy --strict`` (see tests/types/README.md).
+
+One mypy run over the directory, with the repository's config and its cache:
+correct programs must check clean, and every ``# type: ignore[code]`` in a
+``*_rejected.py`` file must be needed, which proves that mypy rejects that line.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import mypy.api
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TYPES = ROOT / "tests" / "types"
+
+
+def test_type_tests_pass_mypy_strict(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every file in tests/types checks clean: no false positive, no missed rejection."""
+    monkeypatch.chdir(ROOT)  # mypy.ini's mypy_path and the .mypy_cache are relative
+    files = sorted(TYPES.glob("*.py"))
+    assert files, f"no type tests found in {TYPES}"
+    stdout, stderr, status = mypy.api.run(
+        [
+            "--config-file",
+            str(ROOT / "mypy.ini"),
+            # Spelled out as well, so that a change to mypy.ini cannot quietly
+            # turn the rejected files into programs that prove nothing.
+            "--strict",
+            "--warn-unused-ignores",
+            "--enable-error-code",
+            "ignore-without-code",
+            str(TYPES.relative_to(ROOT)),
+        ]
+    )
+    errors = [line for line in stdout.splitlines() if ": error:" in line]
+    assert errors == [], "\n" + stdout
+    assert (status, stderr) == (0, ""), stdout + stderr
+    # mypy saw every file (none excluded or skipped).
+    checked = re.search(r"Success: no issues found in (\d+) source files?", stdout)
+    assert checked is not None, stdout
+    assert int(checked.group(1)) == len(files), stdout
+
+
+def test_every_rejected_file_rejects_something() -> None:
+    """A ``*_rejected.py`` file holds at least one ``# type: ignore[code]``."""
+    for path in sorted(TYPES.glob("*_rejected.py")):
+        text = path.read_text(encoding="utf-8")
+        assert re.search(r"# type: ignore\[[a-z-]+", text), f"{path.name} rejects nothing"
