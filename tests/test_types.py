@@ -32,6 +32,11 @@ def test_type_tests_pass_mypy_strict(monkeypatch: pytest.MonkeyPatch) -> None:
             "--warn-unused-ignores",
             "--enable-error-code",
             "ignore-without-code",
+            # Report only the type tests: dagfn itself is checked by the
+            # project-wide mypy run, and another module's work in progress
+            # should not fail this test.
+            "--follow-imports",
+            "silent",
             str(TYPES.relative_to(ROOT)),
         ]
     )

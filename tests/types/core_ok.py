@@ -239,16 +239,28 @@ async def main() -> None:
     )
 
 
-assert_type(run_sync(pipeline, Query("q")), Result[Answer, RunFailure[SearchDown | RankError]])
-assert_type(run_sync(gather(shards), Query("q")), Result[tuple[Hits, ...], RunFailure[SearchDown]])
+def check_run_sync() -> None:
+    """Not called: importing a type test runs no graph."""
+    assert_type(run_sync(pipeline, Query("q")), Result[Answer, RunFailure[SearchDown | RankError]])
+    assert_type(
+        run_sync(gather(shards), Query("q")), Result[tuple[Hits, ...], RunFailure[SearchDown]]
+    )
 
-# returns narrows a `match` on Success/Failure to Success[Any], so read the
-# typed value with its methods.
-outcome = run_sync(rag, "what is dagfn?")
-assert_type(outcome.unwrap(), Answer)
-assert_type(outcome.value_or(None), Answer | None)
-assert_type(outcome.failure(), RunFailure[SearchDown | RankError])
-assert_type(outcome.failure().error, SearchDown | RankError | Exception)
-assert_type(outcome.failure().failures[0].error, SearchDown | RankError | Exception)
-assert_type(outcome.failure().not_run, tuple[str, ...])
-assert_type(outcome.failure().completed, tuple[str, ...])
+    # returns narrows a `match` on Success/Failure to Success[Any], so read the
+    # typed value with its methods.
+    outcome = run_sync(rag, "what is dagfn?")
+    assert_type(outcome.unwrap(), Answer)
+    assert_type(outcome.value_or(None), Answer | None)
+    assert_type(outcome.failure(), RunFailure[SearchDown | RankError])
+    assert_type(outcome.failure().error, SearchDown | RankError | Exception)
+    assert_type(outcome.failure().failures[0].error, SearchDown | RankError | Exception)
+    assert_type(outcome.failure().not_run, tuple[str, ...])
+    assert_type(outcome.failure().completed, tuple[str, ...])
+
+
+# --- join(fn, name=...) names the step and keeps the same types --------------
+
+assert_type(fan.join(merge, name="merged"), Graph[Query, Ranked, SearchDown])
+assert_type(fan.join(merge_async, name="merged"), Graph[Query, Ranked, SearchDown])
+assert_type(fan.join(rerank, name="ranked"), Graph[Query, Ranked, SearchDown | RankError])
+assert_type(fan.join(rerank_async, name="ranked"), Graph[Query, Ranked, SearchDown | RankError])

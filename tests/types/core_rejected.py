@@ -94,6 +94,14 @@ def rerank(a: Hits, b: Intent) -> Hits:
     return a
 
 
+async def rerank_async(a: Hits, b: Intent) -> Result[Hits, SearchDown]:
+    return Success(a)
+
+
+def promote_fn(h: Hits) -> Answer:
+    return Answer(" ".join(h.docs))
+
+
 def one(a: Hits) -> Hits:
     return a
 
@@ -151,54 +159,68 @@ def inc(x: int) -> int:
     return x + 1
 
 
-# --- >> and .then: the output does not fit the next input --------------------
-classify >> generate  # type: ignore[operator]
-classify.then(generate)  # type: ignore[arg-type]
-parse >> parse  # type: ignore[operator]
-# A step's input is the upstream's output, not the graph's input.
-parse >> keyword >> classify  # type: ignore[operator]
-# A Result-returning step's output is its Success value, not the Result.
-# (With `>>` as context, mypy reports it on node's argument.)
-keyword >> node(unwrap_hits)  # type: ignore[arg-type]
-keyword >> node(lambda r: r.unwrap())  # type: ignore[attr-defined]
-
-# --- & and join: arity, order, and what can be joined -------------------------
-(keyword & classify).join(rerank)  # fits: (Hits, Intent)
-(keyword & classify).join(one)  # type: ignore[arg-type]
-(keyword & classify).join(rerank3)  # type: ignore[arg-type]
-(keyword & classify & classify).join(rerank)  # type: ignore[arg-type]
-(classify & keyword).join(rerank)  # type: ignore[arg-type]
-(keyword & classify).join(two)  # type: ignore[arg-type]
-(keyword & classify).join(lambda a: a)  # type: ignore[arg-type, misc]
-(keyword & classify).join(keyword)  # type: ignore[call-overload]
-# A fan is not a graph until it is joined.
-(keyword & classify) >> generate  # type: ignore[operator]
-run_sync(keyword & classify, Query("q"))  # type: ignore[arg-type]
-# Branches must share an input, and fans stay flat.
-parse & keyword  # type: ignore[operator]
-keyword & (classify & classify)  # type: ignore[operator]
-
-# --- route: keys come from the selector, branches take its input ---------------
-route(by_kind).cases({"factul": answer_intent})  # type: ignore[dict-item]
-route(by_kind).cases({"Factual": answer_intent})  # type: ignore[dict-item]
-route(by_tier).cases({"free": classify})  # type: ignore[dict-item]
-route(by_tier).cases({Tier.FREE: classify, "paid": classify})  # type: ignore[dict-item]
-route(by_kind).cases({True: answer_intent})  # type: ignore[dict-item]
-route(by_tier).cases({Tier.FREE: generate})  # type: ignore[dict-item]
-route(by_kind).cases(["factual"])  # type: ignore[arg-type]
-# The route's input is the selector's input; a router is not a graph.
-parse >> route(by_kind).cases({"chat": answer_intent})  # type: ignore[operator]
-parse >> route(by_tier)  # type: ignore[operator]
-# Branches with different outputs join to `object`: a declared type rejects it.
-answers: Graph[Query, Answer, Never] = route(by_tier).cases(
-    {Tier.FREE: to_answer, Tier.PAID: classify}  # type: ignore[dict-item]
-)
-# route_total's table must take the selector's key type.
-route_total(by_kind, tier_table)  # type: ignore[misc]
+# Each function below is one kind of planted bug, never called: importing this
+# module (pytest --doctest-modules does) runs nothing.
 
 
-# A route_total table with a case left out: assert_never sees the leftover key.
+def rshift_output_does_not_fit_input() -> None:
+    classify >> generate  # type: ignore[operator]
+    classify.then(generate)  # type: ignore[arg-type]
+    parse >> parse  # type: ignore[operator]
+    # A step's input is the upstream's output, not the graph's input.
+    parse >> keyword >> classify  # type: ignore[operator]
+    # A Result-returning step's output is its Success value, not the Result.
+    # (With `>>` as context, mypy reports it on node's argument.)
+    keyword >> node(unwrap_hits)  # type: ignore[arg-type]
+    keyword >> node(lambda r: r.unwrap())  # type: ignore[attr-defined]
+    # A plain function is not a graph: wrap it in node().
+    keyword >> promote_fn  # type: ignore[operator]
+    keyword.then(promote_fn)  # type: ignore[arg-type]
+
+
+def join_arity_and_order() -> None:
+    (keyword & classify).join(rerank)  # fits: (Hits, Intent)
+    (keyword & classify).join(one)  # type: ignore[arg-type]
+    (keyword & classify).join(rerank3)  # type: ignore[arg-type]
+    (keyword & classify & classify).join(rerank)  # type: ignore[arg-type]
+    (classify & keyword).join(rerank)  # type: ignore[arg-type]
+    (keyword & classify).join(two)  # type: ignore[arg-type]
+    (keyword & classify).join(rerank_async, name="r")  # fits
+    (classify & keyword).join(rerank_async, name="r")  # type: ignore[arg-type]
+    (keyword & classify).join(lambda a: a)  # type: ignore[arg-type, misc]
+    (keyword & classify).join(keyword)  # type: ignore[call-overload]
+
+
+def fan_misuse() -> None:
+    # A fan is not a graph until it is joined.
+    (keyword & classify) >> generate  # type: ignore[operator]
+    run_sync(keyword & classify, Query("q"))  # type: ignore[arg-type]
+    # Branches must share an input, and fans stay flat.
+    parse & keyword  # type: ignore[operator]
+    keyword & (classify & classify)  # type: ignore[operator]
+
+
+def route_keys_and_branches() -> None:
+    route(by_kind).cases({"factul": answer_intent})  # type: ignore[dict-item]
+    route(by_kind).cases({"Factual": answer_intent})  # type: ignore[dict-item]
+    route(by_tier).cases({"free": classify})  # type: ignore[dict-item]
+    route(by_tier).cases({Tier.FREE: classify, "paid": classify})  # type: ignore[dict-item]
+    route(by_kind).cases({True: answer_intent})  # type: ignore[dict-item]
+    route(by_tier).cases({Tier.FREE: generate})  # type: ignore[dict-item]
+    route(by_kind).cases(["factual"])  # type: ignore[arg-type]
+    # The route's input is the selector's input; a router is not a graph.
+    parse >> route(by_kind).cases({"chat": answer_intent})  # type: ignore[operator]
+    parse >> route(by_tier)  # type: ignore[operator]
+    # Branches with different outputs join to `object`: a declared type rejects it.
+    answers: Graph[Query, Answer, Never] = route(by_tier).cases(
+        {Tier.FREE: to_answer, Tier.PAID: classify}  # type: ignore[dict-item]
+    )
+    # route_total's table must take the selector's key type.
+    route_total(by_kind, tier_table)  # type: ignore[misc]
+
+
 def partial_table(k: Literal["factual", "chat"]) -> Graph[Intent, Answer, Never]:
+    """A route_total table with a case left out: assert_never sees the leftover key."""
     match k:
         case "factual":
             return answer_intent
@@ -206,44 +228,47 @@ def partial_table(k: Literal["factual", "chat"]) -> Graph[Intent, Answer, Never]
             assert_never(k)  # type: ignore[arg-type]
 
 
-# --- gather: one output type ---------------------------------------------------
-hits: Graph[Query, tuple[Hits, ...], Never] = gather([keyword, classify])  # type: ignore[list-item]
-gather(keyword)  # type: ignore[arg-type]
-
-# --- run: the input does not fit the graph -------------------------------------
-# mypy says 'Cannot infer value of type parameter "I" of "run_sync"' [misc]:
-# the graph asks for I <: Query, the value gives I :> str, and no I is both.
-run_sync(keyword, "q")  # type: ignore[misc]
-run_sync(keyword, Intent(True))  # type: ignore[misc]
-answer: Answer = run_sync(keyword >> generate, Query("q"))  # type: ignore[assignment]
+def gather_one_output_type() -> None:
+    hits: Graph[Query, tuple[Hits, ...], Never] = gather([keyword, classify])  # type: ignore[list-item]
+    gather(keyword)  # type: ignore[arg-type]
 
 
-async def run_mistakes() -> None:
+async def run_input_does_not_fit() -> None:
+    # mypy says 'Cannot infer value of type parameter "I" of "run_sync"' [misc]:
+    # the graph asks for I <: Query, the value gives I :> str, and no I is both.
+    run_sync(keyword, "q")  # type: ignore[misc]
+    run_sync(keyword, Intent(True))  # type: ignore[misc]
     await run(parse, Query("q"))  # type: ignore[misc]
-    # Forgot `await`: run returns a coroutine.
+    # The result is a Result, not the output; and run must be awaited.
+    answer: Answer = run_sync(keyword >> generate, Query("q"))  # type: ignore[assignment]
     result: Result[Answer, object] = run(keyword >> generate, Query("q"))  # type: ignore[assignment]
 
 
-# --- E: a fallible graph where an infallible one is required -------------------
-needs_infallible(inc)  # fits
-needs_infallible(risky)  # type: ignore[arg-type]
-needs_infallible(inc >> risky >> inc)  # type: ignore[arg-type]
-infallible: Graph[Query, Hits, Never] = keyword  # type: ignore[assignment]
-other_error: Graph[Query, Hits, KeyError] = keyword  # type: ignore[assignment]
+def fallible_where_infallible_required() -> None:
+    needs_infallible(inc)  # fits
+    needs_infallible(risky)  # type: ignore[arg-type]
+    needs_infallible(inc >> risky >> inc)  # type: ignore[arg-type]
+    infallible: Graph[Query, Hits, Never] = keyword  # type: ignore[assignment]
+    other_error: Graph[Query, Hits, KeyError] = keyword  # type: ignore[assignment]
 
-# --- variance: a wider output or a narrower input does not fit -----------------
-wider_out: Graph[Query, Answer, Never] = classify  # type: ignore[assignment]
-narrower_in: Graph[object, Intent, Never] = classify  # type: ignore[assignment]
 
-# --- Protocol inputs: structural -----------------------------------------------
-# Query has `text` but no `user`.
-parse >> personal  # type: ignore[operator]
-# A settable Protocol attribute does not fit a frozen attrs field: use a property.
-parse >> edit  # type: ignore[operator]
+def variance() -> None:
+    # A wider output or a narrower input does not fit.
+    wider_out: Graph[Query, Answer, Never] = classify  # type: ignore[assignment]
+    narrower_in: Graph[object, Intent, Never] = classify  # type: ignore[assignment]
 
-# --- node: a one-argument function, and a valid name ---------------------------
-node(two)  # type: ignore[arg-type]
-node(zero)  # type: ignore[arg-type]
-node(keyword)  # type: ignore[call-overload]
-node(name=3)  # type: ignore[call-overload]
-keyword.named(3)  # type: ignore[arg-type]
+
+def protocol_inputs() -> None:
+    # Query has `text` but no `user`.
+    parse >> personal  # type: ignore[operator]
+    # A settable Protocol attribute does not fit a frozen attrs field: use a property.
+    parse >> edit  # type: ignore[operator]
+
+
+def node_takes_one_argument_functions() -> None:
+    node(two)  # type: ignore[arg-type]
+    node(zero)  # type: ignore[arg-type]
+    node(name="sum")(two)  # type: ignore[arg-type]
+    node(keyword)  # type: ignore[call-overload]
+    node(name=3)  # type: ignore[call-overload]
+    keyword.named(3)  # type: ignore[arg-type]

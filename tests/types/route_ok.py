@@ -123,9 +123,12 @@ assert_type(
     (by_literal & by_enum).join(lambda a, b: Answer(a.text + b.text)),
     Graph[Query, Answer, SearchDown],
 )
-assert_type(
-    run_sync(by_literal, Query("q", "chat", Tier.FREE)), Result[Answer, RunFailure[SearchDown]]
-)
+
+
+def check_run_sync() -> None:
+    """Not called: importing a type test runs no graph."""
+    query = Query("q", "chat", Tier.FREE)
+    assert_type(run_sync(by_literal, query), Result[Answer, RunFailure[SearchDown]])
 
 
 # --- route_total: match + assert_never proves the table exhaustive -----------

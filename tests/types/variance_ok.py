@@ -132,8 +132,12 @@ assert_type(to_user >> personal, Graph[Query, Base, Never])
 
 # A step on a Protocol composes at the front too: the chain takes the Protocol.
 assert_type(score >> anything, Graph[HasText, Sub, Never])
-assert_type(run_sync(score >> anything, Query("q")).unwrap(), Sub)
-assert_type(run_sync(score >> anything, Document("q", "web")).unwrap(), Sub)
+
+
+def check_run_sync() -> None:
+    """Not called: importing a type test runs no graph."""
+    assert_type(run_sync(score >> anything, Query("q")).unwrap(), Sub)
+    assert_type(run_sync(score >> anything, Document("q", "web")).unwrap(), Sub)
 
 
 # --- & with inputs of different width ----------------------------------------
@@ -141,3 +145,10 @@ assert_type(run_sync(score >> anything, Document("q", "web")).unwrap(), Sub)
 assert_type(to_user & anything, Fan[Query, Never, UserQuery, Sub])
 assert_type(score & anything, Fan[HasText, Never, Sub, Sub])
 assert_type(fetch & score, Fan[Query, Timeout, Document, Sub])
+# A wider input on the left takes the narrower input of the right operand.
+assert_type(anything & to_user, Fan[Query, Never, Sub, UserQuery])
+assert_type(anything & fetch & score, Fan[Query, Timeout, Sub, Document, Sub])
+assert_type(to_user & anything & fetch, Fan[Query, Timeout, UserQuery, Sub, Document])
+assert_type(anything & score & fetch, Fan[Query, Timeout, Sub, Sub, Document])
+assert_type(anything & score, Fan[HasText, Never, Sub, Sub])
+assert_type((anything & to_user).join(lambda s, u: u), Graph[Query, UserQuery, Never])
