@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -119,6 +120,25 @@ def test_every_public_name_is_exported_once() -> None:
     assert len(dagfn.executors.__all__) == len(set(dagfn.executors.__all__))
     for name in dagfn.executors.__all__:
         assert getattr(dagfn.executors, name).__module__.startswith("dagfn.executors.")
+
+
+def test_the_package_imports_without_its_optional_dependencies() -> None:
+    blocked = ["trio_parallel", "cloudpickle", "distributed", "dask"]
+    script = (
+        "import sys\n"
+        f"sys.modules.update(dict.fromkeys({blocked!r}))\n"
+        "import dagfn.executors as ex\n"
+        "try:\n"
+        "    ex.Processes()\n"
+        "except ImportError as error:\n"
+        "    print(error)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    expected = (
+        "Processes needs the optional dependency 'trio_parallel': pip install 'dagfn[processes]'"
+    )
+    assert done.stdout.strip() == expected
 
 
 def test_every_executor_is_an_executor() -> None:

@@ -48,9 +48,14 @@ class Dask(Lifetime):
     Each call costs a few milliseconds of scheduling, so use Dask for heavy
     steps, or when one machine is not enough.
 
-    Cancellation cancels the Dask future: a queued task never starts and its
-    result is dropped. Dask cannot interrupt a task already running in a worker
-    thread: it runs to its end and its result is discarded.
+    Cancellation cancels the Dask future: a queued task never starts and the
+    scheduler forgets it. Dask cannot interrupt a task already running in a
+    worker thread: it runs to its end, keeping that thread busy meanwhile, and
+    its result is discarded. Closing the executor (and so its LocalCluster)
+    stops every worker process, busy or not.
+
+    The client lives in threads, not in a trio run: one opened `Dask` may serve
+    several trio runs, and must be closed by the last of them.
     """
 
     def __init__(
@@ -63,7 +68,7 @@ class Dask(Lifetime):
     ) -> None:
         check_positive("n_workers", n_workers)
         check_positive("threads_per_worker", threads_per_worker)
-        require("distributed", "cloudpickle", extra="dask")
+        require("Dask", "distributed", "cloudpickle", extra="dask")
         super().__init__()
         self.address = address
         self.n_workers = n_workers

@@ -19,15 +19,14 @@ if TYPE_CHECKING:
 _WHERE = "a process worker"
 
 
-def require(*modules: str, extra: str) -> None:
+def require(executor: str, *modules: str, extra: str) -> None:
     """Import optional dependencies now, or raise an ImportError saying how to install them."""
     for module in modules:
         try:
             __import__(module)
         except ImportError as exc:
             message = (
-                f"this executor needs the optional dependency {module!r}: "
-                f"pip install 'dagfn[{extra}]'"
+                f"{executor} needs the optional dependency {module!r}: pip install 'dagfn[{extra}]'"
             )
             raise ImportError(message, name=module) from exc
 
@@ -43,15 +42,21 @@ class Processes(Lifetime):
     ``benchmarks/bench_executors.py``), so it pays off for steps of a few
     milliseconds or more.
 
+    Workers are spawned, so they import your program's ``__main__`` module
+    again: guard its entry point with ``if __name__ == "__main__":``.
+
     Cancellation kills the worker running the function (SIGKILL) and waits for
     it to exit; a fresh one replaces it on the next call. Closing the executor
     waits for running calls, then stops every worker. A worker that dies while
     running a function raises `WorkerLostError`.
+
+    The workers belong to the trio run that opened the executor: open it in
+    the run that uses it (``run()`` does this for an unopened executor).
     """
 
     def __init__(self, workers: int | None = None) -> None:
         check_positive("workers", workers, optional=True)
-        require("trio_parallel", "cloudpickle", extra="processes")
+        require("Processes", "trio_parallel", "cloudpickle", extra="processes")
         super().__init__()
         self.workers = workers
         # Shared by every submit: at most `workers` processes busy at once.

@@ -1,0 +1,166 @@
+"""Executors on a CPU-bound workload, and the per-step overhead of each.
+
+Run: ``python benchmarks/bench_executors.py [--steps 64] [--ms 50] [--repeats 1]``.
+
+Workload: ``--steps`` independent steps of about ``--ms`` milliseconds of
+pure-Python work each (the loop count is calibrated at start on this
+machine), one trio task per step in a nursery, each calling
+``executor.submit``. Run with `Inline` (one after another on the trio thread),
+`Threads` (for comparison: the GIL serializes it), `Processes(workers=2)` and
+`Dask` (a LocalCluster of 2 worker processes, 1 thread each). Every executor
+must return identical results. Worker start-up is not timed: each executor
+is opened and warmed (every worker has run a call) before the clock starts.
+
+Overhead: a no-op function submitted many times, one at a time (latency of a
+call) and all at once in a nursery (time per call when calls overlap).
+
+Bar (issue 7): ``Processes`` and ``Dask`` at least 1.7x faster than ``Inline``
+on the 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import attrs
+import trio
+from _timing import format_table, ratio
+
+from dagfn.executors import Dask, Executor, Inline, Processes, Threads
+
+BAR = 1.7
+
+
+def spin(loops: int, seed: int) -> int:
+    """About ``loops`` iterations of pure-Python integer work; deterministic in ``seed``."""
+    acc = seed
+    for _ in range(loops):
+        acc = (acc * 1103515245 + 12345) & 0x7FFFFFFF
+    return acc
+
+
+def nothing() -> None:
+    """The no-op step whose round trips measure an executor's overhead."""
+
+
+def calibrate(ms: float) -> int:
+    """The loop count that makes `spin` take about ``ms`` milliseconds here."""
+    loops = 10_000
+    while True:
+        start = time.perf_counter()
+        spin(loops, 1)
+        took = time.perf_counter() - start
+        if took > 0.02:
+            return max(1, round(loops * ms / 1000 / took))
+        loops *= 2
+
+
+def executors() -> dict[str, Callable[[], Executor]]:
+    return {
+        "Inline": Inline,
+        "Threads": partial(Threads, limit=2),
+        "Processes": partial(Processes, workers=2),
+        "Dask": partial(Dask, n_workers=2, processes=True, threads_per_worker=1),
+    }
+
+
+async def fan_out(
+    executor: Executor, fn: Callable[..., Any], args: list[tuple[Any, ...]], step: str
+) -> list[Any]:
+    """Submit ``fn(*args[i])`` for every i, one trio task each; results in order."""
+    results: list[Any] = [None] * len(args)
+
+    async def one(i: int) -> None:
+        results[i] = await executor.submit(fn, args[i], step=f"{step}#{i}")
+
+    async with trio.open_nursery() as nursery:
+        for i in range(len(args)):
+            nursery.start_soon(one, i)
+    return results
+
+
+@attrs.define
+class Measured:
+    """What one executor did, over all rounds."""
+
+    results: list[int] = attrs.field(factory=list)
+    walls: list[float] = attrs.field(factory=list)
+    sequential: float = 0.0  # seconds per no-op call, one call at a time
+    overlapped: float = 0.0  # seconds per no-op call, all calls at once
+
+
+async def measure_all(loops: int, steps: int, repeats: int, calls: int) -> dict[str, Measured]:
+    """Open every executor, then time the workload round by round, executors interleaved.
+
+    Interleaving spreads any drift of a shared machine's load over every
+    executor instead of charging it to whichever ran last.
+    """
+    measured = {name: Measured() for name in executors()}
+    async with contextlib.AsyncExitStack() as stack:
+        opened = {
+            name: await stack.enter_async_context(make()) for name, make in executors().items()
+        }
+        for executor in opened.values():
+            await fan_out(executor, nothing, [()] * 8, "warm")  # start every worker
+        work = [(loops, seed) for seed in range(steps)]
+        for _ in range(repeats):
+            for name, executor in opened.items():
+                start = time.perf_counter()
+                measured[name].results = await fan_out(executor, spin, work, "spin")
+                measured[name].walls.append(time.perf_counter() - start)
+        for name, executor in opened.items():
+            start = time.perf_counter()
+            for i in range(calls):
+                await executor.submit(nothing, (), step=f"noop#{i}")
+            measured[name].sequential = (time.perf_counter() - start) / calls
+            start = time.perf_counter()
+            await fan_out(executor, nothing, [()] * calls, "noop")
+            measured[name].overlapped = (time.perf_counter() - start) / calls
+    return measured
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=64, help="independent steps (default 64)")
+    parser.add_argument("--ms", type=float, default=50.0, help="work per step (default 50 ms)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed rounds, median (default 3)")
+    parser.add_argument("--calls", type=int, default=200, help="no-op calls for overhead")
+    options = parser.parse_args()
+
+    loops = calibrate(options.ms)
+    print(f"cpus: {os.cpu_count()}; {options.steps} steps of ~{options.ms:g} ms ({loops} loops)")
+    print(f"load average before: {_load()}")
+    measured = trio.run(measure_all, loops, options.steps, options.repeats, options.calls)
+    print(f"load average after:  {_load()} (other processes on the machine skew the figures)")
+    inline = statistics.median(measured["Inline"].walls)
+    rows: list[list[object]] = []
+    failed = False
+    for name, m in measured.items():
+        wall = statistics.median(m.walls)
+        speedup = ratio(inline, wall)
+        identical = m.results == measured["Inline"].results
+        if not identical or (name in ("Processes", "Dask") and speedup < BAR):
+            failed = True
+        row = [name, wall, speedup, m.sequential * 1e6, m.overlapped * 1e6]
+        rows.append([*row, "yes" if identical else "NO"])
+    headers = ["executor", "wall s", "speedup", "no-op us/call", "no-op us/call overlapped"]
+    print(format_table([*headers, "identical"], rows))
+    verdict = "FAIL" if failed else "ok"
+    print(f"bar: Processes and Dask >= {BAR}x Inline with identical results: {verdict}")
+    return 1 if failed else 0
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
