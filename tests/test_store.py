@@ -136,7 +136,9 @@ def test_recorded_entries_come_back_after_flush(store: Store) -> None:
     for row in rows:
         store.record("r", row)
     store.flush()
-    assert store.entries("r") == {row.path: row for row in rows}
+    journal = store.entries("r")
+    assert journal == {row.path: row for row in rows}
+    assert list(journal) == sorted(journal)
 
 
 def test_reads_see_rows_recorded_before_them_without_flush(store: Store) -> None:

@@ -108,7 +108,7 @@ class MemoryStore(StoreBase):
     def _read_entries(self, run_id: str) -> dict[str, Entry] | None:
         with self._lock:
             journal = self._entries.get(run_id)
-            return None if journal is None else dict(journal)
+            return None if journal is None else dict(sorted(journal.items()))
 
     def _read_runs(self) -> list[RunInfo]:
         with self._lock:

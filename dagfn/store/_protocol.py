@@ -33,7 +33,7 @@ class Store(Protocol):
         ...
 
     def entries(self, run_id: str) -> dict[str, Entry]:
-        """Return the journal of one run: step path -> `Entry`.
+        """Return the journal of one run: step path -> `Entry`, sorted by path.
 
         Sees every row recorded through this store object before the call.
         Raises `UnknownRunError` if there is no such run.
