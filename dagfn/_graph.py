@@ -29,6 +29,7 @@ Err = TypeVar("Err")
 O2 = TypeVar("O2")
 E2 = TypeVar("E2")
 Ts = TypeVarTuple("Ts")
+Us = TypeVarTuple("Us")
 
 
 class Graph(Generic[I, O, E]):
@@ -62,6 +63,22 @@ class Graph(Generic[I, O, E]):
         if not isinstance(other, Graph):
             return NotImplemented
         return Fan((self._expr, other._expr))
+
+    # Typing only: when the left operand takes a wider input (``anything & b``
+    # with ``anything: Graph[object, ...]``), mypy cannot fit ``b`` to
+    # ``__and__`` and tries ``b.__rand__(a)``, which takes the narrower input
+    # of the two. At run time `__and__` accepts every graph, so this runs only
+    # for a left operand that is not a graph (or `Fan`).
+    @overload
+    def __rand__(self, other: Graph[I, O2, E2]) -> Fan[I, E2 | E, O2, O]: ...
+    @overload
+    def __rand__(self, other: Fan[I, E2, *Us]) -> Fan[I, E2 | E, *Us, O]: ...
+    def __rand__(self, other: object) -> Fan[I, Any, Unpack[tuple[Any, ...]]]:
+        if isinstance(other, Graph):
+            return Fan((other._expr, self._expr))
+        if isinstance(other, Fan):
+            return Fan((*other._branches, self._expr))
+        return NotImplemented
 
     def named(self, name: str) -> Graph[I, O, E]:
         """Give this graph a name.
@@ -117,7 +134,9 @@ class Fan(Generic[I, E, *Ts]):
         self, fn: Callable[[Unpack[Ts]], Awaitable[Result[R, Err]]], /, *, name: str | None = ...
     ) -> Graph[I, R, E | Err]: ...
     @overload
-    def join(self, fn: Callable[[Unpack[Ts]], Result[R, Err]], /) -> Graph[I, R, E | Err]: ...
+    def join(
+        self, fn: Callable[[Unpack[Ts]], Result[R, Err]], /, *, name: str | None = ...
+    ) -> Graph[I, R, E | Err]: ...
     @overload
     def join(
         self, fn: Callable[[Unpack[Ts]], Awaitable[R]], /, *, name: str | None = ...
