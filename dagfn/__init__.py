@@ -5,7 +5,8 @@ Layout (data flows top to bottom; each layer only uses the ones above it):
 - expression: `_graph` (`Graph`, `node`, `>>`, `&`, `gather`), `_route` (`route`),
   `monoid`: immutable typed values; building one never runs anything.
 - plan: `_plan` lowers an expression to a flat, validated DAG of numbered steps.
-- interpreter: `_interpret` runs a plan on trio (`run`, `run_sync`).
+- interpreter: `_interpret` runs a plan on trio (`run`, `run_sync`); `_policy`
+  holds step policies and `Limits`; `_trace` the events and the audit trail.
 - edges: `store/` (journals), `executors/` (where step functions run).
 
 Mistakes in building a graph raise at once; failures while running come back
@@ -21,29 +22,49 @@ from dagfn._graph import Gathered as Gathered
 from dagfn._graph import Graph as Graph
 from dagfn._graph import gather as gather
 from dagfn._graph import node as node
+from dagfn._interpret import StepTimeout as StepTimeout
 from dagfn._interpret import run as run
 from dagfn._interpret import run_sync as run_sync
 from dagfn._plan import DuplicatePath as DuplicatePath
 from dagfn._plan import NoBranch as NoBranch
+from dagfn._policy import Breaker as Breaker
+from dagfn._policy import BreakerOpen as BreakerOpen
+from dagfn._policy import Limits as Limits
 from dagfn._route import NotEnumerable as NotEnumerable
 from dagfn._route import Router as Router
 from dagfn._route import route as route
 from dagfn._route import route_total as route_total
+from dagfn._trace import Event as Event
+from dagfn._trace import StepRecord as StepRecord
+from dagfn._trace import Trace as Trace
+from dagfn.monoid import Monoid as Monoid
+from dagfn.monoid import NoReducer as NoReducer
+from dagfn.monoid import reduced as reduced
 
 __all__ = [
+    "Breaker",
+    "BreakerOpen",
     "DagfnError",
     "DuplicatePath",
+    "Event",
     "Fan",
     "Gathered",
     "Graph",
     "InvalidArgument",
+    "Limits",
+    "Monoid",
     "NoBranch",
+    "NoReducer",
     "NotEnumerable",
     "Router",
     "RunFailure",
     "StepFailure",
+    "StepRecord",
+    "StepTimeout",
+    "Trace",
     "gather",
     "node",
+    "reduced",
     "route",
     "route_total",
     "run",

@@ -14,6 +14,8 @@ from typing import Any, Final
 
 import attrs
 
+from dagfn._policy import NO_OPTIONS, StepOptions
+
 #: Step function kinds, fixed when a node is built (never re-detected per call).
 SYNC: Final = 0
 ASYNC: Final = 1
@@ -62,6 +64,7 @@ class Call(Expr):
     fn: Callable[..., Any]
     name: str
     kind: int  # SYNC or ASYNC
+    options: StepOptions = NO_OPTIONS
 
 
 @attrs.frozen(eq=False, slots=True)
@@ -80,6 +83,7 @@ class Join(Expr):
     fn: Callable[..., Any]
     name: str
     kind: int
+    options: StepOptions = NO_OPTIONS
 
 
 @attrs.frozen(eq=False, slots=True)
@@ -105,3 +109,27 @@ class Scope(Expr):
 
     inner: Expr
     name: str
+
+
+@attrs.frozen(eq=False, slots=True)
+class Policied(Expr):
+    """Default policies for the steps first met inside ``inner`` that do not set their own."""
+
+    inner: Expr
+    options: StepOptions
+
+
+@attrs.frozen(eq=False, slots=True)
+class Recover(Expr):
+    """If any step of ``inner`` fails, the output is ``fallback`` instead."""
+
+    inner: Expr
+    fallback: Any
+
+
+@attrs.frozen(eq=False, slots=True)
+class Fallback(Expr):
+    """If any step of ``inner`` fails, ``other`` runs on the same input instead."""
+
+    inner: Expr
+    other: Expr

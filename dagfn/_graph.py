@@ -14,6 +14,13 @@ from returns.result import Result
 
 from dagfn import _expr
 from dagfn._errors import expected
+from dagfn._policy import (
+    Breaker,
+    RetryPolicy,
+    StepOptions,
+    check_resource,
+    check_timeout,
+)
 
 if TYPE_CHECKING:
     from dagfn._plan import Plan
@@ -92,8 +99,100 @@ class Graph(Generic[I, O, E]):
         _check_name(name)
         e = self._expr
         if isinstance(e, _expr.Call):
-            return Graph(_expr.Call(e.fn, name, e.kind))
+            return Graph(_expr.Call(e.fn, name, e.kind, e.options))
         return Graph(_expr.Scope(e, name))
+
+    # --- policies: each returns a new graph of the same type -----------------
+
+    def retry(
+        self,
+        attempts: int,
+        *,
+        backoff: float = 0.1,
+        factor: float = 2.0,
+        max_backoff: float = 10.0,
+        jitter: bool = True,
+        on: type | tuple[type, ...] = (Exception,),
+    ) -> Graph[I, O, E]:
+        """Make up to ``attempts`` attempts of each step, waiting between them.
+
+        The wait after failed attempt ``k`` is ``min(max_backoff, backoff *
+        factor ** (k - 1))`` seconds, scaled by a random factor in ``[0.5, 1]``
+        when ``jitter`` (from ``run(..., rng=)``, so tests are deterministic). Only
+        errors that are instances of ``on`` are retried: raised exceptions and
+        ``Failure`` values alike. On a composite graph, applies to every step
+        that does not set its own. Bad arguments raise `InvalidArgument` at once.
+        """
+        policy = RetryPolicy.checked(attempts, backoff, factor, max_backoff, jitter, on)
+        return self._with(StepOptions(retry=policy))
+
+    def timeout(self, seconds: float) -> Graph[I, O, E]:
+        """Fail a step attempt that takes longer than ``seconds`` with `StepTimeout`.
+
+        The attempt runs in a cancel scope (a plain function is moved to a
+        worker thread so it can be abandoned). On a composite graph, applies to
+        every step that does not set its own.
+        """
+        return self._with(StepOptions(timeout=check_timeout(seconds)))
+
+    def breaker(
+        self,
+        breaker: Breaker | None = None,
+        *,
+        failures: int = 5,
+        cooldown: float = 30.0,
+        name: str | None = None,
+    ) -> Graph[I, O, E]:
+        """Guard steps with a circuit breaker whose state is shared across runs.
+
+        Pass a `Breaker` to share one between graphs, or let this make one
+        (``failures`` consecutive failures open it; it half-opens after
+        ``cooldown`` seconds). While open, a step fails at once with
+        `BreakerOpen` naming the breaker.
+        """
+        if breaker is None:
+            label = name if name is not None else _describe(self._expr).strip("'")
+            breaker = Breaker(label, failures=failures, cooldown=cooldown)
+        elif not isinstance(breaker, Breaker):
+            raise expected("a Breaker", "breaker", breaker)
+        return self._with(StepOptions(breaker=breaker))
+
+    def on(self, resource: str, cost: float = 1) -> Graph[I, O, E]:
+        """Take ``cost`` from the run's budget ``resource`` (see `Limits`) while a step runs."""
+        return self._with(StepOptions(resources=(check_resource(resource, cost),)))
+
+    @overload
+    def recover(  # type: ignore[overload-overlap]
+        self: Graph[A, B, Any], fallback: Graph[A, B, E2], /
+    ) -> Graph[A, B, E2]: ...
+    @overload
+    def recover(self: Graph[A, B, Any], fallback: B, /) -> Graph[A, B, Never]: ...
+    def recover(self, fallback: Any, /) -> Graph[Any, Any, Any]:
+        """On failure of any step of this graph, output ``fallback`` instead.
+
+        ``fallback`` is a value of the output type (the result cannot fail) or a
+        graph that runs on the same input (``a.recover(b)`` is ``a | b``). The
+        failed attempt's remaining steps do not start. mypy rejects a fallback
+        of another type.
+        """
+        if isinstance(fallback, Graph):
+            return Graph(_expr.Fallback(self._expr, fallback._expr))
+        return Graph(_expr.Recover(self._expr, fallback))
+
+    def __or__(self: Graph[A, B, Any], other: Graph[A, B, E2]) -> Graph[A, B, E2]:
+        """``a | b``: run ``a``; if any step of it fails, run ``b`` on the same input."""
+        if not isinstance(other, Graph):
+            return NotImplemented
+        return Graph(_expr.Fallback(self._expr, other._expr))
+
+    def _with(self, options: StepOptions) -> Graph[I, O, E]:
+        e = self._expr
+        if isinstance(e, _expr.Call):
+            return Graph(_expr.Call(e.fn, e.name, e.kind, options.under(e.options)))
+        if isinstance(e, _expr.Join):
+            merged = options.under(e.options)
+            return Graph(_expr.Join(e.branches, e.fn, e.name, e.kind, merged))
+        return Graph(_expr.Policied(e, options))
 
     def __repr__(self) -> str:
         return f"<Graph {_describe(self._expr)}>"

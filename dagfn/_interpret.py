@@ -1,16 +1,24 @@
 """Running a plan on trio: indegree counters, inline sync steps, one task per async step.
 
 The scheduling rule is dataflow: a step starts the moment its last input
-exists. There are no waves and no scheduler task: whoever finishes a step
+exists. Without limits there is no scheduler task: whoever finishes a step
 decrements its dependents' counters and starts those that reach zero. Plain
 functions run inline on the trio thread right there (no task, no thread);
 async functions get a task in the run's one nursery, so cancelling the caller
 cancels every running step and nothing outlives `run`.
+
+Steps with no policy, outside route branches and recover regions, in a run
+without events or limits take the *fast path* (`settle`). Every other step
+takes the careful path (`begin`, `attempts`), which handles skipping, regions,
+retries, timeouts, breakers, resources and events.
 """
 
 from __future__ import annotations
 
 import functools
+import heapq
+import inspect
+import random
 from collections.abc import Callable
 from types import CoroutineType
 from typing import Any, Final, TypeVar
@@ -19,16 +27,29 @@ import trio
 from returns.result import Failure, Result, Success
 
 from dagfn import _plan
-from dagfn._errors import expected
+from dagfn._errors import DagfnError, expected
 from dagfn._failures import RunFailure, StepFailure
 from dagfn._graph import Graph
-from dagfn._plan import ASYNC1, NOT_TAKEN, SYNC1, SYNCN, Plan
+from dagfn._plan import ASYNC1, ASYNCN, NOT_TAKEN, SYNC1, SYNCN, Plan
+from dagfn._policy import NO_OPTIONS, BreakerOpen, Limits
+from dagfn._trace import Event, EventKind, digest
 
 I = TypeVar("I")  # noqa: E741
 O = TypeVar("O")  # noqa: E741
 E = TypeVar("E")
 
 POLICIES: Final = ("critical_path", "fifo", "waves")
+
+OnEvent = Callable[[Event], Any]
+
+
+class StepTimeout(DagfnError, TimeoutError):
+    """A step attempt took longer than its ``.timeout(seconds)``."""
+
+    def __init__(self, step: str, seconds: float) -> None:
+        super().__init__(f"step {step!r} timed out after {seconds:g} s")
+        self.step = step
+        self.seconds = seconds
 
 
 class _Missing:
@@ -50,13 +71,26 @@ def plan_of(graph: Graph[Any, Any, Any]) -> Plan:
     return plan
 
 
-def _check_run_arguments(graph: object, policy: object, fail_fast: object) -> None:
+def _check_run_arguments(
+    graph: object,
+    policy: object,
+    limits: object,
+    fail_fast: object,
+    on_event: object,
+    rng: object,
+) -> None:
     if not isinstance(graph, Graph):
         raise expected("a Graph", "graph", graph)
     if policy not in POLICIES:
         raise expected(f"one of {', '.join(map(repr, POLICIES))}", "policy", policy)
+    if limits is not None and not isinstance(limits, Limits):
+        raise expected("a dagfn.Limits or None", "limits", limits)
     if not isinstance(fail_fast, bool):
         raise expected("a bool", "fail_fast", fail_fast)
+    if on_event is not None and not callable(on_event):
+        raise expected("a callable taking an Event, or None", "on_event", on_event)
+    if rng is not None and not isinstance(rng, random.Random):
+        raise expected("a random.Random or None", "rng", rng)
 
 
 async def run(
@@ -64,19 +98,28 @@ async def run(
     x: I,
     *,
     policy: str = "critical_path",
+    limits: Limits | None = None,
     fail_fast: bool = False,
+    on_event: OnEvent | None = None,
+    rng: random.Random | None = None,
 ) -> Result[O, RunFailure[E]]:
     """Run ``graph`` on ``x``: ``Success(output)`` or ``Failure(RunFailure)``.
 
-    A step starts as soon as all its inputs exist. A failing step (an
-    exception, or a ``Failure`` it returns) fails the run: its dependents do
-    not run, independent branches finish and are listed in ``completed``; with
-    ``fail_fast=True`` everything still running is cancelled instead.
-    Cancelling the caller cancels every step. Bad arguments raise
-    `InvalidArgument` before anything runs.
+    A step starts as soon as all its inputs exist (within ``limits``, the
+    ready steps start in the order of ``policy``: ``"critical_path"``,
+    ``"fifo"`` or ``"waves"``). A failing step (an exception, or a ``Failure``
+    it returns) fails the run: its dependents do not run, independent
+    branches finish and are listed in ``completed``; with ``fail_fast=True``
+    everything still running is cancelled instead. ``on_event`` (plain or
+    async) receives every `Event`. ``rng`` drives retry jitter. Cancelling the
+    caller cancels every step. Bad arguments raise `InvalidArgument` before
+    anything runs.
     """
-    _check_run_arguments(graph, policy, fail_fast)
-    return await _execute(plan_of(graph), x, fail_fast)
+    _check_run_arguments(graph, policy, limits, fail_fast, on_event, rng)
+    plan = plan_of(graph)
+    if limits is not None:
+        _check_costs(plan, limits)
+    return await _Run(plan, policy, limits, fail_fast, on_event, rng).execute(x)
 
 
 def run_sync(
@@ -84,110 +127,438 @@ def run_sync(
     x: I,
     *,
     policy: str = "critical_path",
+    limits: Limits | None = None,
     fail_fast: bool = False,
+    on_event: OnEvent | None = None,
+    rng: random.Random | None = None,
 ) -> Result[O, RunFailure[E]]:
     """`run` from synchronous code (starts and ends a trio event loop)."""
-    _check_run_arguments(graph, policy, fail_fast)
-    return trio.run(functools.partial(run, graph, x, policy=policy, fail_fast=fail_fast))
-
-
-async def _execute(plan: Plan, x: object, fail_fast: bool) -> Result[Any, RunFailure[Any]]:
-    # Per-run state. Invariants: values[i] is _MISSING until step i finished
-    # (then its output, or NOT_TAKEN in an unselected branch); remaining[i]
-    # counts the distinct dependencies of i that have not finished; a step
-    # starts exactly when remaining[i] drops to 0, so it runs at most once.
-    values: list[Any] = [_MISSING] * len(plan)
-    remaining = plan.indegree.copy()
-    failures: list[tuple[int, Any]] = []
-    kinds, fns, deps, dependents, guarded = (
-        plan.kinds,
-        plan.fns,
-        plan.deps,
-        plan.dependents,
-        plan.guarded,
+    _check_run_arguments(graph, policy, limits, fail_fast, on_event, rng)
+    call = functools.partial(
+        run,
+        graph,
+        x,
+        policy=policy,
+        limits=limits,
+        fail_fast=fail_fast,
+        on_event=on_event,
+        rng=rng,
     )
-    nursery: trio.Nursery
+    return trio.run(call)
 
-    def fail(i: int, error: object) -> None:
-        failures.append((i, error))
-        if fail_fast:
-            nursery.cancel_scope.cancel()
 
-    def settle(first: int) -> None:
-        """Step ``first`` has its value: start every dependent whose inputs now all exist."""
-        if fail_fast and failures:
-            return  # cancelled: start nothing more
-        stack = [first]
-        while stack:
-            for d in dependents[stack.pop()]:
-                r = remaining[d] - 1
-                remaining[d] = r
-                if r:
-                    continue
-                if guarded[d] and any(values[j] is NOT_TAKEN for j in deps[d]):
-                    values[d] = NOT_TAKEN
-                    stack.append(d)
-                    continue
-                kind = kinds[d]
-                fn = fns[d]
-                try:
-                    if kind == SYNC1:
-                        out = fn(values[deps[d][0]])  # type: ignore[misc]
-                    elif kind == SYNCN:
-                        out = fn(*[values[j] for j in deps[d]])  # type: ignore[misc]
-                    else:
-                        nursery.start_soon(run_async, d)
+def _check_costs(plan: Plan, limits: Limits) -> None:
+    for i, options in enumerate(plan.options):
+        for resource, cost in options.resources if options is not None else ():
+            capacity = limits.resources.get(resource)
+            if capacity is not None and cost > capacity:
+                msg = (
+                    f"step {plan.paths[i]!r} needs {cost:g} of {resource!r} but the budget "
+                    f"is {capacity:g}: it could never start; raise Limits(resources=...)"
+                )
+                raise expected(msg, f"limits.resources[{resource!r}]", capacity)
+
+
+class _Dispatcher:
+    """The ready queue of a run with limits (or the ``waves`` policy).
+
+    Invariants: ``heap`` holds ready steps not yet started, keyed by priority
+    then arrival; ``running`` counts started steps not yet released, and
+    ``available[r]`` is the budget of ``r`` minus the cost of those steps. A
+    step that does not fit the budgets is skipped over, never blocking others.
+    """
+
+    __slots__ = (
+        "available",
+        "capacity",
+        "costs",
+        "heap",
+        "level",
+        "levels_running",
+        "priority",
+        "running",
+        "seq",
+        "start",
+        "waves",
+    )
+
+    def __init__(
+        self, plan: Plan, limits: Limits | None, policy: str, start: Callable[[int], None]
+    ) -> None:
+        self.heap: list[tuple[float, int, int]] = []
+        self.seq = 0
+        self.running = 0
+        self.start = start
+        self.capacity = limits.concurrency if limits is not None else None
+        budgets = dict(limits.resources) if limits is not None else {}
+        self.available = budgets
+        self.costs: list[tuple[tuple[str, float], ...]] = [
+            tuple((r, c) for r, c in options.resources if r in budgets) if options else ()
+            for options in plan.options
+        ]
+        self.waves = policy == "waves"
+        self.level = plan.level
+        self.levels_running: dict[int, int] = {}
+        if policy == "critical_path":
+            self.priority: list[float] | None = [-r for r in plan.rank]
+        elif self.waves:
+            self.priority = [float(v) for v in plan.level]
+        else:
+            self.priority = None  # fifo: arrival order only
+
+    def push(self, i: int) -> None:
+        key = self.priority[i] if self.priority is not None else 0.0
+        heapq.heappush(self.heap, (key, self.seq, i))
+        self.seq += 1
+
+    def dispatch(self) -> None:
+        heap, available, capacity = self.heap, self.available, self.capacity
+        blocked: list[tuple[float, int, int]] = []
+        while heap and (capacity is None or self.running < capacity):
+            entry = heapq.heappop(heap)
+            i = entry[2]
+            if self.waves and self.levels_running and min(self.levels_running) < self.level[i]:
+                blocked.append(entry)
+                break  # the current wave is not over
+            costs = self.costs[i]
+            if costs and any(available[r] < c for r, c in costs):
+                blocked.append(entry)
+                continue
+            for r, c in costs:
+                available[r] -= c
+            self.running += 1
+            if self.waves:
+                level = self.level[i]
+                self.levels_running[level] = self.levels_running.get(level, 0) + 1
+            self.start(i)
+        for entry in blocked:
+            heapq.heappush(heap, entry)
+
+    def release(self, i: int) -> None:
+        self.running -= 1
+        for r, c in self.costs[i]:
+            self.available[r] += c
+        if self.waves:
+            level = self.level[i]
+            left = self.levels_running[level] - 1
+            if left:
+                self.levels_running[level] = left
+            else:
+                del self.levels_running[level]
+
+
+class _Run:
+    """The state of one run of a plan. Build, then ``await execute(x)`` once."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        policy: str,
+        limits: Limits | None,
+        fail_fast: bool,
+        on_event: OnEvent | None,
+        rng: random.Random | None,
+    ) -> None:
+        self.plan = plan
+        self.policy = policy
+        self.limits = limits
+        self.fail_fast = fail_fast
+        self.on_event = on_event
+        self.rng = rng if rng is not None else random.Random()
+
+    async def execute(self, x: object) -> Result[Any, RunFailure[Any]]:
+        on_event = self.on_event
+        if on_event is None or not inspect.iscoroutinefunction(on_event):
+            return await self._execute(x, on_event)
+        # An async on_event is awaited in order by one consumer task that outlives the steps.
+        send, receive = trio.open_memory_channel[Event](float("inf"))
+
+        async def consume() -> None:
+            async with receive:
+                async for event in receive:
+                    await on_event(event)
+
+        async with trio.open_nursery() as events:
+            events.start_soon(consume)
+            async with send:
+                return await self._execute(x, send.send_nowait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _execute(self, x: object, on_event: OnEvent | None) -> Result[Any, RunFailure[Any]]:
+        plan = self.plan
+        fail_fast, rng = self.fail_fast, self.rng
+        # Per-run state. Invariants: values[i] is _MISSING until step i finished
+        # (then its output, or NOT_TAKEN in an unselected branch); remaining[i]
+        # counts the distinct dependencies of i that have not finished; a step
+        # starts exactly when remaining[i] drops to 0, so it runs at most once.
+        values: list[Any] = [_MISSING] * len(plan)
+        remaining = plan.indegree.copy()
+        failures: list[tuple[int, Any]] = []
+        kinds, fns, deps, dependents = plan.kinds, plan.fns, plan.deps, plan.dependents
+        paths, internal, options, guarded = plan.paths, plan.internal, plan.options, plan.guarded
+        region_of, regions = plan.region, plan.regions
+        tripped = [False] * len(regions)
+        nursery: trio.Nursery
+        dispatcher: _Dispatcher | None = None
+        if self.limits is not None or self.policy == "waves":
+            dispatcher = _Dispatcher(
+                plan, self.limits, self.policy, lambda i: nursery.start_soon(attempts, i)
+            )
+        careful = plan.slow
+        if on_event is not None or dispatcher is not None:
+            careful = [True] * len(plan)
+
+        def emit(kind: EventKind, i: int, **fields: Any) -> None:
+            if on_event is not None and not internal[i]:
+                on_event(Event(kind, paths[i], trio.current_time(), **fields))
+
+        def in_tripped_region(r: int) -> bool:
+            while r >= 0:
+                if tripped[r]:
+                    return True
+                r = regions[r].parent
+            return False
+
+        def fail(i: int, error: object) -> bool:
+            """Record that step ``i`` failed; False if a recover region caught it."""
+            r = region_of[i]
+            if r >= 0:
+                emit("recover", i, error=error)
+                if not in_tripped_region(r):
+                    tripped[r] = True
+                    region = regions[r]
+                    catch = region.catch
+                    remaining[catch] = -1  # it will never fire from its input
+                    values[catch] = NOT_TAKEN if region.graph else region.fallback
+                    settle(catch)
+                return False
+            failures.append((i, error))
+            emit("fail", i, error=error)
+            if fail_fast:
+                nursery.cancel_scope.cancel()
+            return True
+
+        def settle(first: int) -> None:
+            """Step ``first`` has its value: start every dependent whose inputs now all exist."""
+            if fail_fast and failures:
+                return  # cancelled: start nothing more
+            stack = [first]
+            while stack:
+                for d in dependents[stack.pop()]:
+                    r = remaining[d] - 1
+                    remaining[d] = r
+                    if r:
                         continue
-                except Exception as error:
-                    fail(d, error)
-                    if fail_fast:
-                        return
-                    continue
+                    if careful[d]:
+                        if begin(d):
+                            stack.append(d)
+                        elif fail_fast and failures:
+                            return
+                        continue
+                    # The fast path: a plain step with no policy, outside any region.
+                    kind = kinds[d]
+                    fn = fns[d]
+                    try:
+                        if kind == SYNC1:
+                            out = fn(values[deps[d][0]])  # type: ignore[misc]
+                        elif kind == SYNCN:
+                            out = fn(*[values[j] for j in deps[d]])  # type: ignore[misc]
+                        else:
+                            nursery.start_soon(run_async, d)
+                            continue
+                    except Exception as error:
+                        if fail(d, error) and fail_fast:
+                            return
+                        continue
+                    cls = out.__class__
+                    if cls is Success:
+                        out = out._inner_value
+                    elif cls is Failure or cls is CoroutineType:
+                        if fail(d, _failure_value(plan, d, out)) and fail_fast:
+                            return
+                        continue
+                    values[d] = out
+                    stack.append(d)
+
+        async def run_async(i: int) -> None:
+            """The fast path of an async step with no policy."""
+            if fail_fast and failures:
+                return  # spawned before a fail-fast failure, first scheduled after it
+            fn: Callable[..., Any] = fns[i]  # type: ignore[assignment]
+            try:
+                if kinds[i] == ASYNC1:
+                    out = await fn(values[deps[i][0]])
+                else:
+                    out = await fn(*[values[j] for j in deps[i]])
+            except Exception as error:
+                fail(i, error)
+                return
+            cls = out.__class__
+            if cls is Success:
+                out = out._inner_value
+            elif cls is Failure:
+                fail(i, out._inner_value)
+                return
+            values[i] = out
+            settle(i)
+
+        def begin(d: int) -> bool:
+            """The careful path: True if ``d`` got its value inline (propagate it)."""
+            if guarded[d] and any(values[j] is NOT_TAKEN for j in deps[d]):
+                values[d] = NOT_TAKEN
+                return True
+            if region_of[d] >= 0 and in_tripped_region(region_of[d]):
+                emit("skip", d)
+                return False  # an earlier step of its recover region failed
+            opts = options[d]
+            kind = kinds[d]
+            if kind == ASYNC1 or kind == ASYNCN or (opts is not None and opts.needs_task):
+                if dispatcher is not None:
+                    dispatcher.push(d)
+                    dispatcher.dispatch()
+                else:
+                    nursery.start_soon(attempts, d)
+                return False
+            # A plain function with at most a breaker or events: inline, no task.
+            args = [values[j] for j in deps[d]]
+            breaker = opts.breaker if opts is not None else None
+            if on_event is not None:
+                emit("start", d, attempt=1, digest=digest(args))
+            try:
+                if breaker is not None:
+                    breaker.admit(paths[d])
+                out = fns[d](*args)  # type: ignore[misc]
                 cls = out.__class__
                 if cls is Success:
                     out = out._inner_value
                 elif cls is Failure or cls is CoroutineType:
-                    fail(d, _failure_value(plan, d, out))
-                    if fail_fast:
-                        return
-                    continue
-                values[d] = out
-                stack.append(d)
+                    raise _Failed(_failure_value(plan, d, out))
+            except BreakerOpen as error:
+                fail(d, error)
+                return False
+            except _Failed as failed:
+                if breaker is not None:
+                    breaker.failed()
+                fail(d, failed.error)
+                return False
+            except Exception as error:
+                if breaker is not None:
+                    breaker.failed()
+                fail(d, error)
+                return False
+            if breaker is not None:
+                breaker.succeeded()
+            values[d] = out
+            if on_event is not None:
+                emit("finish", d, attempt=1, digest=digest(out))
+            return True
 
-    async def run_async(i: int) -> None:
-        if fail_fast and failures:
-            return  # spawned before a fail-fast failure, first scheduled after it
-        fn: Callable[..., Any] = fns[i]  # type: ignore[assignment]
+        async def attempts(i: int) -> None:
+            """The careful path in a task: attempts with retries, timeouts and a breaker."""
+            released = False
+
+            def release() -> None:
+                nonlocal released
+                if dispatcher is not None and not released:
+                    released = True
+                    dispatcher.release(i)
+
+            try:
+                if fail_fast and failures:
+                    return
+                opts = options[i] or NO_OPTIONS
+                fn: Callable[..., Any] = fns[i]  # type: ignore[assignment]
+                kind = kinds[i]
+                args = [values[j] for j in deps[i]]
+                retry, timeout, breaker = opts.retry, opts.timeout, opts.breaker
+                attempt = 0
+                while True:
+                    attempt += 1
+                    if on_event is not None:
+                        emit("start", i, attempt=attempt, digest=digest(args))
+                    try:
+                        if breaker is not None:
+                            breaker.admit(paths[i])
+                        if timeout is None:
+                            out = await _call(fn, kind, args, threaded=False)
+                        else:
+                            with trio.fail_after(timeout):
+                                out = await _call(fn, kind, args, threaded=True)
+                        cls = out.__class__
+                        if cls is Success:
+                            out = out._inner_value
+                        elif cls is Failure or cls is CoroutineType:
+                            raise _Failed(_failure_value(plan, i, out))
+                    except BreakerOpen as open_error:
+                        error: object = open_error
+                    except trio.TooSlowError:
+                        error = StepTimeout(paths[i], timeout or 0.0)
+                        if breaker is not None:
+                            breaker.failed()
+                    except _Failed as failed:
+                        error = failed.error
+                        if breaker is not None:
+                            breaker.failed()
+                    except Exception as raised:
+                        error = raised
+                        if breaker is not None:
+                            breaker.failed()
+                    else:
+                        if breaker is not None:
+                            breaker.succeeded()
+                        break
+                    if retry is not None and attempt < retry.attempts and retry.retries(error):
+                        emit("retry", i, attempt=attempt, error=error)
+                        await trio.sleep(retry.delay(attempt, rng))
+                        continue
+                    release()
+                    fail(i, error)
+                    if dispatcher is not None:
+                        dispatcher.dispatch()
+                    return
+                values[i] = out
+                if on_event is not None:
+                    emit("finish", i, attempt=attempt, digest=digest(out))
+                release()
+                settle(i)
+                if dispatcher is not None:
+                    dispatcher.dispatch()
+            finally:
+                release()  # cancelled: give the budget back, start nothing
+
         try:
-            if kinds[i] == ASYNC1:
-                out = await fn(values[deps[i][0]])
-            else:
-                out = await fn(*[values[j] for j in deps[i]])
-        except Exception as error:
-            fail(i, error)
-            return
-        cls = out.__class__
-        if cls is Success:
-            out = out._inner_value
-        elif cls is Failure:
-            fail(i, out._inner_value)
-            return
-        values[i] = out
-        settle(i)
+            async with trio.open_nursery() as nursery:
+                values[0] = x
+                settle(0)
+        except BaseExceptionGroup as group:
+            # Only BaseExceptions that are not failure values get here (KeyboardInterrupt,
+            # SystemExit, a bug): re-raise a lone one as itself, as a plain call would.
+            if len(group.exceptions) == 1 and not isinstance(group.exceptions[0], trio.Cancelled):
+                raise group.exceptions[0] from None
+            raise
+        if not failures:
+            return Success(values[plan.output])
+        failure = _run_failure(plan, values, failures, fail_fast)
+        if on_event is not None:
+            for f in failure.failures:
+                for path in f.not_run:
+                    on_event(Event("skip", path, trio.current_time()))
+        return Failure(failure)
 
-    try:
-        async with trio.open_nursery() as nursery:
-            values[0] = x
-            settle(0)
-    except BaseExceptionGroup as group:
-        # Only BaseExceptions that are not failure values get here (KeyboardInterrupt,
-        # SystemExit, a bug): re-raise a lone one as itself, as a plain call would.
-        if len(group.exceptions) == 1 and not isinstance(group.exceptions[0], trio.Cancelled):
-            raise group.exceptions[0] from None
-        raise
-    if not failures:
-        return Success(values[plan.output])
-    return Failure(_run_failure(plan, values, failures, fail_fast))
+
+class _Failed(Exception):
+    """Internal: carries a step's failure value out of a ``try`` block."""
+
+    def __init__(self, error: object) -> None:
+        self.error = error
+
+
+async def _call(fn: Callable[..., Any], kind: int, args: list[Any], *, threaded: bool) -> Any:
+    if kind == ASYNC1 or kind == ASYNCN:
+        return await fn(*args)
+    if threaded:  # a plain function under a timeout: a thread the cancel scope can abandon
+        return await trio.to_thread.run_sync(functools.partial(fn, *args), abandon_on_cancel=True)
+    return fn(*args)
 
 
 def _failure_value(plan: Plan, i: int, out: Any) -> object:

@@ -14,8 +14,11 @@ import hashlib
 from collections.abc import Callable, Hashable
 from typing import Any, Final
 
+import attrs
+
 from dagfn import _expr
 from dagfn._errors import DagfnError
+from dagfn._policy import StepOptions
 
 # Step kinds, as the interpreter dispatches on them.
 INPUT: Final = -1  # step 0: holds the run input, never executed
@@ -70,10 +73,15 @@ class Plan:
         "indegree",
         "internal",
         "kinds",
+        "level",
+        "options",
         "origins",
         "output",
         "paths",
         "rank",
+        "region",
+        "regions",
+        "slow",
     )
 
     def __init__(self) -> None:
@@ -87,6 +95,13 @@ class Plan:
         self.internal: list[bool] = []  # plumbing (input, gather, gates): no user path
         self.origins: list[str] = []  # where the step comes from, for messages
         self.rank: list[int] = []  # upward rank: steps on the longest path to the end
+        self.level: list[int] = []  # steps on the longest path from the input (input: 0)
+        self.options: list[StepOptions | None] = []  # None: no policy at all
+        self.region: list[int] = []  # innermost recover region the step is in, or -1
+        self.regions: list[Region] = []  # recover/fallback regions, by number
+        # slow[i]: the step needs the interpreter's careful path (it may be skipped,
+        # is in a region or has policies); the others take the inline fast path.
+        self.slow: list[bool] = []
         self.output = 0
         self.fingerprint = ""
 
@@ -123,6 +138,8 @@ class Plan:
         guarded: bool,
         internal: bool,
         origin: str,
+        region: int = -1,
+        options: StepOptions | None = None,
     ) -> int:
         index = len(self.kinds)
         self.paths.append(path)
@@ -132,6 +149,9 @@ class Plan:
         self.guarded.append(guarded)
         self.internal.append(internal)
         self.origins.append(origin)
+        self.region.append(region)
+        self.options.append(options)
+        self.slow.append(guarded or region >= 0 or options is not None)
         return index
 
     def _finish(self, output: int) -> None:
@@ -151,11 +171,37 @@ class Plan:
             if below:
                 rank[i] = 1 + max(rank[d] for d in below)
         self.rank = rank
+        level = [0] * n
+        for i, ds in enumerate(self.deps):
+            if ds:
+                level[i] = 1 + max(level[d] for d in ds)
+        self.level = level
         self.output = output
         digest = hashlib.sha256()
         for i in range(n):
             digest.update(f"{self.paths[i]}|{self.kinds[i]}|{self.deps[i]}\n".encode())
         self.fingerprint = digest.hexdigest()[:32]
+
+
+@attrs.define
+class Region:
+    """Steps under one ``recover`` or ``|``: a failure inside is caught by ``catch``."""
+
+    parent: int  # the enclosing region, or -1
+    fallback: Any  # the value to output; unused when ``graph`` is True
+    graph: bool  # the fallback is a graph (its gate fires when ``catch`` is NOT_TAKEN)
+    catch: int = -1  # the step that outputs the region's result (set once lowered)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _unless(value: Any, caught: Any) -> Any:
+    """The gate of a fallback graph: open only when the region was tripped."""
+    if caught is NOT_TAKEN and value is not NOT_TAKEN:
+        return value
+    return NOT_TAKEN
 
 
 def _pack(*values: Any) -> tuple[Any, ...]:
@@ -211,19 +257,34 @@ _THEN: Final = 1
 _MEMO: Final = 2
 _JOIN: Final = 3
 _MERGE: Final = 4
+_RECOVER: Final = 5
+_FALLBACK: Final = 6
+_FALLBACK_END: Final = 7
+
+
+@attrs.frozen
+class _Context:
+    """What encloses an expression being lowered; shared by frames until it changes."""
+
+    prefix: str = ""  # path prefix of enclosing named subgraphs
+    guarded: bool = False  # inside a route branch or fallback graph: may be NOT_TAKEN
+    options: StepOptions | None = None  # default policies of enclosing graphs
+    region: int = -1  # innermost recover region
 
 
 def lower(root: _expr.Expr) -> Plan:
     """Lower an expression to a `Plan`; raises `DuplicatePath` naming both steps."""
     plan = Plan()
     plan._add("<input>", INPUT, None, (), guarded=False, internal=True, origin="run input")
-    memo: dict[tuple[int, int], int] = {}
+    memo: dict[tuple[int, int, int], int] = {}
     by_path: dict[str, int] = {}
     wires: list[int] = []  # output step of each finished sub-expression
-    # Frames: (opcode, expr, input wire, path prefix, guarded, extra).
-    stack: list[tuple[int, Any, int, str, bool, Any]] = [(_EVAL, root, 0, "", False, None)]
+    # Frames: (opcode, expression, input wire, context, extra).
+    stack: list[tuple[int, Any, int, _Context, Any]] = [(_EVAL, root, 0, _Context(), None)]
 
-    def add_user(path: str, kind: int, fn: Any, deps: tuple[int, ...], g: bool, e: Any) -> int:
+    def add_user(
+        path: str, kind: int, fn: Any, deps: tuple[int, ...], ctx: _Context, own: StepOptions
+    ) -> int:
         origin = f"{_expr.callable_origin(fn)}, fed by {plan.paths[deps[0]]!r}"
         if path in by_path:
             first = by_path[path]
@@ -233,91 +294,120 @@ def lower(root: _expr.Expr) -> Plan:
                 f"({places[1]}); give one a distinct name with .named(...)"
             )
             raise DuplicatePath(msg, path=path, places=places)
-        index = plan._add(path, kind, fn, deps, guarded=g, internal=False, origin=origin)
+        options = own.under(ctx.options)
+        index = plan._add(
+            path,
+            kind,
+            fn,
+            deps,
+            guarded=ctx.guarded,
+            internal=False,
+            origin=origin,
+            region=ctx.region,
+            options=None if options.empty else options,
+        )
         by_path[path] = index
         return index
 
+    def add_internal(
+        what: str, kind: int, fn: Any, deps: tuple[int, ...], ctx: _Context, *, guarded: bool
+    ) -> int:
+        path = f"{ctx.prefix}<{what}#{len(plan.kinds)}>"
+        return plan._add(
+            path, kind, fn, deps, guarded=guarded, internal=True, origin=what, region=ctx.region
+        )
+
+    def take(n: int) -> tuple[int, ...]:
+        taken = tuple(wires[len(wires) - n :])
+        del wires[len(wires) - n :]
+        return taken
+
     while stack:
-        op, e, wire, prefix, guarded, extra = stack.pop()
+        op, e, wire, ctx, extra = stack.pop()
         if op == _EVAL:
-            key = (id(e), wire)
+            key = (id(e), wire, ctx.region)
             hit = memo.get(key)
             if hit is not None:
                 wires.append(hit)
                 continue
-            stack.append((_MEMO, key, 0, "", False, None))
+            stack.append((_MEMO, key, 0, ctx, None))
             if isinstance(e, _expr.Call):
                 kind = ASYNC1 if e.kind == _expr.ASYNC else SYNC1
-                wires.append(add_user(prefix + e.name, kind, e.fn, (wire,), guarded, e))
+                wires.append(add_user(ctx.prefix + e.name, kind, e.fn, (wire,), ctx, e.options))
             elif isinstance(e, _expr.Then):
-                stack.append((_THEN, e.second, 0, prefix, guarded, None))
-                stack.append((_EVAL, e.first, wire, prefix, guarded, None))
+                stack.append((_THEN, e.second, 0, ctx, None))
+                stack.append((_EVAL, e.first, wire, ctx, None))
             elif isinstance(e, _expr.Join | _expr.Gather):
-                stack.append((_JOIN, e, wire, prefix, guarded, None))
+                stack.append((_JOIN, e, wire, ctx, None))
                 for branch in reversed(e.branches):
-                    stack.append((_EVAL, branch, wire, prefix, guarded, None))
+                    stack.append((_EVAL, branch, wire, ctx, None))
             elif isinstance(e, _expr.Route):
                 cases = tuple(k for k, _ in e.table)
-                select_fn = _selector(e.selector, e.kind, cases, prefix + e.name)
+                name = ctx.prefix + e.name
+                select_fn = _selector(e.selector, e.kind, cases, name)
                 kind = ASYNC1 if e.kind == _expr.ASYNC else SYNC1
-                sel = add_user(prefix + e.name, kind, select_fn, (wire,), guarded, e)
+                sel = add_user(name, kind, select_fn, (wire,), ctx, StepOptions())
                 plan.origins[sel] = f"{_expr.callable_origin(e.selector)}, a route selector"
-                stack.append((_MERGE, e, wire, prefix, guarded, len(cases)))
+                stack.append((_MERGE, e, wire, ctx, len(cases)))
+                inside = attrs.evolve(ctx, guarded=True)
                 for case_key, branch in reversed(e.table):
-                    gate = plan._add(
-                        f"{prefix}{e.name}<{case_key!r}>",
+                    gate_fn = _gate(case_key)
+                    gate = add_internal(
+                        f"{e.name}={case_key!r}",
                         SYNCN,
-                        _gate(case_key),
+                        gate_fn,
                         (wire, sel),
-                        guarded=guarded,
-                        internal=True,
-                        origin=f"gate of route {prefix + e.name!r}",
+                        ctx,
+                        guarded=ctx.guarded,
                     )
-                    stack.append((_EVAL, branch, gate, prefix, True, None))
+                    stack.append((_EVAL, branch, gate, inside, None))
             elif isinstance(e, _expr.Scope):
-                stack.append((_EVAL, e.inner, wire, f"{prefix}{e.name}/", guarded, None))
+                inner = attrs.evolve(ctx, prefix=f"{ctx.prefix}{e.name}/")
+                stack.append((_EVAL, e.inner, wire, inner, None))
+            elif isinstance(e, _expr.Policied):
+                inner = attrs.evolve(ctx, options=e.options.under(ctx.options))
+                stack.append((_EVAL, e.inner, wire, inner, None))
+            elif isinstance(e, _expr.Recover | _expr.Fallback):
+                is_graph = isinstance(e, _expr.Fallback)
+                fallback = e.fallback if isinstance(e, _expr.Recover) else None
+                region = len(plan.regions)
+                plan.regions.append(Region(parent=ctx.region, fallback=fallback, graph=is_graph))
+                stack.append((_FALLBACK if is_graph else _RECOVER, e, wire, ctx, region))
+                stack.append((_EVAL, e.inner, wire, attrs.evolve(ctx, region=region), None))
             else:  # pragma: no cover - every Expr subclass is handled above
                 raise TypeError(f"unknown expression {e!r}")
         elif op == _THEN:
-            stack.append((_EVAL, e, wires.pop(), prefix, guarded, None))
+            stack.append((_EVAL, e, wires.pop(), ctx, None))
         elif op == _MEMO:
             memo[e] = wires[-1]
         elif op == _JOIN:
-            n = len(e.branches)
-            deps = tuple(wires[len(wires) - n :])
-            del wires[len(wires) - n :]
+            deps = take(len(e.branches))
             if isinstance(e, _expr.Join):
                 kind = ASYNCN if e.kind == _expr.ASYNC else SYNCN
-                wires.append(add_user(prefix + e.name, kind, e.fn, deps, guarded, e))
+                wires.append(add_user(ctx.prefix + e.name, kind, e.fn, deps, ctx, e.options))
+            elif deps:
+                wires.append(add_internal("gather", SYNCN, _pack, deps, ctx, guarded=ctx.guarded))
             else:
-                fn: Callable[..., Any] = _pack if deps else _empty
-                g_deps = deps or (wire,)
                 wires.append(
-                    plan._add(
-                        f"{prefix}<gather#{len(plan.kinds)}>",
-                        SYNCN if deps else SYNC1,
-                        fn,
-                        g_deps,
-                        guarded=guarded,
-                        internal=True,
-                        origin="gather",
-                    )
+                    add_internal("gather", SYNC1, _empty, (wire,), ctx, guarded=ctx.guarded)
                 )
         elif op == _MERGE:
-            n = extra
-            deps = tuple(wires[len(wires) - n :])
-            del wires[len(wires) - n :]
             # A merge runs even when branches were not taken: it picks the taken one.
-            merge = plan._add(
-                f"{prefix}{e.name}<merge>",
-                SYNCN,
-                _merge,
-                deps,
-                guarded=False,
-                internal=True,
-                origin=f"merge of route {prefix + e.name!r}",
-            )
-            wires.append(merge)
+            deps = take(extra)
+            wires.append(add_internal(f"{e.name}<merge>", SYNCN, _merge, deps, ctx, guarded=False))
+        elif op == _RECOVER:
+            catch = add_internal("recover", SYNC1, _identity, (wires.pop(),), ctx, guarded=False)
+            plan.regions[extra].catch = catch
+            wires.append(catch)
+        elif op == _FALLBACK:
+            catch = add_internal("try", SYNC1, _identity, (wires.pop(),), ctx, guarded=False)
+            plan.regions[extra].catch = catch
+            gate = add_internal("fallback", SYNCN, _unless, (wire, catch), ctx, guarded=False)
+            stack.append((_FALLBACK_END, e, wire, ctx, catch))
+            stack.append((_EVAL, e.other, gate, attrs.evolve(ctx, guarded=True), None))
+        elif op == _FALLBACK_END:
+            deps = (extra, wires.pop())
+            wires.append(add_internal("fallback<merge>", SYNCN, _merge, deps, ctx, guarded=False))
     (output,) = wires
     plan._finish(output)
     return plan

@@ -1,0 +1,251 @@
+"""Step policies as immutable values: retries, timeouts, circuit breakers, resources, limits.
+
+These are data attached to expressions; the interpreter reads them. Every
+argument is checked here, when the graph is built, with the argument named.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Final
+
+import attrs
+
+from dagfn._errors import DagfnError, expected
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise expected("a positive int", name, value)
+    return value
+
+
+def _non_negative(name: str, value: object, *, allow_zero: bool = True) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (not allow_zero and value == 0):  # type: ignore[operator]
+        what = "a non-negative number" if allow_zero else "a positive number"
+        raise expected(what, name, value)
+    return float(value)  # type: ignore[arg-type]
+
+
+@attrs.frozen
+class RetryPolicy:
+    """Up to ``attempts`` attempts; the wait before attempt ``k + 1`` is
+    ``min(max_backoff, backoff * factor ** (k - 1))``, times a random factor in
+    ``[0.5, 1]`` with ``jitter``. Only errors that are instances of ``on`` retry.
+    """
+
+    attempts: int
+    backoff: float = 0.1
+    factor: float = 2.0
+    max_backoff: float = 10.0
+    jitter: bool = True
+    on: tuple[type, ...] = (Exception,)
+
+    @classmethod
+    def checked(
+        cls,
+        attempts: object,
+        backoff: object,
+        factor: object,
+        max_backoff: object,
+        jitter: object,
+        on: object,
+    ) -> RetryPolicy:
+        """Build a policy, raising `InvalidArgument` naming the first bad argument."""
+        n = _positive_int("attempts", attempts)
+        b = _non_negative("backoff", backoff)
+        f = _non_negative("factor", factor)
+        if f < 1:
+            raise expected("a number >= 1", "factor", factor)
+        m = _non_negative("max_backoff", max_backoff)
+        if not isinstance(jitter, bool):
+            raise expected("a bool", "jitter", jitter)
+        types = on if isinstance(on, tuple) else (on,)
+        if not types or not all(isinstance(t, type) for t in types):
+            raise expected("a type or a non-empty tuple of types", "on", on)
+        return cls(n, b, f, m, jitter, types)
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        base = min(self.max_backoff, self.backoff * self.factor ** (attempt - 1))
+        if self.jitter:
+            base *= 0.5 + 0.5 * rng.random()
+        return base
+
+    def retries(self, error: object) -> bool:
+        """Whether ``error`` (an exception or a failure value) is worth another attempt."""
+        return isinstance(error, self.on)
+
+
+class BreakerOpen(DagfnError, RuntimeError):
+    """A step was refused at once because its circuit breaker is open."""
+
+    def __init__(self, breaker: str, step: str, retry_in: float) -> None:
+        super().__init__(
+            f"circuit breaker {breaker!r} is open: step {step!r} was not called "
+            f"(it half-opens in {retry_in:.3g} s)"
+        )
+        self.breaker = breaker
+        self.step = step
+        self.retry_in = retry_in
+
+
+CLOSED: Final = "closed"
+OPEN: Final = "open"
+HALF_OPEN: Final = "half-open"
+
+
+class Breaker:
+    """A circuit breaker whose state is shared by every run of the graphs that hold it.
+
+    It opens after ``failures`` consecutive failed calls; while open, calls fail
+    at once with `BreakerOpen`; after ``cooldown`` seconds it half-opens and lets
+    one call through: success closes it, failure opens it again. ``clock`` is
+    the time source (``time.monotonic`` by default; inject one in tests).
+    """
+
+    __slots__ = ("_clock", "_failures", "_opened_at", "_probing", "cooldown", "name", "threshold")
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        failures: int = 5,
+        cooldown: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.threshold = _positive_int("failures", failures)
+        self.cooldown = _non_negative("cooldown", cooldown)
+        if not callable(clock):
+            raise expected("a callable returning seconds", "clock", clock)
+        self._clock = clock
+        self._failures = 0  # consecutive failures while closed
+        self._opened_at: float | None = None  # None while closed
+        self._probing = False  # a half-open trial call is in flight
+
+    @property
+    def state(self) -> str:
+        """``"closed"``, ``"open"`` or ``"half-open"``."""
+        if self._opened_at is None:
+            return CLOSED
+        if self._clock() - self._opened_at >= self.cooldown:
+            return HALF_OPEN
+        return OPEN
+
+    def admit(self, step: str) -> None:
+        """Let a call through, or raise `BreakerOpen`."""
+        state = self.state
+        if state == CLOSED:
+            return
+        if state == HALF_OPEN and not self._probing:
+            self._probing = True
+            return
+        assert self._opened_at is not None
+        retry_in = max(0.0, self.cooldown - (self._clock() - self._opened_at))
+        raise BreakerOpen(self.name, step, retry_in)
+
+    def succeeded(self) -> None:
+        """Record a successful call: the breaker closes."""
+        self._failures = 0
+        self._opened_at = None
+        self._probing = False
+
+    def failed(self) -> None:
+        """Record a failed call: open after ``failures`` in a row, or at once when half-open."""
+        if self._probing or self._opened_at is not None:
+            self._probing = False
+            self._opened_at = self._clock()
+            return
+        self._failures += 1
+        if self._failures >= self.threshold:
+            self._opened_at = self._clock()
+
+    def __repr__(self) -> str:
+        return f"<Breaker {self.name!r} {self.state}>"
+
+
+@attrs.frozen
+class StepOptions:
+    """Policies of one step; ``None`` (or empty) means "not set", so inner settings win."""
+
+    retry: RetryPolicy | None = None
+    timeout: float | None = None
+    breaker: Breaker | None = None
+    resources: tuple[tuple[str, float], ...] = ()
+
+    def under(self, outer: StepOptions | None) -> StepOptions:
+        """These options, with every unset one taken from ``outer``."""
+        if outer is None:
+            return self
+        return StepOptions(
+            retry=self.retry if self.retry is not None else outer.retry,
+            timeout=self.timeout if self.timeout is not None else outer.timeout,
+            breaker=self.breaker if self.breaker is not None else outer.breaker,
+            resources=_merge_resources(outer.resources, self.resources),
+        )
+
+    @property
+    def needs_task(self) -> bool:
+        """Retries (waiting), timeouts (a cancel scope) or resources (a budget): not inline."""
+        return self.retry is not None or self.timeout is not None or bool(self.resources)
+
+    @property
+    def empty(self) -> bool:
+        """No policy at all: the step can take the interpreter's fast path."""
+        return self == NO_OPTIONS
+
+
+def _merge_resources(
+    outer: tuple[tuple[str, float], ...], inner: tuple[tuple[str, float], ...]
+) -> tuple[tuple[str, float], ...]:
+    merged = dict(outer)
+    merged.update(inner)
+    return tuple(merged.items())
+
+
+NO_OPTIONS: Final = StepOptions()
+
+
+def check_resource(resource: object, cost: object) -> tuple[str, float]:
+    """Validate ``.on(resource, cost)``."""
+    if not isinstance(resource, str) or not resource:
+        raise expected("a non-empty resource name", "resource", resource)
+    return resource, _non_negative("cost", cost, allow_zero=False)
+
+
+def check_timeout(seconds: object) -> float:
+    """Validate ``.timeout(seconds)``."""
+    return _non_negative("seconds", seconds, allow_zero=False)
+
+
+@attrs.frozen(init=False)
+class Limits:
+    """Run-wide limits: at most ``concurrency`` steps running (None: no limit), and
+    named budgets (``resources={"llm": 4, "tokens": 20_000}``) that steps declared
+    with ``.on(name, cost)`` draw from while they run.
+
+    Plain functions without a resource run inline and take no concurrency slot.
+    """
+
+    concurrency: int | None
+    resources: Mapping[str, float]
+
+    def __init__(
+        self, concurrency: int | None = None, resources: Mapping[str, float] | None = None
+    ) -> None:
+        if concurrency is not None:
+            _positive_int("concurrency", concurrency)
+        checked: dict[str, float] = {}
+        if resources is not None:
+            if not isinstance(resources, Mapping):
+                raise expected("a mapping of resource name to capacity", "resources", resources)
+            for name, capacity in resources.items():
+                if not isinstance(name, str) or not name:
+                    raise expected("a non-empty resource name", "resources key", name)
+                checked[name] = _non_negative(f"resources[{name!r}]", capacity, allow_zero=False)
+        self.__attrs_init__(concurrency, checked)
