@@ -80,7 +80,7 @@ class Graph(Generic[I, O, E]):
     def __rand__(self, other: Graph[I, O2, E2]) -> Fan[I, E2 | E, O2, O]: ...
     @overload
     def __rand__(self, other: Fan[I, E2, *Us]) -> Fan[I, E2 | E, *Us, O]: ...
-    def __rand__(self, other: object) -> Fan[I, Any, Unpack[tuple[Any, ...]]]:
+    def __rand__(self, other: object) -> Fan[I, Any, *tuple[Any, ...]]:
         if isinstance(other, Graph):
             return Fan((other._expr, self._expr))
         if isinstance(other, Fan):

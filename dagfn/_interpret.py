@@ -412,7 +412,7 @@ class _Run:
                 return False  # an earlier step of its recover region failed
             opts = options[d]
             kind = kinds[d]
-            if kind == ASYNC1 or kind == ASYNCN or (opts is not None and opts.needs_task):
+            if kind in (ASYNC1, ASYNCN) or (opts is not None and opts.needs_task):
                 if dispatcher is not None:
                     dispatcher.push(d)
                     dispatcher.dispatch()
@@ -554,7 +554,7 @@ class _Failed(Exception):
 
 
 async def _call(fn: Callable[..., Any], kind: int, args: list[Any], *, threaded: bool) -> Any:
-    if kind == ASYNC1 or kind == ASYNCN:
+    if kind in (ASYNC1, ASYNCN):
         return await fn(*args)
     if threaded:  # a plain function under a timeout: a thread the cancel scope can abandon
         return await trio.to_thread.run_sync(functools.partial(fn, *args), abandon_on_cancel=True)

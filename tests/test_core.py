@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import sys
+from collections.abc import Callable
 from typing import Any, Literal
 
 import attrs
@@ -45,6 +46,18 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
+def plus_one(x: int) -> int:
+    return x + 1
+
+
+def times_100(x: int) -> int:
+    return x * 100
+
+
+def negate(x: int) -> int:
+    return -x
+
+
 def failure_of(result: Result[Any, RunFailure[Any]]) -> RunFailure[Any]:
     assert isinstance(result, Failure), result
     failure: RunFailure[Any] = result.failure()
@@ -84,8 +97,8 @@ def test_join_of_three_is_flat_and_takes_an_async_function() -> None:
     async def triple(a: int, b: int, c: int) -> tuple[int, int, int]:
         return (a, b, c)
 
-    g = (inc & double & node(lambda x: x - 1).named("dec")).join(triple)
-    assert run_sync(g, 5) == Success((6, 10, 4))
+    g = (inc & double & node(negate).named("dec")).join(triple)
+    assert run_sync(g, 5) == Success((6, 10, -5))
 
 
 def test_gather_keeps_list_order_whatever_the_completion_order() -> None:
@@ -113,8 +126,8 @@ def test_the_same_graph_value_used_twice_is_one_step_that_runs_once() -> None:
         return x + 1
 
     shared = inc >> node(counted)
-    g = (shared >> node(lambda v: v * 2).named("twice") & shared).join(add)
-    assert run_sync(g, 0) == Success(2 * 2 + 2)
+    g = (shared >> node(times_100).named("times") & shared).join(add)
+    assert run_sync(g, 0) == Success(2 * 100 + 2)
     assert calls == [1]
 
 
@@ -122,9 +135,9 @@ def test_sharing_expresses_a_non_series_parallel_dag() -> None:
     # a -> c, a -> d, b -> d, b -> e: the "N" shape no nesting of >> and & gives.
     a = inc.named("a")
     b = double.named("b")
-    c = a >> node(lambda x: x * 100).named("c")
+    c = a >> node(times_100).named("c")
     d = (a & b).join(add, name="d")
-    e = b >> node(lambda x: -x).named("e")
+    e = b >> node(negate).named("e")
     g = (c & d & e).join(lambda p, q, r: (p, q, r), name="out")
     assert run_sync(g, 1) == Success((200, 4, -2))
     plan = plan_of(g)
@@ -157,7 +170,7 @@ def test_a_chain_of_100_000_steps_builds_and_runs_under_the_default_recursion_li
     assert sys.getrecursionlimit() <= 1000 or pytest.skip("recursion limit was raised")
     g: Graph[int, int, Any] = inc
     for i in range(99_999):
-        g = g >> node(lambda x: x + 1).named(f"s{i}")
+        g = g >> node(plus_one).named(f"s{i}")
     assert run_sync(g, 0) == Success(100_000)
 
 
@@ -168,7 +181,7 @@ def test_a_chain_of_100_000_steps_builds_and_runs_under_the_default_recursion_li
         (lambda: inc.named(""), "name"),
         (lambda: inc.named("a/b"), "name"),
         (lambda: node(name="x#1"), "name"),
-        (lambda: gather([inc, 3]), "graphs[1]"),  # type: ignore[list-item]
+        (lambda: gather([inc, 3]), "graphs[1]"),  # type: ignore[arg-type]
         (lambda: route(lambda x: x).cases({}), "table"),
         (lambda: (inc & inc).join(3), "fn"),  # type: ignore[call-overload]
         (lambda: run_sync(inc, 1, policy="fastest"), "policy"),
@@ -401,6 +414,13 @@ def test_async_selectors_and_nested_routes() -> None:
     assert run_sync(g, 3) == Success(6)
 
 
+def say(word: str) -> Callable[[int], str]:
+    def step(x: int) -> str:
+        return word
+
+    return step
+
+
 class Tier(enum.Enum):
     FREE = "free"
     PAID = "paid"
@@ -416,9 +436,9 @@ def test_route_total_builds_a_branch_for_every_enum_member() -> None:
     def table(t: Tier) -> Graph[int, str, Any]:
         match t:
             case Tier.FREE:
-                return node(lambda x: "free").named("free")
+                return node(say("free")).named("free")
             case Tier.PAID:
-                return node(lambda x: "paid").named("paid")
+                return node(say("paid")).named("paid")
             case _:
                 assert_never(t)
 
