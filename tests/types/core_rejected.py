@@ -239,6 +239,8 @@ async def run_input_does_not_fit() -> None:
     run_sync(keyword, "q")  # type: ignore[misc]
     run_sync(keyword, Intent(True))  # type: ignore[misc]
     await run(parse, Query("q"))  # type: ignore[misc]
+    run_sync(keyword)  # type: ignore[call-arg]
+    run_sync(keyword, Query("q"), failfast=True)  # type: ignore[call-arg]
     # The result is a Result, not the output; and run must be awaited.
     answer: Answer = run_sync(keyword >> generate, Query("q"))  # type: ignore[assignment]
     result: Result[Answer, object] = run(keyword >> generate, Query("q"))  # type: ignore[assignment]

@@ -152,3 +152,11 @@ assert_type(to_user & anything & fetch, Fan[Query, Timeout, UserQuery, Sub, Docu
 assert_type(anything & score & fetch, Fan[Query, Timeout, Sub, Sub, Document])
 assert_type(anything & score, Fan[HasText, Never, Sub, Sub])
 assert_type((anything & to_user).join(lambda s, u: u), Graph[Query, UserQuery, Never])
+
+
+def describe(a: object, b: Query) -> str:
+    return f"{a} {b.text}"
+
+
+# A join function may take wider parameter types than the branch outputs.
+assert_type((anything & to_user).join(describe), Graph[Query, str, Never])
