@@ -133,3 +133,12 @@ class Fallback(Expr):
 
     inner: Expr
     other: Expr
+
+
+@attrs.frozen(eq=False, slots=True)
+class Interrupt(Expr):
+    """A step that asks a human: it pauses the run until `resume` brings an answer."""
+
+    prompt: Callable[..., Any]
+    answer: Any  # the answer's type, which cattrs structures resume's answer into
+    name: str

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 
@@ -60,3 +60,48 @@ class RunFailure(Generic[E]):
             f"step {first.step!r} failed: {first.error!r}{more}; "
             f"{len(first.not_run)} dependents did not run, {len(self.completed)} steps completed"
         )
+
+
+@attrs.frozen
+class PendingAnswer:
+    """An interrupt waiting for a human: its step path and the prompt it showed."""
+
+    step: str
+    prompt: object
+
+
+@attrs.frozen
+class Paused(RunFailure[Any]):
+    """A run stopped at one or more interrupts, after everything else that could run.
+
+    Its journal is durable: answer with ``resume(graph, run_id, store=...,
+    answer=...)``, in this process or another. ``.step`` and ``.prompt`` are
+    those of the first pending interrupt; ``.pending`` lists them all.
+    """
+
+    run_id: str = attrs.field(kw_only=True)
+    pending: tuple[PendingAnswer, ...] = attrs.field(kw_only=True)
+
+    @property
+    def step(self) -> str:
+        """The path of the first interrupt waiting for an answer."""
+        return self.pending[0].step
+
+    @property
+    def prompt(self) -> object:
+        """The prompt of the first interrupt waiting for an answer."""
+        return self.pending[0].prompt
+
+    @property
+    def error(self) -> Exception:
+        """Not an error: a description of the pause, for code that treats it as one."""
+        return RuntimeError(f"run {self.run_id!r} is paused at {self.step!r}")
+
+    @property
+    def not_run(self) -> tuple[str, ...]:
+        """Nothing failed; the steps after the interrupts wait (see ``pending``)."""
+        return ()
+
+    def __str__(self) -> str:
+        steps = ", ".join(repr(p.step) for p in self.pending)
+        return f"run {self.run_id!r} is paused, waiting for an answer at {steps}"

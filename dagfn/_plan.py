@@ -78,6 +78,7 @@ class Plan:
         "origins",
         "output",
         "paths",
+        "pauses",
         "rank",
         "region",
         "regions",
@@ -102,6 +103,7 @@ class Plan:
         # slow[i]: the step needs the interpreter's careful path (it may be skipped,
         # is in a region or has policies); the others take the inline fast path.
         self.slow: list[bool] = []
+        self.pauses: dict[int, Any] = {}  # interrupt steps: step -> answer type
         self.output = 0
         self.fingerprint = ""
 
@@ -361,6 +363,11 @@ def lower(root: _expr.Expr) -> Plan:
                         guarded=ctx.guarded,
                     )
                     stack.append((_EVAL, branch, gate, inside, None))
+            elif isinstance(e, _expr.Interrupt):
+                step = add_user(ctx.prefix + e.name, SYNC1, e.prompt, (wire,), ctx, StepOptions())
+                plan.pauses[step] = e.answer
+                plan.slow[step] = True
+                wires.append(step)
             elif isinstance(e, _expr.Scope):
                 inner = attrs.evolve(ctx, prefix=f"{ctx.prefix}{e.name}/")
                 stack.append((_EVAL, e.inner, wire, inner, None))
