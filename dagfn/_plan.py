@@ -192,7 +192,8 @@ class Region:
     parent: int  # the enclosing region, or -1
     fallback: Any  # the value to output; unused when ``graph`` is True
     graph: bool  # the fallback is a graph (its gate fires when ``catch`` is NOT_TAKEN)
-    catch: int = -1  # the step that outputs the region's result (set once lowered)
+    catch: int = -1  # the step a caught failure completes (set once lowered)
+    result: int = -1  # the step whose value is the region's result (the journal keeps it)
 
 
 def _identity(value: Any) -> Any:
@@ -404,17 +405,20 @@ def lower(root: _expr.Expr) -> Plan:
             wires.append(add_internal(f"{e.name}<merge>", SYNCN, _merge, deps, ctx, guarded=False))
         elif op == _RECOVER:
             catch = add_internal("recover", SYNC1, _identity, (wires.pop(),), ctx, guarded=False)
-            plan.regions[extra].catch = catch
+            plan.regions[extra].catch = plan.regions[extra].result = catch
             wires.append(catch)
         elif op == _FALLBACK:
             catch = add_internal("try", SYNC1, _identity, (wires.pop(),), ctx, guarded=False)
             plan.regions[extra].catch = catch
             gate = add_internal("fallback", SYNCN, _unless, (wire, catch), ctx, guarded=False)
-            stack.append((_FALLBACK_END, e, wire, ctx, catch))
+            stack.append((_FALLBACK_END, e, wire, ctx, extra))
             stack.append((_EVAL, e.other, gate, attrs.evolve(ctx, guarded=True), None))
         elif op == _FALLBACK_END:
-            deps = (extra, wires.pop())
-            wires.append(add_internal("fallback<merge>", SYNCN, _merge, deps, ctx, guarded=False))
+            region = plan.regions[extra]
+            deps = (region.catch, wires.pop())
+            merge = add_internal("fallback<merge>", SYNCN, _merge, deps, ctx, guarded=False)
+            region.result = merge
+            wires.append(merge)
     (output,) = wires
     plan._finish(output)
     return plan
