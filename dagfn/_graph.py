@@ -189,9 +189,8 @@ class Graph(Generic[I, O, E]):
         e = self._expr
         if isinstance(e, _expr.Call):
             return Graph(_expr.Call(e.fn, e.name, e.kind, options.under(e.options)))
-        if isinstance(e, _expr.Join):
-            merged = options.under(e.options)
-            return Graph(_expr.Join(e.branches, e.fn, e.name, e.kind, merged))
+        # A join is a composite (its branches are steps too): like any other
+        # composite, its policies apply to every step inside, not the join alone.
         return Graph(_expr.Policied(e, options))
 
     def __repr__(self) -> str:
