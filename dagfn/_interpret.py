@@ -466,6 +466,13 @@ class _Run:
             try:
                 if fail_fast and failures:
                     return
+                if region_of[i] >= 0 and in_tripped_region(region_of[i]):
+                    # Queued (limits) or spawned before a step of its region failed.
+                    emit("skip", i)
+                    release()
+                    if dispatcher is not None:
+                        dispatcher.dispatch()
+                    return
                 opts = options[i] or NO_OPTIONS
                 fn: Callable[..., Any] = fns[i]  # type: ignore[assignment]
                 kind = kinds[i]
