@@ -68,6 +68,19 @@ class Call(Expr):
 
 
 @attrs.frozen(eq=False, slots=True)
+class Input(Expr):
+    """The expression's own input, unchanged: lowered to its input wire, no step.
+
+    Lets a join see its input next to its branches' outputs (``update`` folds
+    deltas into the state it was given). Use the one instance, `INPUT`.
+    """
+
+
+#: The only `Input` expression needed: it is stateless, so sharing it is free.
+INPUT: Final = Input()
+
+
+@attrs.frozen(eq=False, slots=True)
 class Then(Expr):
     """``first >> second``: kept binary, so building a long chain is O(1) per link."""
 

@@ -21,6 +21,7 @@ from dagfn._policy import (
     check_resource,
     check_timeout,
 )
+from dagfn.monoid import Monoid
 
 if TYPE_CHECKING:
     from dagfn._plan import Plan
@@ -334,6 +335,56 @@ class Gathered(Graph[I, tuple[O, ...], E]):
     """The graph `gather` returns: a tuple of outputs, in list order."""
 
     __slots__ = ()
+
+    def fold(
+        self: Gathered[A, B, Err], monoid: Monoid[B], /, *, name: str = "fold"
+    ) -> Graph[A, B, Err]:
+        """Combine the gathered outputs with ``monoid``, in list order (never completion order).
+
+        One plain step (path ``name``) that runs inline once every branch has
+        finished; no branches give ``monoid.empty()``. Give each fold of one
+        graph its own ``name``. Raises `InvalidArgument` at once for a
+        ``monoid`` without ``empty`` and ``combine``, or a bad ``name``; an
+        exception from ``combine`` is a run failure of this step.
+
+        >>> from dagfn import run_sync
+        >>> from dagfn.monoid import Sum
+        >>> @node
+        ... def square(x: int) -> int:
+        ...     return x * x
+        >>> run_sync(gather([square, square.named("again")]).fold(Sum()), 3)
+        <Success: 18>
+        """
+        if not (
+            callable(getattr(monoid, "empty", None)) and callable(getattr(monoid, "combine", None))
+        ):
+            raise expected("a Monoid (with empty() and combine(a, b))", "monoid", monoid)
+        _check_name(name)
+        gathered = self._expr
+        assert isinstance(gathered, _expr.Gather)  # `gather` is the only maker of a Gathered
+        branches = gathered.branches
+        if not branches:
+            return Graph(_expr.Join((_expr.INPUT,), _folder_of_nothing(monoid), name, _expr.SYNC))
+        return Graph(_expr.Join(branches, _folder(monoid), name, _expr.SYNC))
+
+
+def _folder(monoid: Monoid[Any]) -> Callable[..., Any]:
+    combine, empty = monoid.combine, monoid.empty
+
+    def fold(*values: Any) -> Any:
+        result = empty()
+        for value in values:
+            result = combine(result, value)
+        return result
+
+    return fold
+
+
+def _folder_of_nothing(monoid: Monoid[Any]) -> Callable[[Any], Any]:
+    def fold(_: Any) -> Any:
+        return monoid.empty()
+
+    return fold
 
 
 def gather(graphs: Iterable[Graph[I, O, E]]) -> Gathered[I, O, E]:

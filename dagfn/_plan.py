@@ -243,6 +243,7 @@ def _selector(
                 raise NoBranch(key, cases, name)
             return key
 
+        select_async.__dagfn_wrapped__ = fn  # type: ignore[attr-defined]
         return select_async
 
     def select(value: Any) -> Any:
@@ -251,6 +252,7 @@ def _selector(
             raise NoBranch(key, cases, name)
         return key
 
+    select.__dagfn_wrapped__ = fn  # type: ignore[attr-defined] # the journal reads its types
     return select
 
 
@@ -334,7 +336,9 @@ def lower(root: _expr.Expr) -> Plan:
                 wires.append(hit)
                 continue
             stack.append((_MEMO, key, 0, ctx, None))
-            if isinstance(e, _expr.Call):
+            if isinstance(e, _expr.Input):
+                wires.append(wire)  # the input itself: no step
+            elif isinstance(e, _expr.Call):
                 kind = ASYNC1 if e.kind == _expr.ASYNC else SYNC1
                 wires.append(add_user(ctx.prefix + e.name, kind, e.fn, (wire,), ctx, e.options))
             elif isinstance(e, _expr.Then):
