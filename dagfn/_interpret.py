@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import heapq
-import inspect
 import random
 from collections.abc import Callable
 from types import CoroutineType
@@ -28,6 +27,7 @@ from returns.result import Failure, Result, Success
 
 from dagfn import _plan
 from dagfn._errors import DagfnError, expected
+from dagfn._expr import ASYNC, callable_kind
 from dagfn._failures import RunFailure, StepFailure
 from dagfn._graph import Graph
 from dagfn._plan import ASYNC1, ASYNCN, NOT_TAKEN, SYNC1, SYNCN, Plan
@@ -268,7 +268,7 @@ class _Run:
 
     async def execute(self, x: object) -> Result[Any, RunFailure[Any]]:
         on_event = self.on_event
-        if on_event is None or not inspect.iscoroutinefunction(on_event):
+        if on_event is None or callable_kind(on_event) != ASYNC:  # also an async __call__
             return await self._execute(x, on_event)
         # An async on_event is awaited in order by one consumer task that outlives the steps.
         send, receive = trio.open_memory_channel[Event](float("inf"))
@@ -483,9 +483,10 @@ class _Run:
                     attempt += 1
                     if on_event is not None:
                         emit("start", i, attempt=attempt, digest=digest(args))
+                    probe = False  # this attempt is a half-open breaker's trial call
                     try:
                         if breaker is not None:
-                            breaker.admit(paths[i])
+                            probe = breaker.admit(paths[i])
                         if timeout is None:
                             out = await _call(fn, kind, args, threaded=False)
                         else:
@@ -510,6 +511,10 @@ class _Run:
                         error = raised
                         if breaker is not None:
                             breaker.failed()
+                    except BaseException:  # cancelled: a lost trial must not jam the breaker
+                        if probe and breaker is not None:
+                            breaker.abandoned()
+                        raise
                     else:
                         if breaker is not None:
                             breaker.succeeded()

@@ -137,14 +137,14 @@ class Breaker:
             return HALF_OPEN
         return OPEN
 
-    def admit(self, step: str) -> None:
-        """Let a call through, or raise `BreakerOpen`."""
+    def admit(self, step: str) -> bool:
+        """Let a call through (True if it is the half-open trial call), or raise `BreakerOpen`."""
         state = self.state
         if state == CLOSED:
-            return
+            return False
         if state == HALF_OPEN and not self._probing:
             self._probing = True
-            return
+            return True
         assert self._opened_at is not None
         retry_in = max(0.0, self.cooldown - (self._clock() - self._opened_at))
         raise BreakerOpen(self.name, step, retry_in)
@@ -164,6 +164,13 @@ class Breaker:
         self._failures += 1
         if self._failures >= self.threshold:
             self._opened_at = self._clock()
+
+    def abandoned(self) -> None:
+        """The trial call was cancelled before it ended: let the next call try instead.
+
+        Without this a cancelled trial would leave the breaker refusing every call.
+        """
+        self._probing = False
 
     def __repr__(self) -> str:
         return f"<Breaker {self.name!r} {self.state}>"
