@@ -414,8 +414,9 @@ class _Run:
             kind = kinds[d]
             if kind in (ASYNC1, ASYNCN) or (opts is not None and opts.needs_task):
                 if dispatcher is not None:
+                    # Started by the dispatch after the settle that made it ready, so
+                    # that every step made ready at once competes by priority.
                     dispatcher.push(d)
-                    dispatcher.dispatch()
                 else:
                     nursery.start_soon(attempts, d)
                 return False
@@ -542,6 +543,8 @@ class _Run:
             async with trio.open_nursery() as nursery:
                 values[0] = x
                 settle(0)
+                if dispatcher is not None:
+                    dispatcher.dispatch()  # the first ready steps, in priority order
         except BaseExceptionGroup as group:
             # Only BaseExceptions that are not failure values get here (KeyboardInterrupt,
             # SystemExit, a bug): re-raise a lone one as itself, as a plain call would.
