@@ -45,6 +45,7 @@ def callable_origin(fn: Callable[..., Any]) -> str:
     """Where a function was defined, as ``file:line``, for error messages."""
     while isinstance(fn, functools.partial):
         fn = fn.func
+    fn = inspect.unwrap(fn)  # a checking wrapper (``update``'s) names the user's function
     code = getattr(fn, "__code__", None)
     if code is None:
         return f"{type(fn).__module__}.{type(fn).__qualname__}"
