@@ -13,8 +13,16 @@ Mistakes in building a graph raise at once; failures while running come back
 as ``Failure(RunFailure(...))``.
 """
 
+from dagfn._durable import InvalidAnswer as InvalidAnswer
+from dagfn._durable import StepRow as StepRow
+from dagfn._durable import history as history
+from dagfn._durable import replay as replay
+from dagfn._durable import resume as resume
+from dagfn._durable import resume_sync as resume_sync
 from dagfn._errors import DagfnError as DagfnError
 from dagfn._errors import InvalidArgument as InvalidArgument
+from dagfn._failures import Paused as Paused
+from dagfn._failures import PendingAnswer as PendingAnswer
 from dagfn._failures import RunFailure as RunFailure
 from dagfn._failures import StepFailure as StepFailure
 from dagfn._graph import Fan as Fan
@@ -25,6 +33,9 @@ from dagfn._graph import node as node
 from dagfn._interpret import StepTimeout as StepTimeout
 from dagfn._interpret import run as run
 from dagfn._interpret import run_sync as run_sync
+from dagfn._journal import GraphChanged as GraphChanged
+from dagfn._journal import JournalError as JournalError
+from dagfn._pause import interrupt as interrupt
 from dagfn._plan import DuplicatePath as DuplicatePath
 from dagfn._plan import NoBranch as NoBranch
 from dagfn._policy import Breaker as Breaker
@@ -50,21 +61,32 @@ __all__ = [
     "Fan",
     "Gathered",
     "Graph",
+    "GraphChanged",
+    "InvalidAnswer",
     "InvalidArgument",
+    "JournalError",
     "Limits",
     "Monoid",
     "NoBranch",
     "NoReducer",
     "NotEnumerable",
+    "Paused",
+    "PendingAnswer",
     "Router",
     "RunFailure",
     "StepFailure",
     "StepRecord",
+    "StepRow",
     "StepTimeout",
     "Trace",
     "gather",
+    "history",
+    "interrupt",
     "node",
     "reduced",
+    "replay",
+    "resume",
+    "resume_sync",
     "route",
     "route_total",
     "run",

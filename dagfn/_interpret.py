@@ -18,6 +18,8 @@ from __future__ import annotations
 import functools
 import heapq
 import random
+import time
+import uuid
 from collections.abc import Callable
 from types import CoroutineType
 from typing import Any, Final, TypeVar
@@ -28,11 +30,24 @@ from returns.result import Failure, Result, Success
 from dagfn import _plan
 from dagfn._errors import DagfnError, expected
 from dagfn._expr import ASYNC, callable_kind
-from dagfn._failures import RunFailure, StepFailure
+from dagfn._failures import PendingAnswer, Paused, RunFailure, StepFailure
 from dagfn._graph import Graph
 from dagfn._plan import ASYNC1, ASYNCN, NOT_TAKEN, SYNC1, SYNCN, Plan
 from dagfn._policy import NO_OPTIONS, BreakerOpen, Limits
+from dagfn._journal import (
+    Durability,
+    Journal,
+    JournalError,
+    OnChange,
+    check_durability,
+    check_on_change,
+    dumps,
+    loads,
+    open_journal,
+    value_type,
+)
 from dagfn._trace import Event, EventKind, digest
+from dagfn.store import Store
 
 I = TypeVar("I")  # noqa: E741
 O = TypeVar("O")  # noqa: E741
@@ -73,14 +88,29 @@ def plan_of(graph: Graph[Any, Any, Any]) -> Plan:
 
 def _check_run_arguments(
     graph: object,
+    store: object,
+    run_id: object,
     policy: object,
     limits: object,
     fail_fast: object,
     on_event: object,
     rng: object,
+    durability: object,
+    on_change: object,
 ) -> None:
     if not isinstance(graph, Graph):
         raise expected("a Graph", "graph", graph)
+    if store is not None and not all(
+        callable(getattr(store, m, None)) for m in ("open_run", "record", "flush", "entries")
+    ):
+        raise expected("a dagfn.store.Store (e.g. SqliteStore(path)) or None", "store", store)
+    if run_id is not None:
+        if store is None:
+            raise expected(
+                "run_id=None when there is no store (a run id names a journal)", "run_id", run_id
+            )
+        if not isinstance(run_id, str) or not run_id:
+            raise expected("a non-empty str", "run_id", run_id)
     if policy not in POLICIES:
         raise expected(f"one of {', '.join(map(repr, POLICIES))}", "policy", policy)
     if limits is not None and not isinstance(limits, Limits):
@@ -91,17 +121,23 @@ def _check_run_arguments(
         raise expected("a callable taking an Event, or None", "on_event", on_event)
     if rng is not None and not isinstance(rng, random.Random):
         raise expected("a random.Random or None", "rng", rng)
+    check_durability(durability)
+    check_on_change(on_change)
 
 
 async def run(
     graph: Graph[I, O, E],
     x: I,
     *,
+    store: Store | None = None,
+    run_id: str | None = None,
     policy: str = "critical_path",
     limits: Limits | None = None,
     fail_fast: bool = False,
     on_event: OnEvent | None = None,
     rng: random.Random | None = None,
+    durability: Durability = "batched",
+    on_change: OnChange = "refuse",
 ) -> Result[O, RunFailure[E]]:
     """Run ``graph`` on ``x``: ``Success(output)`` or ``Failure(RunFailure)``.
 
@@ -110,39 +146,76 @@ async def run(
     ``"fifo"`` or ``"waves"``). A failing step (an exception, or a ``Failure``
     it returns) fails the run: its dependents do not run, independent
     branches finish and are listed in ``completed``; with ``fail_fast=True``
-    everything still running is cancelled instead. ``on_event`` (plain or
-    async) receives every `Event`. ``rng`` drives retry jitter. Cancelling the
-    caller cancels every step. Bad arguments raise `InvalidArgument` before
-    anything runs.
+    everything still running is cancelled instead. A run that reaches an
+    `interrupt` returns ``Failure(Paused(...))`` once nothing else can run.
+
+    With a ``store``, every finished step's output is journaled under
+    ``run_id`` (a new id if None): running the same id again runs only the
+    steps without an entry, and a finished run returns its journaled result
+    without calling any step. ``durability`` is ``"batched"`` (rows committed
+    within milliseconds, always before a pause and at the end), ``"sync"`` (a
+    step's row is committed before its dependents start) or ``"exit"`` (at
+    the end only). A run id journaled with a different graph raises
+    `GraphChanged`, unless ``on_change="reuse"`` (only unchanged steps, and
+    none downstream of a changed one, are reused).
+
+    ``on_event`` (plain or async) receives every `Event`; ``rng`` drives retry
+    jitter. Cancelling the caller cancels every step. Bad arguments raise
+    `InvalidArgument` before anything runs.
     """
-    _check_run_arguments(graph, policy, limits, fail_fast, on_event, rng)
+    _check_run_arguments(
+        graph, store, run_id, policy, limits, fail_fast, on_event, rng, durability, on_change
+    )
     plan = plan_of(graph)
     if limits is not None:
         _check_costs(plan, limits)
-    return await _Run(plan, policy, limits, fail_fast, on_event, rng).execute(x)
+    execution = _Run(plan, policy, limits, fail_fast, on_event, rng)
+    if store is None:
+        if plan.pauses:
+            execution.run_id = uuid.uuid4().hex
+        return await execution.execute(x)
+    execution.run_id = run_id = run_id if run_id is not None else uuid.uuid4().hex
+    journal, info, reuse = await trio.to_thread.run_sync(
+        open_journal, store, run_id, plan, x, durability, on_change
+    )
+    if info.status == "succeeded" and info.fingerprint == plan.fingerprint:
+        if info.result_json is not None:
+            return Success(loads(info.result_json, value_type(plan, plan.output, {})))
+    execution.journal, execution.reuse = journal, reuse
+    return await execution.execute(x)
 
 
 def run_sync(
     graph: Graph[I, O, E],
     x: I,
     *,
+    store: Store | None = None,
+    run_id: str | None = None,
     policy: str = "critical_path",
     limits: Limits | None = None,
     fail_fast: bool = False,
     on_event: OnEvent | None = None,
     rng: random.Random | None = None,
+    durability: Durability = "batched",
+    on_change: OnChange = "refuse",
 ) -> Result[O, RunFailure[E]]:
     """`run` from synchronous code (starts and ends a trio event loop)."""
-    _check_run_arguments(graph, policy, limits, fail_fast, on_event, rng)
+    _check_run_arguments(
+        graph, store, run_id, policy, limits, fail_fast, on_event, rng, durability, on_change
+    )
     call = functools.partial(
         run,
         graph,
         x,
+        store=store,
+        run_id=run_id,
         policy=policy,
         limits=limits,
         fail_fast=fail_fast,
         on_event=on_event,
         rng=rng,
+        durability=durability,
+        on_change=on_change,
     )
     return trio.run(call)
 
@@ -265,6 +338,9 @@ class _Run:
         self.fail_fast = fail_fast
         self.on_event = on_event
         self.rng = rng if rng is not None else random.Random()
+        self.run_id: str | None = None  # set when journaled or when the graph can pause
+        self.journal: Journal | None = None
+        self.reuse: dict[int, Any] = {}  # journaled outputs, by step, not to compute again
 
     async def execute(self, x: object) -> Result[Any, RunFailure[Any]]:
         on_event = self.on_event
@@ -304,9 +380,31 @@ class _Run:
             dispatcher = _Dispatcher(
                 plan, self.limits, self.policy, lambda i: nursery.start_soon(attempts, i)
             )
+        journal, reuse, pauses = self.journal, self.reuse, plan.pauses
+        paused: list[tuple[int, object]] = []  # interrupts waiting for an answer
+        sync_durable = journal is not None and journal.durability == "sync"
+        region_results = {region.result for region in regions}  # journaled plumbing
         careful = plan.slow
-        if on_event is not None or dispatcher is not None:
+        if on_event is not None or dispatcher is not None or journal is not None:
             careful = [True] * len(plan)
+        if reuse:
+            # Resume: journaled steps are not computed again, and neither is anything
+            # only they need; both are blocked from firing and settled at the start.
+            needed = _needed(plan, reuse)
+            for i in range(1, len(plan)):
+                if i in reuse or not needed[i]:
+                    remaining[i] = _BLOCKED
+
+        def journaled(i: int, value: object, started: float, attempt: int = 1) -> bool:
+            """Journal step ``i``'s output; False (the step failed) if it is not JSON."""
+            if journal is None or (internal[i] and i not in region_results):
+                return True
+            try:
+                journal.done(i, value, started, attempt)
+            except JournalError as error:
+                fail(i, error)
+                return False
+            return True
 
         def emit(kind: EventKind, i: int, **fields: Any) -> None:
             if on_event is not None and not internal[i]:
@@ -321,6 +419,8 @@ class _Run:
 
         def fail(i: int, error: object) -> bool:
             """Record that step ``i`` failed; False if a recover region caught it."""
+            if journal is not None and not internal[i]:
+                journal.failed(i, error, time.time())
             r = region_of[i]
             if r >= 0:
                 emit("recover", i, error=error)
@@ -330,7 +430,8 @@ class _Run:
                     catch = region.catch
                     remaining[catch] = -1  # it will never fire from its input
                     values[catch] = NOT_TAKEN if region.graph else region.fallback
-                    settle(catch)
+                    if region.graph or journaled(catch, region.fallback, time.time()):
+                        settle(catch)
                 return False
             failures.append((i, error))
             emit("fail", i, error=error)
@@ -410,9 +511,11 @@ class _Run:
             if region_of[d] >= 0 and in_tripped_region(region_of[d]):
                 emit("skip", d)
                 return False  # an earlier step of its recover region failed
+            if d in pauses:
+                return pause(d)
             opts = options[d]
             kind = kinds[d]
-            if kind in (ASYNC1, ASYNCN) or (opts is not None and opts.needs_task):
+            if kind in (ASYNC1, ASYNCN) or (opts is not None and opts.needs_task) or sync_durable:
                 if dispatcher is not None:
                     # Started by the dispatch after the settle that made it ready, so
                     # that every step made ready at once competes by priority.
@@ -449,10 +552,25 @@ class _Run:
                 return False
             if breaker is not None:
                 breaker.succeeded()
+            if not journaled(d, out, time.time()):
+                return False
             values[d] = out
             if on_event is not None:
                 emit("finish", d, attempt=1, digest=digest(out))
             return True
+
+        def pause(d: int) -> bool:
+            """Interrupt step ``d`` is ready: compute its prompt and wait for an answer."""
+            try:
+                prompt = fns[d](values[deps[d][0]])  # type: ignore[misc]
+                if journal is not None:
+                    journal.paused(d, prompt)
+            except Exception as error:
+                fail(d, error)
+                return False
+            paused.append((d, prompt))
+            emit("pause", d)
+            return False
 
         async def attempts(i: int) -> None:
             """The careful path in a task: attempts with retries, timeouts and a breaker."""
@@ -479,6 +597,7 @@ class _Run:
                 kind = kinds[i]
                 args = [values[j] for j in deps[i]]
                 retry, timeout, breaker = opts.retry, opts.timeout, opts.breaker
+                started = time.time()
                 attempt = 0
                 while True:
                     attempt += 1
@@ -529,6 +648,14 @@ class _Run:
                     if dispatcher is not None:
                         dispatcher.dispatch()
                     return
+                if not journaled(i, out, started, attempt):
+                    release()
+                    if dispatcher is not None:
+                        dispatcher.dispatch()
+                    return
+                if sync_durable:
+                    assert journal is not None
+                    await trio.to_thread.run_sync(journal.flush)
                 values[i] = out
                 if on_event is not None:
                     emit("finish", i, attempt=attempt, digest=digest(out))
@@ -543,6 +670,9 @@ class _Run:
             async with trio.open_nursery() as nursery:
                 values[0] = x
                 settle(0)
+                for i in sorted(reuse):
+                    values[i] = reuse[i]
+                    settle(i)
                 if dispatcher is not None:
                     dispatcher.dispatch()  # the first ready steps, in priority order
         except BaseExceptionGroup as group:
@@ -551,14 +681,25 @@ class _Run:
             if len(group.exceptions) == 1 and not isinstance(group.exceptions[0], trio.Cancelled):
                 raise group.exceptions[0] from None
             raise
-        if not failures:
-            return Success(values[plan.output])
-        failure = _run_failure(plan, values, failures, fail_fast)
-        if on_event is not None:
-            for f in failure.failures:
-                for path in f.not_run:
-                    on_event(Event("skip", path, trio.current_time()))
-        return Failure(failure)
+        result: Result[Any, RunFailure[Any]]
+        if failures:
+            failure = _run_failure(plan, values, failures, fail_fast)
+            if on_event is not None:
+                for f in failure.failures:
+                    for path in f.not_run:
+                        on_event(Event("skip", path, trio.current_time()))
+            result, status = Failure(failure), "failed"
+        elif paused:
+            pending = tuple(PendingAnswer(paths[i], prompt) for i, prompt in paused)
+            completed = _completed(plan, values)
+            run_id = self.run_id or ""
+            result = Failure(Paused((), completed, run_id=run_id, pending=pending))
+            status = "paused"
+        else:
+            result, status = Success(values[plan.output]), "succeeded"
+        if journal is not None:
+            await trio.to_thread.run_sync(_finish, journal, status, values[plan.output])
+        return result
 
 
 class _Failed(Exception):
@@ -586,6 +727,43 @@ def _failure_value(plan: Plan, i: int, out: Any) -> object:
         "plain one; define it with `async def` (or give it an async __call__)"
     )
     return TypeError(msg)
+
+
+_BLOCKED: Final = 1 << 62  # a counter that never reaches 0
+
+
+def _needed(plan: Plan, reuse: dict[int, Any]) -> list[bool]:
+    """Steps a resumed run must compute: ancestors of the output not cut off by reuse."""
+    needed = [False] * len(plan)
+    needed[plan.output] = plan.output not in reuse
+    deps = plan.deps
+    for i in range(len(plan) - 1, 0, -1):
+        if needed[i]:
+            for d in deps[i]:
+                if d not in reuse:
+                    needed[d] = True
+    return needed
+
+
+def _finish(journal: Journal, status: str, output: object) -> None:
+    """Commit the journal and the run's outcome (blocking: runs in a worker thread)."""
+    result_json = None
+    if status == "succeeded":
+        try:
+            result_json = dumps(output, "<output>")
+        except JournalError:
+            result_json = None  # resumable from the step rows all the same
+    journal.flush()
+    journal.store.finish_run(journal.run_id, status, result_json)  # type: ignore[arg-type]
+
+
+def _completed(plan: Plan, values: list[Any]) -> tuple[str, ...]:
+    paths, internal = plan.paths, plan.internal
+    return tuple(
+        paths[i]
+        for i in range(len(values))
+        if not internal[i] and values[i] is not _MISSING and values[i] is not NOT_TAKEN
+    )
 
 
 def _run_failure(

@@ -65,6 +65,7 @@ class Plan:
     """A flat DAG: parallel lists indexed by step number (0 is the run input)."""
 
     __slots__ = (
+        "cache",
         "dependents",
         "deps",
         "fingerprint",
@@ -106,6 +107,7 @@ class Plan:
         self.pauses: dict[int, Any] = {}  # interrupt steps: step -> answer type
         self.output = 0
         self.fingerprint = ""
+        self.cache: dict[str, Any] = {}  # derived data other layers compute once per plan
 
     def __len__(self) -> int:
         return len(self.kinds)

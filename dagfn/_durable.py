@@ -1,0 +1,211 @@
+"""Resuming journaled runs: answers to interrupts, replays, and run history.
+
+A run's journal lives in a store; these functions read it, add what a human
+answered, and run the graph again under the same (or a new) run id, which
+computes only the steps without an entry.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any, Final, TypeVar
+
+import attrs
+import cattrs
+import trio
+from cattrs.preconf.json import make_converter
+from returns.result import Result
+
+from dagfn._errors import DagfnError, expected
+from dagfn._failures import RunFailure
+from dagfn._graph import Graph
+from dagfn._interpret import plan_of, run
+from dagfn._journal import dumps, input_type, loads
+from dagfn.store import Entry, RunInfo, Store
+
+I = TypeVar("I")  # noqa: E741
+O = TypeVar("O")  # noqa: E741
+E = TypeVar("E")
+
+
+class _NoAnswer:
+    def __repr__(self) -> str:
+        return "NO_ANSWER"
+
+
+_NO_ANSWER: Final = _NoAnswer()
+
+
+class InvalidAnswer(DagfnError, ValueError):
+    """An answer given to `resume` does not fit the interrupt's answer type.
+
+    Nothing was recorded: the run stays paused, ready for a correct answer.
+    """
+
+    def __init__(self, message: str, *, step: str, expected_type: object) -> None:
+        super().__init__(message)
+        self.step = step
+        self.expected_type = expected_type
+
+
+def _strict_converter() -> Any:
+    """cattrs for answers from outside: no coercion of scalars, no unknown keys."""
+    converter = make_converter(forbid_extra_keys=True)
+
+    def scalar(t: type) -> Any:
+        def check(value: object, _: object) -> object:
+            ok = isinstance(value, t) and not (t is not bool and isinstance(value, bool))
+            if t is float and isinstance(value, int) and not isinstance(value, bool):
+                ok = True
+            if not ok:
+                raise TypeError(f"expected {t.__name__}, got {value!r}")
+            return float(value) if t is float else value  # type: ignore[arg-type]
+
+        return check
+
+    for t in (str, int, float, bool):
+        converter.register_structure_hook(t, scalar(t))
+    return converter
+
+
+_answers: Final = _strict_converter()
+
+
+def _structure_answer(value: object, answer_type: Any, step: str) -> Any:
+    data = (
+        value
+        if isinstance(value, dict | list | str | int | float | bool | None)
+        else (_answers.unstructure(value))
+    )
+    try:
+        return _answers.structure(data, answer_type)
+    except Exception as error:
+        detail = "; ".join(cattrs.transform_error(error)) or str(error)
+        name = getattr(answer_type, "__name__", repr(answer_type))
+        msg = (
+            f"the answer for interrupt {step!r} does not fit {name}: {detail} "
+            f"(got {value!r}); the run stays paused"
+        )
+        raise InvalidAnswer(msg, step=step, expected_type=answer_type) from error
+
+
+async def resume(
+    graph: Graph[I, O, E],
+    run_id: str,
+    *,
+    store: Store,
+    answer: object = _NO_ANSWER,
+    answers: Mapping[str, object] | None = None,
+    **options: Any,
+) -> Result[O, RunFailure[E]]:
+    """Continue a journaled run: answer its interrupts and run what is left.
+
+    ``answer`` answers the one pending interrupt; with several pending, pass
+    ``answers={step path: answer}``. An answer is a ``T`` or plain data that
+    cattrs structures into ``T`` (no coercion: ``"yes"`` is not a bool); a
+    wrong shape raises `InvalidAnswer` and records nothing, so the run stays
+    paused. A run that crashed or failed resumes with no answer. Steps that
+    finished before never run again. ``options`` are passed on to `run`.
+    Raises `UnknownRunError` naming an unknown run id.
+    """
+    if "run_id" in options or "store" in options:
+        raise expected("run options other than run_id and store", "options", options)
+    plan = plan_of(graph)
+    info: RunInfo = await trio.to_thread.run_sync(store.get_run, run_id)
+    entries: dict[str, Entry] = await trio.to_thread.run_sync(store.entries, run_id)
+    pending = {path for path, entry in entries.items() if entry.status == "paused"}
+    given: dict[str, object] = dict(answers or {})
+    if answer is not _NO_ANSWER:
+        if answers:
+            raise expected("either answer= or answers=, not both", "answers", answers)
+        if len(pending) != 1:
+            listed = ", ".join(sorted(map(repr, pending))) or "none"
+            msg = f"exactly one pending interrupt for answer= (pending: {listed}); use answers="
+            raise expected(msg, "answer", answer)
+        given = {next(iter(pending)): answer}
+    interrupts = {plan.paths[i]: i for i in plan.pauses}
+    rows: list[Entry] = []
+    for path, value in given.items():
+        if path not in interrupts:
+            known = ", ".join(sorted(map(repr, interrupts))) or "none"
+            raise expected(f"the path of an interrupt step (interrupts: {known})", "answers", path)
+        if path not in pending:
+            msg = f"an interrupt waiting for an answer ({path!r} is not paused in {run_id!r})"
+            raise expected(msg, "answers", path)
+        typed = _structure_answer(value, plan.pauses[interrupts[path]], path)
+        now = time.time()
+        rows.append(Entry(path, "done", dumps(typed, path), now, now))
+    for row in rows:
+        store.record(run_id, row)
+    await trio.to_thread.run_sync(store.flush)
+    x = loads(json.dumps(json.loads(info.meta_json)["input"]), input_type(plan))
+    return await run(graph, x, store=store, run_id=run_id, **options)
+
+
+def resume_sync(
+    graph: Graph[I, O, E],
+    run_id: str,
+    *,
+    store: Store,
+    answer: object = _NO_ANSWER,
+    answers: Mapping[str, object] | None = None,
+    **options: Any,
+) -> Result[O, RunFailure[E]]:
+    """`resume` from synchronous code."""
+
+    async def main() -> Result[O, RunFailure[E]]:
+        return await resume(graph, run_id, store=store, answer=answer, answers=answers, **options)
+
+    return trio.run(main)
+
+
+async def replay(
+    graph: Graph[I, O, E],
+    run_id: str,
+    *,
+    step: str,
+    store: Store,
+    new_run_id: str,
+    **options: Any,
+) -> Result[O, RunFailure[E]]:
+    """Run again from ``step`` into ``new_run_id``: the steps of ``run_id`` that
+    neither are ``step`` nor depend on it are reused; the rest run again.
+
+    Raises `InvalidArgument` for a step the graph does not have.
+    """
+    plan = plan_of(graph)
+    index = {plan.paths[i]: i for i in plan.user_steps()}
+    if step not in index:
+        raise expected(f"a step of the graph ({len(index)} steps)", "step", step)
+    redo = {plan.paths[i] for i in plan.descendants([index[step]])} | {step}
+    info: RunInfo = await trio.to_thread.run_sync(store.get_run, run_id)
+
+    def copy() -> None:
+        store.copy_run(run_id, new_run_id, keep=lambda path: path not in redo)
+
+    await trio.to_thread.run_sync(copy)
+    x = loads(json.dumps(json.loads(info.meta_json)["input"]), input_type(plan))
+    return await run(graph, x, store=store, run_id=new_run_id, **options)
+
+
+@attrs.frozen
+class StepRow:
+    """One step of a journaled run, for history views."""
+
+    step: str
+    status: str
+    started_at: float
+    finished_at: float
+    attempts: int
+    error: str | None
+
+
+def history(store: Store, run_id: str) -> list[StepRow]:
+    """A run's steps in the order they finished, with status and wall-clock times."""
+    rows = [
+        StepRow(e.path, e.status, e.started_at, e.finished_at, e.attempts, e.error)
+        for e in store.entries(run_id).values()
+    ]
+    return sorted(rows, key=lambda r: (r.finished_at, r.step))

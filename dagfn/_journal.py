@@ -1,0 +1,354 @@
+"""The journal of a run: step outputs as JSON rows in a store, and reading them back.
+
+Because steps are pure, a run's durable state is the set of finished steps'
+outputs. This module turns outputs into JSON with cattrs (never pickle, never
+code) using each step's annotated output type, and back again on resume.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import time
+import typing
+from collections.abc import Callable
+from typing import Any, Final, Literal
+
+import attrs
+import cattrs
+from cattrs.preconf.json import make_converter
+from returns.result import Result
+
+from dagfn._errors import DagfnError, expected
+from dagfn import _plan
+from dagfn._plan import Plan
+from dagfn.store import Entry, RunInfo, Store
+
+Durability = Literal["sync", "batched", "exit"]
+DURABILITIES: Final = ("sync", "batched", "exit")
+OnChange = Literal["refuse", "reuse"]
+
+#: JSON-friendly unstructuring and structuring (datetimes, bytes, enums, attrs...).
+converter: Final = make_converter()
+
+
+class JournalError(DagfnError, TypeError):
+    """A step's output (or a run's input) cannot be written to the journal as JSON."""
+
+    def __init__(self, message: str, *, step: str) -> None:
+        super().__init__(message)
+        self.step = step
+
+
+class GraphChanged(DagfnError, ValueError):
+    """A run id was resumed with a graph whose plan differs from the journaled one."""
+
+    def __init__(
+        self,
+        run_id: str,
+        *,
+        added: tuple[str, ...],
+        removed: tuple[str, ...],
+        changed: tuple[str, ...],
+    ) -> None:
+        parts = [
+            f"{label}: {', '.join(map(repr, paths))}"
+            for label, paths in (("added", added), ("removed", removed), ("changed", changed))
+            if paths
+        ]
+        detail = "; ".join(parts) or "the step order or wiring differs"
+        super().__init__(
+            f"run {run_id!r} was journaled with a different graph ({detail}); resume it with "
+            "the same graph, pass on_change='reuse' to reuse only the unchanged steps, or "
+            "start a new run id"
+        )
+        self.run_id = run_id
+        self.added = added
+        self.removed = removed
+        self.changed = changed
+
+
+def unwrap_output_type(t: Any) -> Any:
+    """The value type inside ``Result[O, E]`` (or ``O`` itself)."""
+    origin = typing.get_origin(t)
+    if origin is not None and isinstance(origin, type) and issubclass(origin, Result):
+        args = typing.get_args(t)
+        return args[0] if args else Any
+    return t
+
+
+def output_type(fn: Callable[..., Any] | None) -> Any:
+    """A step function's output type from its annotations (``Any`` when unknown)."""
+    if fn is None:
+        return Any
+    fn = getattr(fn, "__dagfn_wrapped__", fn)
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if isinstance(fn, type):
+        return fn  # an attrs class used as a join function, say
+    target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else type(fn).__call__
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:  # unresolvable forward references: read the data back as plain JSON
+        return Any
+    return unwrap_output_type(hints.get("return", Any))
+
+
+def input_type(plan: Plan) -> Any:
+    """The run input's type, from the first annotated parameter of a root step."""
+    for i in plan.dependents[0]:
+        fn = plan.fns[i]
+        if fn is None or plan.internal[i]:
+            continue
+        fn = getattr(fn, "__dagfn_wrapped__", fn)
+        try:
+            hints = typing.get_type_hints(fn if inspect.isfunction(fn) else type(fn).__call__)
+        except Exception:
+            continue
+        params = [k for k in hints if k != "return"]
+        if params:
+            return hints[params[0]]
+    return Any
+
+
+def value_type(plan: Plan, i: int, memo: dict[int, Any]) -> Any:
+    """The type of step ``i``'s value, looking through plumbing steps (iteratively)."""
+    stack = [i]
+    while stack:
+        j = stack[-1]
+        if j in memo:
+            stack.pop()
+            continue
+        if j == 0:
+            memo[j] = input_type(plan)
+        elif j in plan.pauses:
+            memo[j] = plan.pauses[j]
+        elif not plan.internal[j]:
+            memo[j] = output_type(plan.fns[j])
+        else:
+            fn, ds = plan.fns[j], plan.deps[j]
+            wanted = ds if fn is _plan._pack else ds[:1]
+            missing = [d for d in wanted if d not in memo]
+            if missing:
+                stack.extend(missing)
+                continue
+            if fn is _plan._pack:
+                memo[j] = _tuple_of(tuple(memo[d] for d in ds))
+            elif fn is _plan._empty:
+                memo[j] = tuple[()]
+            else:  # identity, gates and merges pass a value of their first input's type
+                memo[j] = memo[ds[0]] if ds else Any
+        stack.pop()
+    return memo[i]
+
+
+def _tuple_of(types: tuple[Any, ...]) -> Any:
+    """``tuple[t1, t2, ...]`` (or ``tuple[()]``) built at run time."""
+    return tuple.__class_getitem__(types if types else ())
+
+
+_TAG: Final = "__dagfn_type__"
+_NATIVE: Final = (dict, list, str, int, float, bool, type(None))
+
+
+def _static_type(plan: Plan, i: int) -> Any:
+    types: dict[int, Any] = plan.cache.setdefault("journal.types", {})
+    if i not in types:
+        types[i] = value_type(plan, i, plan.cache.setdefault("journal.value_types", {}))
+    return types[i]
+
+
+def known_types(plan: Plan) -> dict[str, type]:
+    """Classes named in the graph's own annotations, by qualified name.
+
+    A row written for a step with no output annotation carries its value's
+    class name; reading it back only ever uses a class from this table, so a
+    journal can never make dagfn import or call anything the graph does not.
+    """
+    cached: dict[str, type] | None = plan.cache.get("journal.known")
+    if cached is not None:
+        return cached
+    found: dict[str, type] = {}
+    pending: list[Any] = [input_type(plan), *plan.pauses.values()]
+    for i in plan.user_steps():
+        fn = getattr(plan.fns[i], "__dagfn_wrapped__", plan.fns[i])
+        try:
+            target = fn if inspect.isfunction(fn) or isinstance(fn, type) else type(fn).__call__
+            pending.extend(typing.get_type_hints(target).values())
+        except Exception:
+            continue
+        if isinstance(fn, type):
+            pending.append(fn)
+    seen: set[int] = set()
+    while pending:
+        t = pending.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        if isinstance(t, type):
+            found[f"{t.__module__}.{t.__qualname__}"] = t
+            if attrs.has(t):
+                pending.extend(f.type for f in attrs.fields(t) if f.type is not None)
+        pending.extend(typing.get_args(t))
+    plan.cache["journal.known"] = found
+    return found
+
+
+def dumps(value: object, step: str) -> str:
+    """The JSON text of a value; raises `JournalError` naming the step."""
+    try:
+        return json.dumps(converter.unstructure(value), separators=(",", ":"))
+    except (TypeError, ValueError) as error:
+        msg = (
+            f"the output of step {step!r} ({type(value).__qualname__}) cannot be journaled "
+            f"as JSON: {error}; return attrs classes, dataclasses or plain data, or register "
+            "a cattrs hook on dagfn._journal.converter"
+        )
+        raise JournalError(msg, step=step) from error
+
+
+def loads(text: str, t: Any, known: dict[str, type] | None = None) -> Any:
+    """A value of type ``t`` from its JSON text (``known``: classes for tagged rows)."""
+    data = json.loads(text)
+    if t is not Any:
+        return converter.structure(data, t)
+    if isinstance(data, dict) and _TAG in data and known is not None:
+        cls = known.get(data[_TAG])
+        return data["value"] if cls is None else converter.structure(data["value"], cls)
+    return data
+
+
+def step_fingerprints(plan: Plan) -> dict[str, str]:
+    """Per user step: its kind and the paths it depends on (how it is wired)."""
+    out: dict[str, str] = {}
+    for i in plan.user_steps():
+        inputs = ",".join(plan.paths[d] for d in _user_inputs(plan, i))
+        out[plan.paths[i]] = f"{plan.kinds[i]}|{inputs}"
+    return out
+
+
+def _user_inputs(plan: Plan, i: int) -> list[int]:
+    """The user steps (or the input, 0) that feed step ``i``, looking through plumbing."""
+    found: list[int] = []
+    stack = list(plan.deps[i])
+    seen: set[int] = set()
+    while stack:
+        d = stack.pop()
+        if d in seen:
+            continue
+        seen.add(d)
+        if d == 0 or not plan.internal[d]:
+            found.append(d)
+        else:
+            stack.extend(plan.deps[d])
+    return sorted(found)
+
+
+@attrs.define
+class Journal:
+    """One run's connection to its store (used by the interpreter)."""
+
+    store: Store
+    run_id: str
+    plan: Plan
+    durability: Durability
+    pending: list[Entry] = attrs.field(factory=list)  # durability "exit": kept until the end
+
+    def done(self, i: int, value: object, started: float, attempts: int = 1) -> None:
+        """Record that step ``i`` finished with ``value`` (raises `JournalError`)."""
+        path = self.plan.paths[i]
+        if _static_type(self.plan, i) is Any and not isinstance(value, _NATIVE):
+            cls = type(value)
+            value = {_TAG: f"{cls.__module__}.{cls.__qualname__}", "value": value}
+        entry = Entry(path, "done", dumps(value, path), started, time.time(), attempts)
+        if self.durability == "exit":
+            self.pending.append(entry)
+        else:
+            self.store.record(self.run_id, entry)
+
+    def failed(self, i: int, error: object, started: float, attempts: int = 1) -> None:
+        """Record that step ``i`` failed (for history; it runs again on resume)."""
+        entry = Entry(
+            self.plan.paths[i], "failed", None, started, time.time(), attempts, repr(error)
+        )
+        self.store.record(self.run_id, entry)
+
+    def paused(self, i: int, prompt: object) -> None:
+        """Record that interrupt step ``i`` waits for an answer to ``prompt``."""
+        path = self.plan.paths[i]
+        now = time.time()
+        self.store.record(self.run_id, Entry(path, "paused", dumps(prompt, path), now, now, 1))
+
+    def flush(self) -> None:
+        """Make every recorded row durable (blocking: call from a worker thread)."""
+        for entry in self.pending:
+            self.store.record(self.run_id, entry)
+        self.pending.clear()
+        self.store.flush()
+
+
+def open_journal(
+    store: Store,
+    run_id: str,
+    plan: Plan,
+    x: object,
+    durability: Durability,
+    on_change: OnChange,
+) -> tuple[Journal, RunInfo, dict[int, Any]]:
+    """Open (or reopen) a run: its journal, its record, and the outputs to reuse by step.
+
+    Raises `GraphChanged` if the run was journaled with another plan and
+    ``on_change`` is ``"refuse"``; `JournalError` if the input is not JSON.
+    """
+    fingerprints = step_fingerprints(plan)
+    meta = {"input": json.loads(dumps(x, "<input>")), "steps": fingerprints}
+    info = store.open_run(run_id, fingerprint=plan.fingerprint, meta_json=json.dumps(meta))
+    journal = Journal(store, run_id, plan, durability)
+    reuse: dict[int, Any] = {}
+    if info.fingerprint == plan.fingerprint and info.status == "succeeded":
+        return journal, info, reuse
+    entries = store.entries(run_id)
+    if not entries:
+        return journal, info, reuse
+    usable = set(plan.paths[i] for i in plan.user_steps())
+    if info.fingerprint != plan.fingerprint:
+        old = json.loads(info.meta_json).get("steps", {})
+        added = tuple(sorted(set(fingerprints) - set(old)))
+        removed = tuple(sorted(set(old) - set(fingerprints)))
+        changed = tuple(sorted(p for p in fingerprints if p in old and old[p] != fingerprints[p]))
+        if on_change == "refuse":
+            raise GraphChanged(run_id, added=added, removed=removed, changed=changed)
+        usable = _unchanged_closure(plan, set(added) | set(changed))
+    index = {plan.paths[i]: i for i in plan.user_steps()}
+    for path, entry in entries.items():
+        i = index.get(path)
+        if i is None or path not in usable or entry.status != "done" or entry.output_json is None:
+            continue
+        reuse[i] = loads(entry.output_json, _static_type(plan, i), known_types(plan))
+    return journal, info, reuse
+
+
+def _unchanged_closure(plan: Plan, dirty: set[str]) -> set[str]:
+    """User steps neither changed nor downstream of a changed step."""
+    bad = {i for i in plan.user_steps() if plan.paths[i] in dirty}
+    for i in plan.descendants(sorted(bad)):
+        bad.add(i)
+    return {plan.paths[i] for i in plan.user_steps() if i not in bad}
+
+
+def check_durability(durability: Any) -> Durability:
+    """Validate ``durability``."""
+    if durability not in DURABILITIES:
+        raise expected(f"one of {', '.join(map(repr, DURABILITIES))}", "durability", durability)
+    return typing.cast(Durability, durability)
+
+
+def check_on_change(on_change: Any) -> OnChange:
+    """Validate ``on_change``."""
+    if on_change not in ("refuse", "reuse"):
+        raise expected("'refuse' or 'reuse'", "on_change", on_change)
+    return typing.cast(OnChange, on_change)
+
+
+_ = cattrs  # cattrs is the serialization contract of this module
