@@ -30,10 +30,8 @@ from returns.result import Failure, Result, Success
 from dagfn import _plan
 from dagfn._errors import DagfnError, expected
 from dagfn._expr import ASYNC, callable_kind
-from dagfn._failures import PendingAnswer, Paused, RunFailure, StepFailure
+from dagfn._failures import Paused, PendingAnswer, RunFailure, StepFailure
 from dagfn._graph import Graph
-from dagfn._plan import ASYNC1, ASYNCN, NOT_TAKEN, SYNC1, SYNCN, Plan
-from dagfn._policy import NO_OPTIONS, BreakerOpen, Limits
 from dagfn._journal import (
     Durability,
     Journal,
@@ -42,10 +40,13 @@ from dagfn._journal import (
     check_durability,
     check_on_change,
     dumps,
+    known_types,
     loads,
     open_journal,
     value_type,
 )
+from dagfn._plan import ASYNC1, ASYNCN, NOT_TAKEN, SYNC1, SYNCN, Plan
+from dagfn._policy import NO_OPTIONS, BreakerOpen, Limits
 from dagfn._trace import Event, EventKind, digest
 from dagfn.store import Store
 
@@ -178,9 +179,10 @@ async def run(
     journal, info, reuse = await trio.to_thread.run_sync(
         open_journal, store, run_id, plan, x, durability, on_change
     )
-    if info.status == "succeeded" and info.fingerprint == plan.fingerprint:
-        if info.result_json is not None:
-            return Success(loads(info.result_json, value_type(plan, plan.output, {})))
+    finished = info.status == "succeeded" and info.fingerprint == plan.fingerprint
+    if finished and info.result_json is not None:
+        output_type = value_type(plan, plan.output, {})
+        return Success(loads(info.result_json, output_type, known_types(plan)))
     execution.journal, execution.reuse = journal, reuse
     return await execution.execute(x)
 

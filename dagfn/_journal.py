@@ -20,8 +20,8 @@ import cattrs
 from cattrs.preconf.json import make_converter
 from returns.result import Result
 
-from dagfn._errors import DagfnError, expected
 from dagfn import _plan
+from dagfn._errors import DagfnError, expected
 from dagfn._plan import Plan
 from dagfn.store import Entry, RunInfo, Store
 
