@@ -39,7 +39,6 @@ from dagfn._journal import (
     OnChange,
     check_durability,
     check_on_change,
-    dumps,
     known_types,
     loads,
     open_journal,
@@ -752,7 +751,7 @@ def _finish(journal: Journal, status: str, output: object) -> None:
     result_json = None
     if status == "succeeded":
         try:
-            result_json = dumps(output, "<output>")
+            result_json = journal.dumps(journal.plan.output, output)
         except JournalError:
             result_json = None  # resumable from the step rows all the same
     journal.flush()

@@ -258,14 +258,18 @@ class Journal:
     def done(self, i: int, value: object, started: float, attempts: int = 1) -> None:
         """Record that step ``i`` finished with ``value`` (raises `JournalError`)."""
         path = self.plan.paths[i]
-        if _static_type(self.plan, i) is Any and not isinstance(value, _NATIVE):
-            cls = type(value)
-            value = {_TAG: f"{cls.__module__}.{cls.__qualname__}", "value": value}
-        entry = Entry(path, "done", dumps(value, path), started, time.time(), attempts)
+        entry = Entry(path, "done", self.dumps(i, value), started, time.time(), attempts)
         if self.durability == "exit":
             self.pending.append(entry)
         else:
             self.store.record(self.run_id, entry)
+
+    def dumps(self, i: int, value: object) -> str:
+        """Step ``i``'s value as JSON, tagged with its class when no annotation tells it."""
+        if _static_type(self.plan, i) is Any and not isinstance(value, _NATIVE):
+            cls = type(value)
+            value = {_TAG: f"{cls.__module__}.{cls.__qualname__}", "value": value}
+        return dumps(value, self.plan.paths[i])
 
     def failed(self, i: int, error: object, started: float, attempts: int = 1) -> None:
         """Record that step ``i`` failed (for history; it runs again on resume)."""
