@@ -1,0 +1,767 @@
+"""Step policies: retry schedules, ``on=`` filters, timeouts, circuit breakers, recover.
+
+Time is trio's `MockClock` with autojump, so backoffs and timeouts cost nothing
+and their instants are exact; jitter comes from an injected ``random.Random``.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from typing import Any, Literal
+
+import pytest
+import trio
+import trio.testing
+from returns.result import Failure, Result, Success
+
+from dagfn import (
+    Breaker,
+    BreakerOpen,
+    Graph,
+    InvalidArgument,
+    Limits,
+    RunFailure,
+    StepTimeout,
+    Trace,
+    gather,
+    node,
+    route,
+    run,
+    run_sync,
+)
+
+
+def vrun(graph: Graph[Any, Any, Any], x: object, **options: Any) -> Result[Any, RunFailure[Any]]:
+    """Run in virtual time: sleeps and timeouts jump the clock instead of waiting."""
+
+    async def main() -> Result[Any, RunFailure[Any]]:
+        return await run(graph, x, **options)
+
+    return trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+def failure_of(result: Result[Any, RunFailure[Any]]) -> RunFailure[Any]:
+    assert isinstance(result, Failure), result
+    failure: RunFailure[Any] = result.failure()
+    return failure
+
+
+class Flaky:
+    """An async step body that raises (or returns) ``errors`` one per call, then succeeds."""
+
+    def __init__(self, *errors: object, sleep: float = 0.0) -> None:
+        self.errors = list(errors)
+        self.calls: list[float] = []  # trio time of each call
+        self.sleep = sleep
+
+    async def __call__(self, x: int) -> Result[int, Any]:
+        self.calls.append(trio.current_time())
+        if self.sleep:
+            await trio.sleep(self.sleep)
+        if len(self.calls) <= len(self.errors):
+            error = self.errors[len(self.calls) - 1]
+            if isinstance(error, BaseException):
+                raise error
+            return Failure(error)
+        return Success(x + 1)
+
+
+def flaky_node(flaky: Flaky, name: str) -> Graph[int, int, Any]:
+    return node(flaky).named(name)
+
+
+def expected_delays(
+    n: int, *, backoff: float, factor: float, max_backoff: float, seed: int | None
+) -> list[float]:
+    """The documented schedule: min(max_backoff, backoff * factor ** (k - 1)), jittered."""
+    rng = random.Random(seed) if seed is not None else None
+    delays = []
+    for k in range(1, n + 1):
+        base = min(max_backoff, backoff * factor ** (k - 1))
+        delays.append(base * (0.5 + 0.5 * rng.random()) if rng is not None else base)
+    return delays
+
+
+def cumulative(delays: list[float]) -> list[float]:
+    out = [0.0]
+    for d in delays:
+        out.append(out[-1] + d)
+    return out
+
+
+# --- retry ---------------------------------------------------------------------
+
+
+def test_retry_without_jitter_waits_the_exponential_schedule_capped_by_max_backoff() -> None:
+    flaky = Flaky(ValueError(1), ValueError(2), ValueError(3), ValueError(4))
+    g = flaky_node(flaky, "f").retry(5, backoff=0.5, factor=3.0, max_backoff=2.0, jitter=False)
+    assert vrun(g, 1) == Success(2)
+    # waits 0.5, 1.5, then capped at 2.0 twice
+    assert flaky.calls == pytest.approx([0.0, 0.5, 2.0, 4.0, 6.0])
+
+
+def test_retry_jitter_scales_each_wait_by_the_injected_random_generator() -> None:
+    flaky = Flaky(ValueError(1), ValueError(2), ValueError(3))
+    g = flaky_node(flaky, "f").retry(4, backoff=0.25, factor=2.0, max_backoff=10.0)
+    assert vrun(g, 1, rng=random.Random(0)) == Success(2)
+    delays = expected_delays(3, backoff=0.25, factor=2.0, max_backoff=10.0, seed=0)
+    assert flaky.calls == pytest.approx(cumulative(delays))
+    # and the jitter really is in [0.5, 1] of the base wait
+    for got, base in zip(delays, [0.25, 0.5, 1.0], strict=True):
+        assert 0.5 * base <= got <= base
+
+
+def test_the_same_seed_gives_the_same_schedule_and_another_seed_another() -> None:
+    def schedule(seed: int) -> list[float]:
+        flaky = Flaky(ValueError(), ValueError())
+        vrun(flaky_node(flaky, "f").retry(3), 0, rng=random.Random(seed))
+        return flaky.calls
+
+    assert schedule(7) == schedule(7)
+    assert schedule(7) != schedule(8)
+
+
+def test_retry_gives_up_after_the_last_attempt_with_its_error() -> None:
+    flaky = Flaky(ValueError("a"), ValueError("b"), ValueError("c"), ValueError("d"))
+    g = flaky_node(flaky, "f").retry(3, backoff=1.0, jitter=False)
+    failure = failure_of(vrun(g, 1))
+    assert len(flaky.calls) == 3
+    assert failure.step == "f"
+    assert isinstance(failure.error, ValueError)
+    assert failure.error.args == ("c",)
+
+
+def test_retry_on_filters_raised_exceptions_by_type() -> None:
+    flaky = Flaky(KeyError("k"), ValueError("v"))
+    g = flaky_node(flaky, "f").retry(5, backoff=0.0, on=KeyError)
+    failure = failure_of(vrun(g, 1))
+    assert len(flaky.calls) == 2  # the KeyError was retried, the ValueError was not
+    assert isinstance(failure.error, ValueError)
+
+
+def test_retry_on_accepts_a_tuple_of_types() -> None:
+    flaky = Flaky(KeyError("k"), TimeoutError(), ValueError("v"))
+    g = flaky_node(flaky, "f").retry(5, backoff=0.0, on=(KeyError, TimeoutError))
+    assert isinstance(failure_of(vrun(g, 1)).error, ValueError)
+    assert len(flaky.calls) == 3
+
+
+def test_failure_values_retry_when_they_are_instances_of_on() -> None:
+    busy = Flaky("busy", "busy")
+    g = flaky_node(busy, "f").retry(3, backoff=0.0, on=str)
+    assert vrun(g, 1) == Success(2)
+    assert len(busy.calls) == 3
+
+    # A failure value that is not an exception is not retried by the default on=(Exception,).
+    plain = Flaky("busy")
+    assert failure_of(vrun(flaky_node(plain, "f").retry(3), 1)).error == "busy"
+    assert len(plain.calls) == 1
+
+    # A failure value that is an exception is retried by the default.
+    exc = Flaky(ConnectionError("down"))
+    exc.errors = [Failure(ConnectionError("down")).failure()]  # returned, not raised
+    assert vrun(flaky_node(exc, "f").retry(2, backoff=0.0), 1) == Success(2)
+    assert len(exc.calls) == 2
+
+
+def test_a_sync_step_with_retry_is_retried_too() -> None:
+    calls: list[float] = []
+
+    @node
+    def shaky(x: int) -> int:
+        calls.append(trio.current_time())
+        if len(calls) < 3:
+            raise OSError("flap")
+        return x * 10
+
+    assert vrun(shaky.retry(3, backoff=1.0, factor=1.0, jitter=False), 2) == Success(20)
+    assert calls == pytest.approx([0.0, 1.0, 2.0])
+
+
+def test_retry_on_a_composite_applies_to_every_inner_step() -> None:
+    a, b = Flaky(ValueError()), Flaky(ValueError(), ValueError())
+    g = (flaky_node(a, "a") >> flaky_node(b, "b")).retry(3, backoff=0.0)
+    assert vrun(g, 0) == Success(2)
+    assert (len(a.calls), len(b.calls)) == (2, 3)
+
+
+def test_retry_on_a_join_applies_to_its_branches_and_the_join_step() -> None:
+    a, b = Flaky(ValueError()), Flaky(ValueError())
+    joins: list[int] = []
+
+    def total(x: int, y: int) -> int:
+        joins.append(x + y)
+        if len(joins) == 1:
+            raise ValueError("join")
+        return x + y
+
+    g = (flaky_node(a, "a") & flaky_node(b, "b")).join(total).retry(2, backoff=0.0)
+    assert vrun(g, 0) == Success(2)
+    assert (len(a.calls), len(b.calls), len(joins)) == (2, 2, 2)
+
+
+def test_a_step_s_own_retry_wins_over_the_composite_s() -> None:
+    a, b = Flaky(ValueError()), Flaky(ValueError())
+    g = (flaky_node(a, "a").retry(1) >> flaky_node(b, "b")).retry(3, backoff=0.0)
+    failure = failure_of(vrun(g, 0))
+    assert failure.step == "a"  # its own retry(1) means a single attempt
+    assert len(a.calls) == 1
+    assert not b.calls
+
+
+def test_retries_of_independent_steps_do_not_hold_up_each_other() -> None:
+    slow = Flaky(ValueError(), ValueError())
+    fast = Flaky()
+    g = gather(
+        [flaky_node(slow, "slow").retry(3, backoff=5.0, jitter=False), flaky_node(fast, "fast")]
+    )
+    assert vrun(g, 0) == Success((1, 1))
+    assert fast.calls == [0.0]
+    assert slow.calls == pytest.approx([0.0, 5.0, 15.0])
+
+
+# --- timeouts ------------------------------------------------------------------
+
+
+def test_a_timeout_fails_an_async_step_with_step_timeout_naming_step_and_seconds() -> None:
+    ended: list[float] = []
+
+    @node
+    async def slow(x: int) -> int:
+        await trio.sleep(10)
+        return x
+
+    @node
+    async def after(x: int) -> int:
+        return x
+
+    async def main() -> Result[Any, RunFailure[Any]]:
+        result = await run(slow.timeout(1.5) >> after, 1)
+        ended.append(trio.current_time())
+        return result
+
+    result = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    failure = failure_of(result)
+    assert isinstance(failure.error, StepTimeout)
+    assert isinstance(failure.error, TimeoutError)
+    assert (failure.error.step, failure.error.seconds) == ("slow", 1.5)
+    assert str(failure.error) == "step 'slow' timed out after 1.5 s"
+    assert failure.not_run == ("after",)
+    assert ended == [1.5]  # cut off at the deadline, not after 10 s
+
+
+def test_a_step_within_its_timeout_is_unaffected() -> None:
+    @node
+    async def quick(x: int) -> int:
+        await trio.sleep(0.5)
+        return x + 1
+
+    assert vrun(quick.timeout(1), 1) == Success(2)
+
+
+def test_a_plain_function_under_a_timeout_runs_in_a_thread_that_is_abandoned() -> None:
+    release = threading.Event()
+    threads: list[str] = []
+
+    @node
+    def blocking(x: int) -> int:
+        threads.append(threading.current_thread().name)
+        release.wait(10)
+        return x
+
+    @node
+    def fine(x: int) -> int:
+        threads.append(threading.current_thread().name)
+        return x + 1
+
+    try:
+        # Real time: a worker thread does not advance a MockClock.
+        failure = failure_of(run_sync(blocking.timeout(0.05), 1))
+    finally:
+        release.set()
+    assert isinstance(failure.error, StepTimeout)
+    assert failure.error.step == "blocking"
+    assert run_sync(fine.timeout(5), 1) == Success(2)
+    main = threading.main_thread().name
+    assert len(threads) == 2
+    assert all(name != main for name in threads)
+
+
+def test_a_timeout_on_a_composite_applies_to_each_step_separately() -> None:
+    @node
+    async def one(x: int) -> int:
+        await trio.sleep(0.75)
+        return x + 1
+
+    @node
+    async def two(x: int) -> int:
+        await trio.sleep(0.75)
+        return x + 2
+
+    # Each step takes 0.75 s, under the 1 s of each; together they take 1.5 s.
+    assert vrun((one >> two).timeout(1), 0) == Success(3)
+
+
+def test_a_timed_out_attempt_is_retried_and_the_timeout_is_per_attempt() -> None:
+    flaky = Flaky(sleep=0.0)
+    durations = iter([5.0, 5.0, 0.5])
+
+    @node
+    async def sometimes_slow(x: int) -> int:
+        flaky.calls.append(trio.current_time())
+        await trio.sleep(next(durations))
+        return x + 1
+
+    g = sometimes_slow.timeout(1).retry(3, backoff=0.25, factor=2.0, jitter=False)
+    trace = Trace()
+    assert vrun(g, 1, on_event=trace) == Success(2)
+    # attempt 1: 0..1 (timeout), wait 0.25; attempt 2: 1.25..2.25, wait 0.5; attempt 3: 2.75
+    assert flaky.calls == pytest.approx([0.0, 1.25, 2.75])
+    retries = [e for e in trace.events if e.kind == "retry"]
+    assert [type(e.error) for e in retries] == [StepTimeout, StepTimeout]
+
+
+def test_timeouts_retry_only_if_on_matches() -> None:
+    @node
+    async def slow(x: int) -> int:
+        await trio.sleep(5)
+        return x
+
+    calls = Trace()
+    failure = failure_of(vrun(slow.timeout(1).retry(3, on=KeyError), 1, on_event=calls))
+    assert isinstance(failure.error, StepTimeout)
+    assert [e.kind for e in calls.events] == ["start", "fail"]
+
+
+# --- circuit breaker -----------------------------------------------------------
+
+
+class Clock:
+    """An injectable time source for breakers."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Service:
+    """A step body whose health the test switches; counts real calls."""
+
+    def __init__(self) -> None:
+        self.healthy = False
+        self.calls = 0
+
+    def __call__(self, x: int) -> int:
+        self.calls += 1
+        if not self.healthy:
+            raise ConnectionError("down")
+        return x
+
+
+def test_breaker_opens_after_consecutive_failures_across_runs_and_refuses_calls() -> None:
+    clock, service = Clock(), Service()
+    breaker = Breaker("search", failures=2, cooldown=30, clock=clock)
+    g = node(service).named("call").breaker(breaker)
+
+    assert breaker.state == "closed"
+    failure_of(run_sync(g, 1))
+    assert breaker.state == "closed"  # one failure is below the threshold
+    failure_of(run_sync(g, 1))
+    assert breaker.state == "open"
+    assert service.calls == 2
+
+    clock.now += 10
+    refused = failure_of(run_sync(g, 1))
+    assert service.calls == 2  # not called while open
+    assert isinstance(refused.error, BreakerOpen)
+    assert isinstance(refused.error, RuntimeError)
+    assert (refused.error.breaker, refused.error.step) == ("search", "call")
+    assert refused.error.retry_in == pytest.approx(20)
+    assert "circuit breaker 'search' is open" in str(refused.error)
+    assert "'call'" in str(refused.error)
+
+
+def test_breaker_half_opens_after_the_cooldown_and_a_success_closes_it() -> None:
+    clock, service = Clock(), Service()
+    breaker = Breaker("search", failures=1, cooldown=30, clock=clock)
+    g = node(service).breaker(breaker)
+    failure_of(run_sync(g, 1))
+    assert breaker.state == "open"
+    clock.now += 30
+    assert breaker.state == "half-open"
+    service.healthy = True
+    assert run_sync(g, 5) == Success(5)
+    assert breaker.state == "closed"
+    assert run_sync(g, 6) == Success(6)
+
+
+def test_a_failed_trial_call_opens_the_breaker_again_for_a_full_cooldown() -> None:
+    clock, service = Clock(), Service()
+    breaker = Breaker("search", failures=3, cooldown=30, clock=clock)
+    g = node(service).breaker(breaker)
+    for _ in range(3):
+        failure_of(run_sync(g, 1))
+    clock.now += 31
+    assert breaker.state == "half-open"
+    failure_of(run_sync(g, 1))  # one failure while half-open reopens it at once
+    assert breaker.state == "open"
+    assert service.calls == 4
+    clock.now += 29
+    assert isinstance(failure_of(run_sync(g, 1)).error, BreakerOpen)
+    clock.now += 1
+    assert breaker.state == "half-open"
+
+
+def test_a_success_resets_the_count_of_consecutive_failures() -> None:
+    service = Service()
+    breaker = Breaker("s", failures=2, clock=Clock())
+    g = node(service).breaker(breaker)
+    failure_of(run_sync(g, 1))
+    service.healthy = True
+    run_sync(g, 1)
+    service.healthy = False
+    failure_of(run_sync(g, 1))
+    assert breaker.state == "closed"
+    failure_of(run_sync(g, 1))
+    assert breaker.state == "open"
+
+
+def test_half_open_lets_exactly_one_trial_call_through() -> None:
+    clock = Clock()
+    breaker = Breaker("llm", failures=1, cooldown=5, clock=clock)
+    calls: list[int] = []
+
+    async def call(x: int) -> int:
+        calls.append(x)
+        await trio.sleep(1)
+        if x < 0:
+            raise ConnectionError("down")
+        return x
+
+    a = node(call).named("a").breaker(breaker)
+    b = node(call).named("b").breaker(breaker)
+    failure_of(vrun(node(call).named("c").breaker(breaker), -1))
+    clock.now += 5
+    failure = failure_of(vrun(gather([a, b]), 1))
+    assert calls == [-1, 1]  # only the first of the two steps was let through
+    assert [f.step for f in failure.failures] == ["b"]
+    assert isinstance(failure.error, BreakerOpen)
+    assert breaker.state == "closed"  # the trial succeeded
+
+
+def test_a_cancelled_trial_call_does_not_leave_the_breaker_refusing_every_call() -> None:
+    clock = Clock()
+    breaker = Breaker("svc", failures=1, cooldown=10, clock=clock)
+
+    @node
+    async def hang(x: int) -> int:
+        await trio.sleep(100)
+        return x
+
+    @node
+    async def boom(x: int) -> int:
+        raise ConnectionError("down")
+
+    @node
+    async def ok(x: int) -> int:
+        return x
+
+    async def main() -> Result[Any, RunFailure[Any]]:
+        await run(boom.breaker(breaker), 1)
+        clock.now += 10
+        with trio.move_on_after(1):  # the trial call is cancelled with its caller
+            await run(hang.breaker(breaker), 1)
+        return await run(ok.breaker(breaker), 7)
+
+    result = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert result == Success(7)
+    assert breaker.state == "closed"
+
+
+def test_graph_breaker_keeps_its_state_across_runs_of_the_same_graph() -> None:
+    service = Service()
+    g = node(service).named("search").breaker(failures=2, cooldown=60, name="search-api")
+    failure_of(run_sync(g, 1))
+    failure_of(run_sync(g, 1))
+    refused = failure_of(run_sync(g, 1))
+    assert isinstance(refused.error, BreakerOpen)
+    assert refused.error.breaker == "search-api"
+    assert service.calls == 2
+
+
+def test_one_breaker_on_a_composite_guards_every_step_and_counts_them_together() -> None:
+    breaker = Breaker("shared", failures=2, clock=Clock())
+    first, second = Service(), Service()
+    g = gather([node(first).named("first"), node(second).named("second")]).breaker(breaker)
+    failure = failure_of(run_sync(g, 1))
+    assert breaker.state == "open"
+    assert {f.step for f in failure.failures} == {"first", "second"}
+
+
+def test_timeouts_count_as_breaker_failures() -> None:
+    breaker = Breaker("slow", failures=1, clock=Clock())
+
+    @node
+    async def slow(x: int) -> int:
+        await trio.sleep(5)
+        return x
+
+    assert isinstance(failure_of(vrun(slow.timeout(1).breaker(breaker), 1)).error, StepTimeout)
+    assert breaker.state == "open"
+
+
+# --- recover and | -------------------------------------------------------------
+
+
+class Log:
+    """Step bodies that record which of them ran."""
+
+    def __init__(self) -> None:
+        self.ran: list[str] = []
+
+    def step(self, name: str, *, fail: bool = False, sleep: float = 0.0) -> Graph[int, int, Any]:
+        async def body(x: int) -> int:
+            self.ran.append(name)
+            if sleep:
+                await trio.sleep(sleep)
+            if fail:
+                raise ValueError(name)
+            return x + 1
+
+        return node(body).named(name)
+
+
+def test_recover_with_a_value_replaces_a_failure_and_cannot_fail() -> None:
+    log = Log()
+    g = (log.step("a") >> log.step("boom", fail=True) >> log.step("never")).recover(-1)
+    assert vrun(g, 0) == Success(-1)
+    assert log.ran == ["a", "boom"]
+
+
+def test_recover_passes_the_value_through_on_success() -> None:
+    log = Log()
+    assert vrun((log.step("a") >> log.step("b")).recover(-1), 0) == Success(2)
+
+
+def test_recover_with_a_graph_runs_it_on_the_same_input() -> None:
+    log = Log()
+
+    @node
+    def backup(x: int) -> int:
+        return x * 100
+
+    g = (log.step("a") >> log.step("boom", fail=True)).recover(backup)
+    assert vrun(g, 3) == Success(300)
+    ok = (log.step("c") >> log.step("d")).recover(backup)
+    assert vrun(ok, 3) == Success(5)
+
+
+def test_or_tries_the_left_graph_then_the_right_one() -> None:
+    log = Log()
+    g = log.step("primary", fail=True) | log.step("secondary")
+    assert vrun(g, 1) == Success(2)
+    assert log.ran == ["primary", "secondary"]
+    log.ran.clear()
+    g2 = log.step("p2") | log.step("s2")
+    assert vrun(g2, 1) == Success(2)
+    assert log.ran == ["p2"]  # the fallback does not run when the left side succeeds
+
+
+def test_or_chains_to_the_first_graph_that_succeeds() -> None:
+    log = Log()
+    g = log.step("x", fail=True) | log.step("y", fail=True) | log.step("z")
+    assert vrun(g, 1) == Success(2)
+    assert log.ran == ["x", "y", "z"]
+
+
+def test_when_the_fallback_fails_too_the_run_fails_naming_the_fallback_step() -> None:
+    log = Log()
+    g = log.step("x", fail=True) | log.step("y", fail=True)
+    failure = failure_of(vrun(g, 1))
+    assert [f.step for f in failure.failures] == ["y"]
+
+
+def test_nested_recover_catches_in_the_innermost_region() -> None:
+    log = Log()
+    inner = (log.step("i1") >> log.step("i_boom", fail=True)).recover(10)
+    g = (log.step("o1") >> inner >> log.step("o2")).recover(-1)
+    assert vrun(g, 0) == Success(11)
+    assert log.ran == ["o1", "i1", "i_boom", "o2"]
+
+    log.ran.clear()
+    inner2 = (log.step("j1") >> log.step("j2")).recover(10)
+    g2 = (log.step("p1") >> inner2 >> log.step("p_boom", fail=True) >> log.step("p3")).recover(-1)
+    assert vrun(g2, 0) == Success(-1)
+    assert log.ran == ["p1", "j1", "j2", "p_boom"]
+
+
+def test_a_failure_in_the_outer_region_stops_the_inner_region_s_remaining_steps() -> None:
+    log = Log()
+    inner = (log.step("slow", sleep=2) >> log.step("after_slow")).recover(10)
+    g = (log.step("fails_at_1", sleep=1, fail=True) & inner).join(lambda a, b: a + b)
+    failure_of(vrun(g, 0))  # not recovered: the join fails the run
+    wrapped = gather([log.step("w_fail", sleep=1, fail=True), inner]).recover((-1, -1))
+    log.ran.clear()
+    assert vrun(wrapped, 0) == Success((-1, -1))
+    assert "after_slow" not in log.ran
+
+
+def test_steps_after_a_failure_in_the_region_do_not_start_while_others_outside_run() -> None:
+    log = Log()
+    trace = Trace()
+    region = gather(
+        [log.step("fails", sleep=1, fail=True), log.step("slow", sleep=3) >> log.step("next")]
+    )
+    outside = log.step("outside", sleep=5)
+    g = gather([region.recover((0, 0)), outside])
+    assert vrun(g, 0, on_event=trace) == Success(((0, 0), 1))
+    assert sorted(log.ran) == ["fails", "outside", "slow"]  # "next" never started
+    assert trace.status("fails") == "recovered"
+    assert trace.status("next") == "skipped"
+    skip = next(e for e in trace.events if e.kind == "skip")
+    assert (skip.step, skip.at) == ("next", 3.0)
+
+
+def test_a_step_of_the_region_waiting_for_a_slot_does_not_start_after_the_failure() -> None:
+    log = Log()
+    region = gather([log.step("fails", sleep=1, fail=True), log.step("queued")]).recover((0, 0))
+    trace = Trace()
+    result = vrun(region, 0, limits=Limits(concurrency=1), on_event=trace)
+    assert result == Success((0, 0))
+    assert log.ran == ["fails"]
+    assert trace.status("queued") == "skipped"
+
+
+def test_an_async_step_spawned_with_a_failing_plain_step_does_not_start() -> None:
+    log = Log()
+
+    @node
+    def fails_now(x: int) -> int:
+        raise ValueError("now")
+
+    region = gather([log.step("spawned"), fails_now]).recover((0, 0))
+    assert vrun(region, 0) == Success((0, 0))
+    assert log.ran == []
+
+
+def test_recover_events_carry_the_error_and_the_failed_step() -> None:
+    log = Log()
+    trace = Trace()
+    assert vrun(log.step("boom", fail=True).recover(0), 1, on_event=trace) == Success(0)
+    kinds = [(e.kind, e.step) for e in trace.events]
+    assert kinds == [("start", "boom"), ("recover", "boom")]
+    recover = trace.events[-1]
+    assert isinstance(recover.error, ValueError)
+    assert not [e for e in trace.events if e.kind == "fail"]
+
+
+def test_recover_does_not_catch_failures_outside_its_region() -> None:
+    log = Log()
+    g = log.step("before", fail=True) >> log.step("inside").recover(0)
+    failure = failure_of(vrun(g, 1))
+    assert failure.step == "before"
+    assert failure.not_run == ("inside",)
+
+
+def test_recover_inside_route_branches() -> None:
+    log = Log()
+
+    def pick(x: int) -> Literal["risky", "safe"]:
+        return "risky" if x > 0 else "safe"
+
+    g = route(pick).cases(
+        {
+            "risky": (log.step("r1") >> log.step("r_boom", fail=True)).recover(-1),
+            "safe": log.step("s1") | log.step("s2"),
+        }
+    )
+    assert vrun(g, 5) == Success(-1)
+    assert log.ran == ["r1", "r_boom"]
+    log.ran.clear()
+    assert vrun(g, 0) == Success(1)
+    assert log.ran == ["s1"]
+
+
+def test_a_route_inside_a_recover_region_is_recovered() -> None:
+    log = Log()
+
+    def pick(x: int) -> Literal["a", "b"]:
+        return "a"
+
+    g = route(pick).cases({"a": log.step("a_boom", fail=True), "b": log.step("b")}).recover(7)
+    assert vrun(g, 0) == Success(7)
+    assert log.ran == ["a_boom"]
+
+
+def test_retry_runs_before_recover_gives_up() -> None:
+    flaky = Flaky(ValueError(), ValueError())
+    g = flaky_node(flaky, "f").retry(3, backoff=0.0).recover(-1)
+    assert vrun(g, 1) == Success(2)
+    failing = Flaky(ValueError(), ValueError(), ValueError())
+    assert vrun(flaky_node(failing, "g").retry(3, backoff=0.0).recover(-1), 1) == Success(-1)
+    assert len(failing.calls) == 3
+
+
+# --- argument errors -------------------------------------------------------------
+
+
+@node
+def ident(x: int) -> int:
+    return x
+
+
+BAD_ARGUMENTS: list[tuple[Callable[[], object], str, str]] = [
+    (lambda: ident.retry(0), "attempts", "Expected a positive int but got attempts=0"),
+    (lambda: ident.retry(True), "attempts", "attempts=True"),
+    (lambda: ident.retry(2, backoff=-1), "backoff", "backoff=-1"),
+    (lambda: ident.retry(2, factor=0.5), "factor", "Expected a number >= 1"),
+    (lambda: ident.retry(2, max_backoff=float("inf")), "max_backoff", "max_backoff=inf"),
+    (lambda: ident.retry(2, on=42), "on", "a type or a non-empty tuple of types"),  # type: ignore[arg-type]
+    (lambda: ident.retry(2, on=()), "on", "on=()"),
+    (lambda: ident.timeout(-1), "seconds", "Expected a positive number but got seconds=-1"),
+    (lambda: ident.timeout(0), "seconds", "seconds=0"),
+    (lambda: ident.on("", 1), "resource", "Expected a non-empty resource name"),
+    (lambda: ident.on("llm", 0), "cost", "cost=0"),
+    (lambda: ident.breaker(failures=0), "failures", "failures=0"),
+    (lambda: ident.breaker(cooldown=-1), "cooldown", "cooldown=-1"),
+    (lambda: ident.breaker("x"), "breaker", "Expected a Breaker"),  # type: ignore[arg-type]
+    (lambda: Limits(concurrency=0), "concurrency", "concurrency=0"),
+    (lambda: Limits(resources={"llm": 0}), "resources['llm']", "resources['llm']=0"),
+    (lambda: Limits(resources={"": 1}), "resources key", "a non-empty resource name"),
+    (lambda: run_sync(ident, 1, policy="lifo"), "policy", "'critical_path', 'fifo', 'waves'"),
+    (lambda: run_sync(ident, 1, limits=4), "limits", "a dagfn.Limits"),  # type: ignore[arg-type]
+    (lambda: run_sync(ident, 1, rng=0), "rng", "a random.Random"),  # type: ignore[arg-type]
+]
+
+
+@pytest.mark.parametrize(("call", "argument", "message"), BAD_ARGUMENTS)
+def test_bad_policy_arguments_raise_at_once_naming_the_argument(
+    call: Callable[[], object], argument: str, message: str
+) -> None:
+    with pytest.raises(InvalidArgument, match=None) as info:
+        call()
+    assert info.value.argument == argument
+    assert message in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_a_cost_above_its_budget_is_an_error_naming_the_step_before_anything_runs() -> None:
+    ran: list[int] = []
+
+    @node
+    def first(x: int) -> int:
+        ran.append(x)
+        return x
+
+    g = first >> ident.named("big").on("tokens", 5000)
+    with pytest.raises(InvalidArgument) as info:
+        run_sync(g, 1, limits=Limits(resources={"tokens": 4000}))
+    assert "step 'big' needs 5000 of 'tokens' but the budget is 4000" in str(info.value)
+    assert info.value.argument == "limits.resources['tokens']"
+    assert ran == []
+    # A resource the limits do not name has no budget: the cost is not checked.
+    assert run_sync(g, 1, limits=Limits(resources={"llm": 1})) == Success(1)
