@@ -3,7 +3,8 @@
 Layout (data flows top to bottom; each layer only uses the ones above it):
 
 - expression: `_graph` (`Graph`, `node`, `>>`, `&`, `gather`), `_route` (`route`),
-  `monoid`: immutable typed values; building one never runs anything.
+  `_state` (`update`), `monoid`: immutable typed values; building one never
+  runs anything. `_builder` (`Builder`) makes the same values from data.
 - plan: `_plan` lowers an expression to a flat, validated DAG of numbered steps.
 - interpreter: `_interpret` runs a plan on trio (`run`, `run_sync`); `_policy`
   holds step policies and `Limits`; `_trace` the events and the audit trail.
@@ -13,6 +14,10 @@ Mistakes in building a graph raise at once; failures while running come back
 as ``Failure(RunFailure(...))``.
 """
 
+from dagfn._builder import Builder as Builder
+from dagfn._builder import CycleError as CycleError
+from dagfn._builder import StepMismatch as StepMismatch
+from dagfn._builder import UnknownStep as UnknownStep
 from dagfn._durable import InvalidAnswer as InvalidAnswer
 from dagfn._durable import StepRow as StepRow
 from dagfn._durable import history as history
@@ -45,6 +50,8 @@ from dagfn._route import NotEnumerable as NotEnumerable
 from dagfn._route import Router as Router
 from dagfn._route import route as route
 from dagfn._route import route_total as route_total
+from dagfn._state import StateError as StateError
+from dagfn._state import update as update
 from dagfn._trace import Event as Event
 from dagfn._trace import StepRecord as StepRecord
 from dagfn._trace import Trace as Trace
@@ -55,6 +62,8 @@ from dagfn.monoid import reduced as reduced
 __all__ = [
     "Breaker",
     "BreakerOpen",
+    "Builder",
+    "CycleError",
     "DagfnError",
     "DuplicatePath",
     "Event",
@@ -74,11 +83,14 @@ __all__ = [
     "PendingAnswer",
     "Router",
     "RunFailure",
+    "StateError",
     "StepFailure",
+    "StepMismatch",
     "StepRecord",
     "StepRow",
     "StepTimeout",
     "Trace",
+    "UnknownStep",
     "gather",
     "history",
     "interrupt",
@@ -91,4 +103,5 @@ __all__ = [
     "route_total",
     "run",
     "run_sync",
+    "update",
 ]
