@@ -46,6 +46,7 @@ from dagfn._plan import NoBranch as NoBranch
 from dagfn._policy import Breaker as Breaker
 from dagfn._policy import BreakerOpen as BreakerOpen
 from dagfn._policy import Limits as Limits
+from dagfn._render import to_mermaid as to_mermaid
 from dagfn._route import NotEnumerable as NotEnumerable
 from dagfn._route import Router as Router
 from dagfn._route import route as route
@@ -103,5 +104,6 @@ __all__ = [
     "route_total",
     "run",
     "run_sync",
+    "to_mermaid",
     "update",
 ]

@@ -369,6 +369,7 @@ def lower(root: _expr.Expr) -> Plan:
                         ctx,
                         guarded=ctx.guarded,
                     )
+                    plan.cache.setdefault("gate_keys", {})[gate] = case_key
                     stack.append((_EVAL, branch, gate, inside, None))
             elif isinstance(e, _expr.Interrupt):
                 step = add_user(ctx.prefix + e.name, SYNC1, e.prompt, (wire,), ctx, StepOptions())

@@ -5,11 +5,17 @@ typed dagfn expression. mypy checks every edge; the retrievers are fake async
 services so the example runs anywhere:
 
     python examples/rag.py "explain async-native design"
+
+Every run is journaled in the embedded SQLite store (``rag.sqlite``, or
+``--db PATH``): run it again with ``--run-id ID`` and the finished run's answer
+comes back without calling any step.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
+import uuid
 from typing import Literal
 
 import attrs
@@ -17,6 +23,7 @@ import trio
 from returns.result import Failure, Result, Success
 
 from dagfn import Graph, node, route, run_sync
+from dagfn.store import SqliteStore
 
 CORPUS = (
     "trio runs structured concurrency: every task lives in a nursery",
@@ -139,8 +146,17 @@ pipeline: Graph[Query, Answer, SearchDown] = classify >> retrieve >> generate
 
 
 def main(argv: list[str]) -> int:
-    text = " ".join(argv) or "explain async-native design"
-    result = run_sync(pipeline, Query(text))
+    parser = argparse.ArgumentParser(description="classify, search in parallel, rerank, generate")
+    parser.add_argument("question", nargs="*", default=["explain", "async-native", "design"])
+    parser.add_argument(
+        "--db", default="rag.sqlite", help="the SQLite journal (default rag.sqlite)"
+    )
+    parser.add_argument("--run-id", default=None, help="journal under this id (resumes it)")
+    args = parser.parse_args(argv)
+    run_id = args.run_id or uuid.uuid4().hex[:12]
+    with SqliteStore(args.db) as store:
+        result = run_sync(pipeline, Query(" ".join(args.question)), store=store, run_id=run_id)
+    print(f"run {run_id} journaled in {args.db}")
     match result:
         case Success(answer):
             print(answer.text)
