@@ -1,18 +1,23 @@
 """Executors on a CPU-bound workload, and the per-step overhead of each.
 
-Run: ``python benchmarks/bench_executors.py [--steps 64] [--ms 50] [--repeats 1]``.
+Run: ``python benchmarks/bench_executors.py [--steps 64] [--ms 50] [--repeats 5]``.
 
 Workload: ``--steps`` independent steps of about ``--ms`` milliseconds of
 pure-Python work each (the loop count is calibrated at start on this
 machine), one trio task per step in a nursery, each calling
-``executor.submit``. Run with `Inline` (one after another on the trio thread),
-`Threads` (for comparison: the GIL serializes it), `Processes(workers=2)` and
-`Dask` (a LocalCluster of 2 worker processes, 1 thread each). Every executor
-must return identical results. Worker start-up is not timed: each executor
-is opened and warmed (every worker has run a call) before the clock starts.
+``executor.submit``: with `Inline` (one after another on the trio thread),
+`Processes(workers=2)` and `Dask` (a LocalCluster of 2 worker processes, 1
+thread each). Every executor must return identical results.
 
-Overhead: a no-op function submitted many times, one at a time (latency of a
-call) and all at once in a nursery (time per call when calls overlap).
+Worker start-up is not timed: every executor is opened and runs one untimed
+round first. Then ``--repeats`` rounds run the executors one after another,
+and a speedup is the median over rounds of Inline's time in that round over
+the executor's: pairing the runs of a round keeps the drift of a shared
+machine's load out of the ratio.
+
+Overhead: a no-op function submitted ``--calls`` times, one at a time (the
+latency of a call) and all at once in a nursery (time per call when calls
+overlap); `Threads` is measured here too.
 
 Bar (issue 7): ``Processes`` and ``Dask`` at least 1.7x faster than ``Inline``
 on the 2-core machine.
@@ -64,12 +69,16 @@ def calibrate(ms: float) -> int:
 
 
 def executors() -> dict[str, Callable[[], Executor]]:
+    """The executors measured, by name; only Threads sits out the CPU-bound workload."""
     return {
         "Inline": Inline,
         "Threads": partial(Threads, limit=2),
         "Processes": partial(Processes, workers=2),
         "Dask": partial(Dask, n_workers=2, processes=True, threads_per_worker=1),
     }
+
+
+WORKLOAD = ("Inline", "Processes", "Dask")
 
 
 async def fan_out(
@@ -91,31 +100,26 @@ async def fan_out(
 class Measured:
     """What one executor did, over all rounds."""
 
-    results: list[int] = attrs.field(factory=list)
-    walls: list[float] = attrs.field(factory=list)
+    results: list[int] = attrs.field(factory=list)  # of the last round
+    walls: list[float] = attrs.field(factory=list)  # seconds, one per timed round
     sequential: float = 0.0  # seconds per no-op call, one call at a time
     overlapped: float = 0.0  # seconds per no-op call, all calls at once
 
 
 async def measure_all(loops: int, steps: int, repeats: int, calls: int) -> dict[str, Measured]:
-    """Open every executor, then time the workload round by round, executors interleaved.
-
-    Interleaving spreads any drift of a shared machine's load over every
-    executor instead of charging it to whichever ran last.
-    """
+    """Open every executor, run the workload round by round, then measure the no-op calls."""
     measured = {name: Measured() for name in executors()}
     async with contextlib.AsyncExitStack() as stack:
         opened = {
             name: await stack.enter_async_context(make()) for name, make in executors().items()
         }
-        for executor in opened.values():
-            await fan_out(executor, nothing, [()] * 8, "warm")  # start every worker
         work = [(loops, seed) for seed in range(steps)]
-        for _ in range(repeats):
-            for name, executor in opened.items():
+        for round_ in range(repeats + 1):  # round 0 warms up (starts workers), untimed
+            for name in WORKLOAD:
                 start = time.perf_counter()
-                measured[name].results = await fan_out(executor, spin, work, "spin")
-                measured[name].walls.append(time.perf_counter() - start)
+                measured[name].results = await fan_out(opened[name], spin, work, "spin")
+                if round_ > 0:
+                    measured[name].walls.append(time.perf_counter() - start)
         for name, executor in opened.items():
             start = time.perf_counter()
             for i in range(calls):
@@ -131,7 +135,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=64, help="independent steps (default 64)")
     parser.add_argument("--ms", type=float, default=50.0, help="work per step (default 50 ms)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed rounds, median (default 3)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed rounds (default 5)")
     parser.add_argument("--calls", type=int, default=200, help="no-op calls for overhead")
     options = parser.parse_args()
 
@@ -140,17 +144,19 @@ def main() -> int:
     print(f"load average before: {_load()}")
     measured = trio.run(measure_all, loops, options.steps, options.repeats, options.calls)
     print(f"load average after:  {_load()} (other processes on the machine skew the figures)")
-    inline = statistics.median(measured["Inline"].walls)
+    inline = measured["Inline"]
     rows: list[list[object]] = []
     failed = False
     for name, m in measured.items():
-        wall = statistics.median(m.walls)
-        speedup = ratio(inline, wall)
-        identical = m.results == measured["Inline"].results
-        if not identical or (name in ("Processes", "Dask") and speedup < BAR):
-            failed = True
+        wall = statistics.median(m.walls) if m.walls else None
+        speedup = None
+        identical = None
+        if m.walls:
+            speedup = statistics.median(map(ratio, inline.walls, m.walls))
+            identical = m.results == inline.results
+            failed |= not identical or (name != "Inline" and speedup < BAR)
         row = [name, wall, speedup, m.sequential * 1e6, m.overlapped * 1e6]
-        rows.append([*row, "yes" if identical else "NO"])
+        rows.append([*row, {True: "yes", False: "NO", None: None}[identical]])
     headers = ["executor", "wall s", "speedup", "no-op us/call", "no-op us/call overlapped"]
     print(format_table([*headers, "identical"], rows))
     verdict = "FAIL" if failed else "ok"

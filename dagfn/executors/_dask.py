@@ -3,9 +3,10 @@
 Dask's client lives on its own asyncio/tornado event loop, in a thread it
 starts itself; dagfn lives on trio. The two meet through threads: the executor
 holds a *synchronous* `distributed.Client`, and every blocking call on it
-(start, submit, wait for a result, cancel, close) runs in a trio worker
-thread. Waiting threads are abandoned on cancellation, which then cancels the
-Dask future, so the abandoned wait ends promptly too.
+(start, wait for a result, cancel, close) runs in a trio worker thread;
+``submit``, which only queues a message, is called directly. Waiting threads
+are abandoned on cancellation, which then cancels the Dask future, so the
+abandoned wait ends promptly too.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import concurrent.futures
 import math
 import uuid
 from collections.abc import Callable
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -146,8 +146,15 @@ class Dask(Lifetime):
         # so cancelling one never cancels the other. The step in the key shows on
         # the dashboard.
         key = f"{step}-{uuid.uuid4().hex}"
-        submit = partial(client.submit, call_packed, payload, key=key, pure=False)
-        future = await trio.to_thread.run_sync(submit)
+        # A synchronous client's submit only queues a message for its own event
+        # loop (no network wait), so it is called here without a thread hop.
+        try:
+            future = client.submit(call_packed, payload, key=key, pure=False)
+        except Exception as exc:  # e.g. the client lost its scheduler and closed
+            message = (
+                f"step {step!r}: cannot submit to the Dask cluster: {type(exc).__name__}: {exc}"
+            )
+            raise ExecutorUnavailableError(message, step=step) from exc
         try:
             reply: Reply = await trio.to_thread.run_sync(
                 future.result, abandon_on_cancel=True, limiter=self._waiters
