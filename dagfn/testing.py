@@ -14,7 +14,7 @@ record when they ran, so a test can check scheduling laws against
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -32,13 +32,20 @@ class DagSpec:
 
     Roots take the run input. Every step computes the sum of its inputs + 1;
     steps in ``failing`` raise `InjectedFailure` instead. ``durations[i]`` is how
-    long an async step sleeps (0 for none); ``is_async[i]`` picks the body kind.
+    long an async step sleeps (0 for none); ``is_async[i]`` picks the body kind;
+    ``costs[i]`` lists the ``(resource, cost)`` pairs the step declares with
+    ``.on(resource, cost)`` (``costs`` empty: no step declares any).
     """
 
     deps: tuple[tuple[int, ...], ...]
     durations: tuple[float, ...]
     is_async: tuple[bool, ...]
     failing: frozenset[int] = frozenset()
+    costs: tuple[tuple[tuple[str, float], ...], ...] = ()
+
+    def cost(self, i: int) -> tuple[tuple[str, float], ...]:
+        """The ``(resource, cost)`` pairs of step ``i`` (empty for none)."""
+        return self.costs[i] if self.costs else ()
 
     def __len__(self) -> int:
         return len(self.deps)
@@ -148,13 +155,15 @@ def build_graph(spec: DagSpec, recorder: Recorder) -> Graph[int, tuple[int, ...]
     steps: list[Graph[int, int, Any]] = []
     for i, ds in enumerate(spec.deps):
         body = _body(spec, i, recorder)
-        name = f"s{i}"
+        own = node(body if len(ds) <= 1 else _spread(body)).named(f"s{i}")
+        for resource, cost in spec.cost(i):
+            own = own.on(resource, cost)
         if not ds:
-            steps.append(node(body).named(name))
+            steps.append(own)
         elif len(ds) == 1:
-            steps.append(steps[ds[0]] >> node(body).named(name))
+            steps.append(steps[ds[0]] >> own)
         else:
-            steps.append(gather([steps[d] for d in ds]) >> node(_spread(body)).named(name))
+            steps.append(gather([steps[d] for d in ds]) >> own)
     return gather([steps[i] for i in spec.sinks])
 
 
@@ -182,11 +191,14 @@ def dag_specs(
     max_deps: int = 3,
     durations: st.SearchStrategy[float] | None = None,
     failures: bool = False,
+    resources: Mapping[str, float] | None = None,
 ) -> DagSpec:
     """Random DAGs of 1 to ``max_steps`` steps, each with up to ``max_deps`` earlier inputs.
 
     ``durations`` draws each async step's sleep (default: 0 or a few
-    milliseconds); with ``failures=True`` a random subset of steps fails.
+    milliseconds); with ``failures=True`` a random subset of steps fails. With
+    ``resources`` (name to capacity, as in `dagfn.Limits`), each step declares
+    a random subset of them, each with a whole cost from 1 to the capacity.
     """
     n = draw(st.integers(1, max_steps))
     deps: list[tuple[int, ...]] = []
@@ -204,4 +216,16 @@ def dag_specs(
     failing: frozenset[int] = frozenset()
     if failures:
         failing = frozenset(draw(st.sets(st.integers(0, n - 1), max_size=max(1, n // 3))))
-    return DagSpec(deps=tuple(deps), durations=times, is_async=is_async, failing=failing)
+    costs: tuple[tuple[tuple[str, float], ...], ...] = ()
+    if resources:
+        names = sorted(resources)
+        costs = tuple(
+            tuple(
+                (r, float(draw(st.integers(1, max(1, int(resources[r]))))))
+                for r in draw(st.lists(st.sampled_from(names), unique=True))
+            )
+            for _ in range(n)
+        )
+    return DagSpec(
+        deps=tuple(deps), durations=times, is_async=is_async, failing=failing, costs=costs
+    )

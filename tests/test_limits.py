@@ -1,0 +1,300 @@
+"""Limits and priorities: concurrency and budgets are never exceeded, order follows the policy.
+
+Random DAGs from `dagfn.testing` (some steps declare ``.on(resource, cost)``)
+run in virtual time; the step bodies record when they start and end, and the
+laws are checked against that record.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import pytest
+import trio
+import trio.testing
+from hypothesis import given
+from hypothesis import strategies as st
+from returns.result import Result, Success
+
+from dagfn import Graph, Limits, RunFailure, gather, node, run
+from dagfn._interpret import plan_of
+from dagfn.testing import DagSpec, Recorder, build_graph, dag_specs
+
+POLICIES = ("critical_path", "fifo", "waves")
+RESOURCES = {"llm": 2.0, "tokens": 5.0}
+STEP_TIMES = st.sampled_from([0.0, 1.0, 2.0, 3.0])
+
+
+def vrun(
+    spec: DagSpec, *, policy: str, limits: Limits | None
+) -> tuple[Result[Any, RunFailure[Any]], Recorder, Graph[int, tuple[int, ...], Any]]:
+    recorder = Recorder()
+    graph = build_graph(spec, recorder)
+
+    async def main() -> Result[Any, RunFailure[Any]]:
+        return await run(graph, 0, policy=policy, limits=limits)
+
+    result = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    return result, recorder, graph
+
+
+def takes_a_slot(spec: DagSpec, i: int) -> bool:
+    """Async steps and steps with a cost go through the ready queue; plain ones run inline."""
+    return spec.is_async[i] or bool(spec.cost(i))
+
+
+def running_at_each_start(spec: DagSpec, recorder: Recorder) -> list[tuple[int, set[int]]]:
+    """For each start, in order: the step, and the slot-taking steps running just after it."""
+    running: set[int] = set()
+    out: list[tuple[int, set[int]]] = []
+    for what, i in recorder.order:
+        if what == "start":
+            if takes_a_slot(spec, i):
+                running.add(i)
+            out.append((i, set(running)))
+        else:
+            running.discard(i)
+    return out
+
+
+def expected_result(spec: DagSpec) -> Result[Any, Any]:
+    values = spec.expected_values()
+    return Success(tuple(values[i] for i in spec.sinks))
+
+
+# --- limits are never exceeded ------------------------------------------------
+
+
+@given(
+    dag_specs(resources=RESOURCES, durations=STEP_TIMES),
+    st.integers(1, 4),
+    st.sampled_from(POLICIES),
+)
+def test_concurrency_and_every_budget_are_never_exceeded_and_every_step_runs_once(
+    spec: DagSpec, k: int, policy: str
+) -> None:
+    result, recorder, _ = vrun(
+        spec, policy=policy, limits=Limits(concurrency=k, resources=RESOURCES)
+    )
+    assert recorder.calls == dict.fromkeys(range(len(spec)), 1)
+    assert result == expected_result(spec)
+    for step, running in running_at_each_start(spec, recorder):
+        assert len(running) <= k, f"s{step} started with {sorted(running)} running"
+        for resource, capacity in RESOURCES.items():
+            used = sum(c for i in running for r, c in spec.cost(i) if r == resource)
+            assert used <= capacity, f"s{step} took {resource} to {used} > {capacity}"
+
+
+@given(dag_specs(durations=STEP_TIMES), st.integers(1, 3), st.sampled_from(POLICIES))
+def test_under_a_concurrency_limit_results_match_sequential_evaluation(
+    spec: DagSpec, k: int, policy: str
+) -> None:
+    result, recorder, _ = vrun(spec, policy=policy, limits=Limits(concurrency=k))
+    assert recorder.calls == dict.fromkeys(range(len(spec)), 1)
+    assert result == expected_result(spec)
+    assert all(len(r) <= k for _, r in running_at_each_start(spec, recorder))
+
+
+@given(dag_specs(resources=RESOURCES, durations=STEP_TIMES), st.sampled_from(POLICIES[:2]))
+def test_a_step_that_needs_no_budget_starts_the_instant_its_inputs_exist(
+    spec: DagSpec, policy: str
+) -> None:
+    _, recorder, _ = vrun(spec, policy=policy, limits=Limits(resources=RESOURCES))
+    for i, ds in enumerate(spec.deps):
+        if spec.cost(i):
+            continue
+        ready = max((recorder.ends[d] for d in ds), default=0.0)
+        assert recorder.starts[i] == pytest.approx(ready, abs=1e-9), f"s{i}"
+
+
+class Log:
+    """Async step bodies that record (name, start time)."""
+
+    def __init__(self) -> None:
+        self.starts: list[tuple[str, float]] = []
+
+    def step(self, name: str, seconds: float) -> Graph[int, int, Any]:
+        async def body(x: int) -> int:
+            self.starts.append((name, trio.current_time()))
+            await trio.sleep(seconds)
+            return x + 1
+
+        return node(body).named(name)
+
+    def at(self, name: str) -> float:
+        return dict(self.starts)[name]
+
+
+def vrun_graph(graph: Graph[int, Any, Any], **options: Any) -> Result[Any, RunFailure[Any]]:
+    async def main() -> Result[Any, RunFailure[Any]]:
+        return await run(graph, 0, **options)
+
+    return trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+@pytest.mark.parametrize("policy", POLICIES[:2])
+def test_a_step_waiting_for_a_budget_holds_no_slot_and_blocks_no_other_step(policy: str) -> None:
+    log = Log()
+    hog = log.step("hog", 10).on("llm") >> log.step("h2", 1) >> log.step("h3", 1)
+    # "waiting" has a longer path than the free steps: critical_path ranks it before them.
+    waiting = log.step("waiting", 1).on("llm") >> log.step("w2", 1)
+    other_resource = log.step("other_resource", 1).on("db")
+    free = log.step("free", 1)
+    g = gather([hog, waiting, other_resource, free])
+    limits = Limits(concurrency=3, resources={"llm": 1, "db": 1})
+    assert vrun_graph(g, policy=policy, limits=limits) == Success((3, 2, 1, 1))
+    assert log.at("hog") == 0
+    assert log.at("other_resource") == 0
+    assert log.at("free") == 0
+    assert log.at("waiting") == 10
+
+
+def test_a_budget_is_taken_by_cost_not_by_count() -> None:
+    log = Log()
+    g = gather([log.step(f"t{i}", 1).on("tokens", c) for i, c in enumerate([600, 500, 400, 300])])
+    assert isinstance(vrun_graph(g, limits=Limits(resources={"tokens": 1000})), Success)
+    times = dict(log.starts)
+    # at most 1000 tokens at once: 600+400 then 500+300, or similar, never three at once
+    by_time: dict[float, int] = {}
+    for i, c in enumerate([600, 500, 400, 300]):
+        by_time[times[f"t{i}"]] = by_time.get(times[f"t{i}"], 0) + c
+    assert max(by_time.values()) <= 1000
+    assert max(times.values()) == 1.0  # and the budget was shared, not serialised
+
+
+def test_plain_functions_without_a_resource_run_inline_and_take_no_slot() -> None:
+    log = Log()
+    ran: list[float] = []
+
+    @node
+    def plain(x: int) -> int:
+        ran.append(trio.current_time())
+        return x
+
+    g = gather([log.step("busy", 5), plain])
+    assert vrun_graph(g, limits=Limits(concurrency=1)) == Success((1, 0))
+    assert ran == [0.0]
+
+
+def test_the_budgets_of_a_cancelled_step_are_given_back() -> None:
+    log = Log()
+
+    @node
+    async def slow(x: int) -> int:
+        await trio.sleep(100)
+        return x
+
+    limits = Limits(concurrency=1, resources={"llm": 1})
+    g_slow = slow.on("llm")
+
+    async def main() -> Result[Any, RunFailure[Any]]:
+        with trio.move_on_after(1):
+            await run(g_slow, 0, limits=limits)
+        return await run(log.step("after", 1).on("llm"), 0, limits=limits)
+
+    assert trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0)) == Success(1)
+
+
+# --- priority order ----------------------------------------------------------
+
+
+def test_critical_path_starts_the_step_with_the_longest_remaining_path_first() -> None:
+    log = Log()
+    src = log.step("src", 1)
+    short = src >> log.step("short", 1)
+    long = src >> log.step("long1", 1) >> log.step("long2", 1) >> log.step("long3", 1)
+    g = gather([short, long])
+    assert vrun_graph(g, limits=Limits(concurrency=1)) == Success((2, 4))
+    assert [n for n, _ in log.starts] == ["src", "long1", "long2", "short", "long3"]
+
+
+def test_fifo_starts_ready_steps_in_the_order_they_became_ready() -> None:
+    log = Log()
+    src = log.step("src", 1)
+    short = src >> log.step("short", 1)
+    long = src >> log.step("long1", 1) >> log.step("long2", 1) >> log.step("long3", 1)
+    g = gather([short, long])
+    vrun_graph(g, limits=Limits(concurrency=1), policy="fifo")
+    assert [n for n, _ in log.starts] == ["src", "short", "long1", "long2", "long3"]
+
+
+def test_waves_waits_for_a_whole_level_before_the_next() -> None:
+    log = Log()
+    a = log.step("a", 1)
+    b = log.step("b", 5)
+    g = gather([a >> log.step("a2", 1), b])
+    vrun_graph(g, policy="waves")
+    assert log.at("a2") == 5  # dataflow would start it at 1
+    log.starts.clear()
+    vrun_graph(g)
+    assert log.at("a2") == 1
+
+
+def all_async(spec: DagSpec) -> DagSpec:
+    return attrs.evolve(spec, is_async=(True,) * len(spec))
+
+
+def ranks_and_levels(graph: Graph[Any, Any, Any], n: int) -> tuple[list[int], list[int]]:
+    plan = plan_of(graph)
+    index = {plan.paths[i]: i for i in plan.user_steps()}
+    steps = [index[f"s{i}"] for i in range(n)]
+    return [plan.rank[i] for i in steps], [plan.level[i] for i in steps]
+
+
+def ready_at_each_start(spec: DagSpec, recorder: Recorder) -> list[tuple[int, list[int]]]:
+    """For each start: the step, and the steps ready then (not started, inputs all ended)."""
+    ended: set[int] = set()
+    started: set[int] = set()
+    out: list[tuple[int, list[int]]] = []
+    for what, i in recorder.order:
+        if what == "end":
+            ended.add(i)
+            continue
+        ready = [
+            j for j, ds in enumerate(spec.deps) if j not in started and all(d in ended for d in ds)
+        ]
+        out.append((i, ready))
+        started.add(i)
+    return out
+
+
+@given(dag_specs(durations=STEP_TIMES))
+def test_critical_path_under_a_limit_always_starts_a_ready_step_of_highest_rank(
+    spec: DagSpec,
+) -> None:
+    spec = all_async(spec)
+    result, recorder, graph = vrun(spec, policy="critical_path", limits=Limits(concurrency=1))
+    assert result == expected_result(spec)
+    rank, _ = ranks_and_levels(graph, len(spec))
+    for step, ready in ready_at_each_start(spec, recorder):
+        assert step in ready
+        assert rank[step] == max(rank[j] for j in ready), f"s{step} among {ready}"
+
+
+@given(dag_specs(durations=STEP_TIMES))
+def test_fifo_under_a_limit_starts_steps_in_the_order_they_became_ready(spec: DagSpec) -> None:
+    spec = all_async(spec)
+    result, recorder, _ = vrun(spec, policy="fifo", limits=Limits(concurrency=1))
+    assert result == expected_result(spec)
+    position = {("end", i): n for n, (what, i) in enumerate(recorder.order) if what == "end"}
+
+    def became_ready(j: int) -> int:
+        """Where in the record the last input of ``j`` ended (-1 for a root)."""
+        return max((position[("end", d)] for d in spec.deps[j]), default=-1)
+
+    for step, ready in ready_at_each_start(spec, recorder):
+        assert became_ready(step) == min(became_ready(j) for j in ready), f"s{step}"
+
+
+@given(dag_specs(durations=STEP_TIMES), st.sampled_from([None, 1, 2, 3]))
+def test_waves_never_starts_a_deeper_level_while_a_shallower_one_runs(
+    spec: DagSpec, k: int | None
+) -> None:
+    spec = all_async(spec)
+    result, recorder, graph = vrun(spec, policy="waves", limits=Limits(concurrency=k))
+    assert result == expected_result(spec)
+    _, level = ranks_and_levels(graph, len(spec))
+    for step, running in running_at_each_start(spec, recorder):
+        shallower = [j for j in running if level[j] < level[step]]
+        assert not shallower, f"s{step} (level {level[step]}) started while {shallower} ran"
