@@ -418,13 +418,13 @@ class _Run:
                 r = regions[r].parent
             return False
 
-        def fail(i: int, error: object) -> bool:
+        def fail(i: int, error: object, attempt: int = 1) -> bool:
             """Record that step ``i`` failed; False if a recover region caught it."""
             if journal is not None and not internal[i]:
                 journal.failed(i, error, time.time())
             r = region_of[i]
             if r >= 0:
-                emit("recover", i, error=error)
+                emit("recover", i, attempt=attempt, error=error)
                 if not in_tripped_region(r):
                     tripped[r] = True
                     region = regions[r]
@@ -435,7 +435,7 @@ class _Run:
                         settle(catch)
                 return False
             failures.append((i, error))
-            emit("fail", i, error=error)
+            emit("fail", i, attempt=attempt, error=error)
             if fail_fast:
                 nursery.cancel_scope.cancel()
             return True
@@ -645,7 +645,7 @@ class _Run:
                         await trio.sleep(retry.delay(attempt, rng))
                         continue
                     release()
-                    fail(i, error)
+                    fail(i, error, attempt)
                     if dispatcher is not None:
                         dispatcher.dispatch()
                     return
@@ -686,9 +686,10 @@ class _Run:
         if failures:
             failure = _run_failure(plan, values, failures, fail_fast)
             if on_event is not None:
-                for f in failure.failures:
-                    for path in f.not_run:
-                        on_event(Event("skip", path, trio.current_time()))
+                # once per step, though several failures may have kept it from running
+                skipped = dict.fromkeys(path for f in failure.failures for path in f.not_run)
+                for path in skipped:
+                    on_event(Event("skip", path, trio.current_time()))
             result, status = Failure(failure), "failed"
         elif paused:
             pending = tuple(PendingAnswer(paths[i], prompt) for i, prompt in paused)
