@@ -447,8 +447,9 @@ def test_half_open_lets_exactly_one_trial_call_through() -> None:
     failure_of(vrun(node(call).named("c").breaker(breaker), -1))
     clock.now += 5
     failure = failure_of(vrun(gather([a, b]), 1))
-    assert calls == [-1, 1]  # only the first of the two steps was let through
-    assert [f.step for f in failure.failures] == ["b"]
+    assert calls == [-1, 1]  # only one of the two steps was let through
+    assert len(failure.failures) == 1  # the other was refused (trio picks which starts first)
+    assert failure.step in ("a", "b")
     assert isinstance(failure.error, BreakerOpen)
     assert breaker.state == "closed"  # the trial succeeded
 
