@@ -40,6 +40,8 @@ from dagfn._interpret import run as run
 from dagfn._interpret import run_sync as run_sync
 from dagfn._journal import GraphChanged as GraphChanged
 from dagfn._journal import JournalError as JournalError
+from dagfn._loop import MaxStepsExceeded as MaxStepsExceeded
+from dagfn._loop import loop as loop
 from dagfn._pause import interrupt as interrupt
 from dagfn._plan import DuplicatePath as DuplicatePath
 from dagfn._plan import NoBranch as NoBranch
@@ -76,6 +78,7 @@ __all__ = [
     "InvalidArgument",
     "JournalError",
     "Limits",
+    "MaxStepsExceeded",
     "Monoid",
     "NoBranch",
     "NoReducer",
@@ -95,6 +98,7 @@ __all__ = [
     "gather",
     "history",
     "interrupt",
+    "loop",
     "node",
     "reduced",
     "replay",

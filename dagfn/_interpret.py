@@ -42,9 +42,11 @@ from dagfn._journal import (
     known_types,
     loads,
     open_journal,
+    reuse_for,
     value_type,
 )
-from dagfn._plan import ASYNC1, ASYNCN, NOT_TAKEN, SYNC1, SYNCN, Plan
+from dagfn._loop import MaxStepsExceeded
+from dagfn._plan import ASYNC1, ASYNCN, LOOP, NOT_TAKEN, SYNC1, SYNCN, LoopSpec, Plan
 from dagfn._policy import NO_OPTIONS, BreakerOpen, Limits
 from dagfn._trace import Event, EventKind, digest
 from dagfn.store import Store
@@ -342,6 +344,7 @@ class _Run:
         self.run_id: str | None = None  # set when journaled or when the graph can pause
         self.journal: Journal | None = None
         self.reuse: dict[int, Any] = {}  # journaled outputs, by step, not to compute again
+        self.emitter: OnEvent | None = None  # on_event as the steps call it (for nested runs)
 
     async def execute(self, x: object) -> Result[Any, RunFailure[Any]]:
         on_event = self.on_event
@@ -360,6 +363,30 @@ class _Run:
             async with send:
                 return await self._execute(x, send.send_nowait)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _loop(self, spec: LoopSpec, state: Any, path: str) -> Any:
+        """Run the loop step at ``path``: its body as one nested run per iteration."""
+        journal = self.journal
+        for n in range(1, spec.max_steps + 1):
+            body = spec.iteration(n, path)
+            inner = _Run(body, self.policy, self.limits, self.fail_fast, None, self.rng)
+            inner.run_id = self.run_id
+            if journal is not None:
+                inner.journal = Journal(
+                    journal.store, journal.run_id, body, journal.durability, entries=journal.entries
+                )
+                inner.reuse = reuse_for(body, journal.entries)
+            result = await inner._execute(state, self.emitter)
+            if isinstance(result, Failure):
+                failure = result.failure()
+                if isinstance(failure, Paused):
+                    raise _NestedPause(failure)
+                raise _NestedFailure(failure)
+            state = result.unwrap()
+            if spec.until(state):
+                return state
+        last = body.paths[_last_user_step(body)]
+        raise MaxStepsExceeded(path, spec.max_steps, last, state)
 
     async def _execute(self, x: object, on_event: OnEvent | None) -> Result[Any, RunFailure[Any]]:
         plan = self.plan
@@ -382,7 +409,8 @@ class _Run:
                 plan, self.limits, self.policy, lambda i: nursery.start_soon(attempts, i)
             )
         journal, reuse, pauses = self.journal, self.reuse, plan.pauses
-        paused: list[tuple[int, object]] = []  # interrupts waiting for an answer
+        paused: list[tuple[str, object]] = []  # interrupts waiting: (path, prompt)
+        self.emitter = on_event
         sync_durable = journal is not None and journal.durability == "sync"
         region_results = {region.result for region in regions}  # journaled plumbing
         careful = plan.slow
@@ -516,7 +544,11 @@ class _Run:
                 return pause(d)
             opts = options[d]
             kind = kinds[d]
-            if kind in (ASYNC1, ASYNCN) or (opts is not None and opts.needs_task) or sync_durable:
+            if (
+                kind in (ASYNC1, ASYNCN, LOOP)
+                or (opts is not None and opts.needs_task)
+                or sync_durable
+            ):
                 if dispatcher is not None:
                     # Started by the dispatch after the settle that made it ready, so
                     # that every step made ready at once competes by priority.
@@ -569,7 +601,7 @@ class _Run:
             except Exception as error:
                 fail(d, error)
                 return False
-            paused.append((d, prompt))
+            paused.append((paths[d], prompt))
             emit("pause", d)
             return False
 
@@ -608,7 +640,10 @@ class _Run:
                     try:
                         if breaker is not None:
                             probe = breaker.admit(paths[i])
-                        if timeout is None:
+                        if kind == LOOP:
+                            with trio.fail_after(timeout) if timeout else _no_scope():
+                                out = await self._loop(fn, args[0], paths[i])  # type: ignore[arg-type]
+                        elif timeout is None:
                             out = await _call(fn, kind, args, threaded=False)
                         else:
                             with trio.fail_after(timeout):
@@ -618,6 +653,12 @@ class _Run:
                             out = out._inner_value
                         elif cls is Failure or cls is CoroutineType:
                             raise _Failed(_failure_value(plan, i, out))
+                    except _NestedPause as nested:
+                        paused.extend((p.step, p.prompt) for p in nested.paused.pending)
+                        release()
+                        if dispatcher is not None:
+                            dispatcher.dispatch()
+                        return
                     except BreakerOpen as open_error:
                         error: object = open_error
                     except trio.TooSlowError:
@@ -692,7 +733,7 @@ class _Run:
                     on_event(Event("skip", path, trio.current_time()))
             result, status = Failure(failure), "failed"
         elif paused:
-            pending = tuple(PendingAnswer(paths[i], prompt) for i, prompt in paused)
+            pending = tuple(PendingAnswer(path, prompt) for path, prompt in paused)
             completed = _completed(plan, values)
             run_id = self.run_id or ""
             result = Failure(Paused((), completed, run_id=run_id, pending=pending))
@@ -702,6 +743,40 @@ class _Run:
         if journal is not None:
             await trio.to_thread.run_sync(_finish, journal, status, values[plan.output])
         return result
+
+
+class _NestedFailure(Exception):
+    """A loop body's run failed: the outer run reports the inner steps' failures."""
+
+    def __init__(self, failure: RunFailure[Any]) -> None:
+        super().__init__(str(failure))
+        self.failure = failure
+
+
+class _NestedPause(Exception):
+    """A loop body's run paused at an interrupt: the outer run pauses too."""
+
+    def __init__(self, paused: Paused) -> None:
+        super().__init__(str(paused))
+        self.paused = paused
+
+
+class _no_scope:
+    """A do-nothing context manager (a loop step without a timeout)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _last_user_step(plan: Plan) -> int:
+    """The user step nearest the output (whose value is the body's result)."""
+    i = plan.output
+    while plan.internal[i] and plan.deps[i]:
+        i = plan.deps[i][0]
+    return i
 
 
 class _Failed(Exception):
@@ -777,17 +852,20 @@ def _run_failure(
         return values[i] is _MISSING
 
     failed = {i for i, _ in failures}
-    steps = tuple(
-        StepFailure(
-            step=paths[i],
-            error=error,
-            not_run=tuple(
-                paths[d] for d in plan.descendants([i]) if not internal[d] and missing(d)
-            ),
-        )
-        for i, error in failures
-    )
-    completed = tuple(
+    steps: list[StepFailure[Any]] = []
+    nested_completed: list[str] = []
+    for i, error in failures:
+        not_run = tuple(paths[d] for d in plan.descendants([i]) if not internal[d] and missing(d))
+        if isinstance(error, _NestedFailure):  # a loop: report the body's own steps
+            inner = error.failure
+            nested_completed.extend(inner.completed)
+            steps.extend(
+                StepFailure(f.step, f.error, (*f.not_run, paths[i], *not_run))
+                for f in inner.failures
+            )
+        else:
+            steps.append(StepFailure(step=paths[i], error=error, not_run=not_run))
+    completed = tuple(nested_completed) + tuple(
         paths[i]
         for i in range(len(values))
         if not internal[i] and not missing(i) and values[i] is not NOT_TAKEN
@@ -802,4 +880,4 @@ def _run_failure(
             and i not in failed
             and all(not missing(j) for j in plan.deps[i])
         )
-    return RunFailure(failures=steps, completed=completed, cancelled=cancelled)
+    return RunFailure(failures=tuple(steps), completed=completed, cancelled=cancelled)

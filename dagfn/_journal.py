@@ -7,6 +7,7 @@ code) using each step's annotated output type, and back again on resume.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import inspect
 import json
@@ -124,6 +125,9 @@ def value_type(plan: Plan, i: int, memo: dict[int, Any]) -> Any:
             memo[j] = input_type(plan)
         elif j in plan.pauses:
             memo[j] = plan.pauses[j]
+        elif plan.kinds[j] == _plan.LOOP:
+            body = plan.fns[j].body  # type: ignore[union-attr]
+            memo[j] = value_type(body, body.output, {})
         elif not plan.internal[j]:
             memo[j] = output_type(plan.fns[j])
         else:
@@ -150,6 +154,12 @@ def _tuple_of(types: tuple[Any, ...]) -> Any:
 
 _TAG: Final = "__dagfn_type__"
 _NATIVE: Final = (dict, list, str, int, float, bool, type(None))
+# Built-in classes a tagged row may name even when no annotation of the graph does
+# (a lambda returning a tuple must not come back as a JSON list).
+_BUILTINS: Final = {
+    f"{t.__module__}.{t.__qualname__}": t
+    for t in (tuple, set, frozenset, bytes, datetime.datetime, datetime.date)
+}
 
 
 def _static_type(plan: Plan, i: int) -> Any:
@@ -169,7 +179,7 @@ def known_types(plan: Plan) -> dict[str, type]:
     cached: dict[str, type] | None = plan.cache.get("journal.known")
     if cached is not None:
         return cached
-    found: dict[str, type] = {}
+    found: dict[str, type] = dict(_BUILTINS)
     pending: list[Any] = [input_type(plan), *plan.pauses.values()]
     for i in plan.user_steps():
         fn = getattr(plan.fns[i], "__dagfn_wrapped__", plan.fns[i])
@@ -253,10 +263,16 @@ class Journal:
     run_id: str
     plan: Plan
     durability: Durability
+    entries: dict[str, Entry] = attrs.field(factory=dict)  # the journal as it was opened
     pending: list[Entry] = attrs.field(factory=list)  # durability "exit": kept until the end
 
     def done(self, i: int, value: object, started: float, attempts: int = 1) -> None:
-        """Record that step ``i`` finished with ``value`` (raises `JournalError`)."""
+        """Record that step ``i`` finished with ``value`` (raises `JournalError`).
+
+        A region result in a route branch that was not taken has no value: no row.
+        """
+        if value is _plan.NOT_TAKEN:
+            return
         path = self.plan.paths[i]
         entry = Entry(path, "done", self.dumps(i, value), started, time.time(), attempts)
         if self.durability == "exit":
@@ -307,12 +323,14 @@ def open_journal(
     """
     fingerprints = step_fingerprints(plan)
     meta = {"input": json.loads(dumps(x, "<input>")), "steps": fingerprints}
-    info = store.open_run(run_id, fingerprint=plan.fingerprint, meta_json=json.dumps(meta))
+    meta_json = json.dumps(meta)
+    info = store.open_run(run_id, fingerprint=plan.fingerprint, meta_json=meta_json)
     journal = Journal(store, run_id, plan, durability)
     reuse: dict[int, Any] = {}
     if info.fingerprint == plan.fingerprint and info.status == "succeeded":
         return journal, info, reuse
     entries = store.entries(run_id)
+    journal.entries = entries
     if not entries:
         return journal, info, reuse
     usable = set(plan.paths[i] for i in plan.user_steps())
@@ -324,13 +342,31 @@ def open_journal(
         if on_change == "refuse":
             raise GraphChanged(run_id, added=added, removed=removed, changed=changed)
         usable = _unchanged_closure(plan, set(added) | set(changed))
-    index = {plan.paths[i]: i for i in plan.user_steps()}
-    for path, entry in entries.items():
-        i = index.get(path)
-        if i is None or path not in usable or entry.status != "done" or entry.output_json is None:
+    changed_graph = info.fingerprint != plan.fingerprint
+    return journal, info, reuse_for(plan, entries, usable if changed_graph else None)
+
+
+def reuse_for(
+    plan: Plan, entries: dict[str, Entry], usable: set[str] | None = None
+) -> dict[int, Any]:
+    """The journaled outputs of ``plan``'s steps, by step number (only ``usable`` paths)."""
+    reuse: dict[int, Any] = {}
+    if not entries:
+        return reuse
+    for i in plan.user_steps():
+        path = plan.paths[i]
+        entry = entries.get(path)
+        if entry is None or entry.status != "done" or entry.output_json is None:
             continue
-        reuse[i] = loads(entry.output_json, _static_type(plan, i), known_types(plan))
-    return journal, info, reuse
+        if usable is None or path in usable:
+            reuse[i] = loads(entry.output_json, _static_type(plan, i), known_types(plan))
+    for region in plan.regions if usable is None else ():
+        entry = entries.get(plan.paths[region.result])
+        if entry is not None and entry.status == "done" and entry.output_json is not None:
+            reuse[region.result] = loads(
+                entry.output_json, _static_type(plan, region.result), known_types(plan)
+            )
+    return reuse
 
 
 def _unchanged_closure(plan: Plan, dirty: set[str]) -> set[str]:

@@ -18,6 +18,7 @@ import attrs
 
 from dagfn import _expr
 from dagfn._errors import DagfnError
+from dagfn._loop import LoopExpr
 from dagfn._policy import StepOptions
 
 # Step kinds, as the interpreter dispatches on them.
@@ -26,6 +27,7 @@ SYNC1: Final = 0  # fn(value of the single dependency), inline on the trio threa
 ASYNC1: Final = 1  # await fn(value), in its own task
 SYNCN: Final = 2  # fn(*values of the dependencies, in order), inline
 ASYNCN: Final = 3  # await fn(*values), in its own task
+LOOP: Final = 4  # fn is a LoopSpec: the interpreter runs its body plan once per iteration
 
 
 class _NotTaken:
@@ -112,6 +114,16 @@ class Plan:
     def __len__(self) -> int:
         return len(self.kinds)
 
+    def renamed(self, rename: Callable[[str], str]) -> Plan:
+        """A copy sharing everything but the paths of user steps, renamed."""
+        copy = Plan()
+        for name in Plan.__slots__:
+            setattr(copy, name, getattr(self, name))
+        internal = self.internal
+        copy.paths = [p if internal[i] else rename(p) for i, p in enumerate(self.paths)]
+        copy.cache = {}
+        return copy
+
     def user_steps(self) -> list[int]:
         """Numbers of the steps a user sees (not internal plumbing)."""
         internal = self.internal
@@ -185,6 +197,27 @@ class Plan:
         for i in range(n):
             digest.update(f"{self.paths[i]}|{self.kinds[i]}|{self.deps[i]}\n".encode())
         self.fingerprint = digest.hexdigest()[:32]
+
+
+@attrs.frozen
+class LoopSpec:
+    """What a loop step runs: its body's own plan, iterated on the state."""
+
+    body: Plan
+    until: Callable[[Any], bool]
+    max_steps: int
+
+    def iteration(self, n: int, path: str) -> Plan:
+        """The body's plan for iteration ``n`` of the loop step now at ``path``.
+
+        Body paths keep the loop's subgraph prefix and get the loop step's own
+        iteration suffixes, then ``#n``: ``refine#3``, or ``refine#2#3`` inside
+        iteration 2 of an outer loop.
+        """
+        prefix, _, last = path.rpartition("/")
+        prefix = f"{prefix}/" if prefix else ""
+        suffix = last[last.index("#") :] if "#" in last else ""
+        return self.body.renamed(lambda p: f"{prefix}{p}{suffix}#{n}")
 
 
 @attrs.define
@@ -285,6 +318,7 @@ def lower(root: _expr.Expr) -> Plan:
     plan._add("<input>", INPUT, None, (), guarded=False, internal=True, origin="run input")
     memo: dict[tuple[int, int, int], int] = {}
     by_path: dict[str, int] = {}
+    loop_bodies: dict[int, Plan] = {}
     wires: list[int] = []  # output step of each finished sub-expression
     # Frames: (opcode, expression, input wire, context, extra).
     stack: list[tuple[int, Any, int, _Context, Any]] = [(_EVAL, root, 0, _Context(), None)]
@@ -376,6 +410,13 @@ def lower(root: _expr.Expr) -> Plan:
                 plan.pauses[step] = e.answer
                 plan.slow[step] = True
                 wires.append(step)
+            elif isinstance(e, LoopExpr):
+                path = ctx.prefix + e.name
+                spec = LoopSpec(_lower_body(e, loop_bodies), e.until, e.max_steps)
+                step = add_user(path, LOOP, spec, (wire,), ctx, StepOptions())
+                plan.origins[step] = f"{_expr.callable_origin(e.until)}, a loop's until"
+                plan.slow[step] = True
+                wires.append(step)
             elif isinstance(e, _expr.Scope):
                 inner = attrs.evolve(ctx, prefix=f"{ctx.prefix}{e.name}/")
                 stack.append((_EVAL, e.inner, wire, inner, None))
@@ -429,3 +470,11 @@ def lower(root: _expr.Expr) -> Plan:
     (output,) = wires
     plan._finish(output)
     return plan
+
+
+def _lower_body(e: LoopExpr, bodies: dict[int, Plan]) -> Plan:
+    """A loop body's own plan (lowered once per loop; recursion only as deep as loops nest)."""
+    body = bodies.get(id(e))
+    if body is None:
+        body = bodies[id(e)] = lower(e.body)
+    return body
