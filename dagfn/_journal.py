@@ -342,6 +342,11 @@ def open_journal(
         if on_change == "refuse":
             raise GraphChanged(run_id, added=added, removed=removed, changed=changed)
         usable = _unchanged_closure(plan, set(added) | set(changed))
+        # The run now belongs to this graph: drop the rows it cannot use, so that
+        # neither graph is later handed the other's rows or result.
+        store.reset_run(run_id, fingerprint=plan.fingerprint, meta_json=meta_json, keep=usable)
+        entries = {path: e for path, e in entries.items() if path in usable}
+        journal.entries = entries
     changed_graph = info.fingerprint != plan.fingerprint
     return journal, info, reuse_for(plan, entries, usable if changed_graph else None)
 

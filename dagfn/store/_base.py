@@ -10,7 +10,7 @@ from typing import Self
 from dagfn._errors import expected
 
 from ._errors import UnknownRunError
-from ._ops import CopyRun, DeleteRun, FinishRun, Op, OpenRun
+from ._ops import CopyRun, DeleteRun, FinishRun, Op, OpenRun, ResetRun
 from ._records import (
     Entry,
     RunInfo,
@@ -117,14 +117,29 @@ class StoreBase(abc.ABC):
         """
         check_run_id(src, "src")
         check_run_id(dst, "dst")
-        if isinstance(keep, Set):
-            accept: Callable[[str], bool] = keep.__contains__
-        elif callable(keep):
-            accept = keep
-        else:
-            raise expected("a set of step paths or a predicate on paths", "keep", keep)
+        accept = _acceptor(keep)
         kept = tuple(entry for path, entry in self.entries(src).items() if accept(path))
         self._call(CopyRun(src, dst, kept))
+
+    def reset_run(
+        self,
+        run_id: str,
+        *,
+        fingerprint: str,
+        meta_json: str,
+        keep: Callable[[str], bool] | Set[str],
+    ) -> None:
+        """Give a run a new fingerprint and meta, keeping only the entries `keep` accepts.
+
+        Atomic: one transaction. Raises `UnknownRunError` if there is no such
+        run, `InvalidArgument` for a bad argument.
+        """
+        check_run_id(run_id)
+        check_text(fingerprint, "fingerprint")
+        check_text(meta_json, "meta_json")
+        accept = _acceptor(keep)
+        kept = tuple(entry for path, entry in self.entries(run_id).items() if accept(path))
+        self._call(ResetRun(run_id, fingerprint, meta_json, kept))
 
     def __enter__(self) -> Self:
         return self
@@ -136,3 +151,11 @@ class StoreBase(abc.ABC):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _acceptor(keep: object) -> Callable[[str], bool]:
+    if isinstance(keep, Set):
+        return keep.__contains__
+    if callable(keep):
+        return keep
+    raise expected("a set of step paths or a predicate on paths", "keep", keep)

@@ -52,9 +52,23 @@ class CopyRun:
     entries: tuple[Entry, ...]
 
 
+@attrs.frozen
+class ResetRun:
+    """Re-stamp an existing run for a changed graph; the result is None.
+
+    The run gets `fingerprint`, `meta_json`, the status "running", no result
+    and exactly `entries` as its journal.
+    """
+
+    run_id: str
+    fingerprint: str
+    meta_json: str
+    entries: tuple[Entry, ...]
+
+
 # The hot-path operation is a bare tuple: building it costs less than an object.
 Record = tuple[str, Entry]
-Op = Record | OpenRun | FinishRun | DeleteRun | CopyRun
+Op = Record | OpenRun | FinishRun | DeleteRun | CopyRun | ResetRun
 
 
 class Txn(Protocol):
@@ -147,6 +161,24 @@ def apply(ops: Sequence[Op], txn: Txn, now: float) -> list[object]:
                 continue
             info = attrs.evolve(info, status=op.status, result_json=op.result_json, updated_at=now)
             txn.put_run(info)
+            runs[op.run_id] = info
+            touched.discard(op.run_id)
+        elif isinstance(op, ResetRun):
+            info = runs[op.run_id]
+            if info is None:
+                results[index] = UnknownRunError.for_run(op.run_id)
+                continue
+            info = attrs.evolve(
+                info,
+                fingerprint=op.fingerprint,
+                meta_json=op.meta_json,
+                status="running",
+                result_json=None,
+                updated_at=now,
+            )
+            txn.delete_run(op.run_id)
+            txn.put_run(info)
+            txn.put_entries(op.run_id, op.entries)
             runs[op.run_id] = info
             touched.discard(op.run_id)
         elif isinstance(op, DeleteRun):

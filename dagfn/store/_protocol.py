@@ -86,6 +86,22 @@ class Store(Protocol):
         """
         ...
 
+    def reset_run(
+        self,
+        run_id: str,
+        *,
+        fingerprint: str,
+        meta_json: str,
+        keep: Callable[[str], bool] | Set[str],
+    ) -> None:
+        """Give run `run_id` a new fingerprint and meta, keeping only the entries `keep` accepts.
+
+        The run gets the status "running" and no result; one atomic write
+        (durable on return). Used when a run id is resumed with a changed
+        graph. Raises `UnknownRunError` if there is no such run.
+        """
+        ...
+
     def close(self) -> None:
         """Flush, stop the writer and release connections (idempotent).
 
