@@ -20,11 +20,18 @@ _unstructure = cattrs.Converter().unstructure
 
 
 def digest(value: object) -> str:
-    """A short, stable digest of a step's input or output (for the audit trail)."""
+    """A short, stable digest of a step's input or output (for the audit trail).
+
+    Never raises: the trail must not fail a run. Data cattrs cannot unstructure
+    (circular, or whose hooks raise) is digested by its ``repr``.
+    """
     try:
         text = json.dumps(_unstructure(value), sort_keys=True, default=repr)
-    except (TypeError, ValueError):  # e.g. circular data: fall back to the repr
-        text = repr(value)
+    except Exception:  # e.g. circular data (RecursionError): fall back to the repr
+        try:
+            text = repr(value)
+        except Exception:
+            text = f"<unrepresentable {type(value).__qualname__}>"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
