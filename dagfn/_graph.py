@@ -25,6 +25,7 @@ from dagfn.monoid import Monoid
 
 if TYPE_CHECKING:
     from dagfn._plan import Plan
+    from dagfn.executors import Executor
 
 I = TypeVar("I", contravariant=True)  # noqa: E741 - the input, as in the design
 O = TypeVar("O", covariant=True)  # noqa: E741 - the output
@@ -157,6 +158,16 @@ class Graph(Generic[I, O, E]):
         elif not isinstance(breaker, Breaker):
             raise expected("a Breaker", "breaker", breaker)
         return self._with(StepOptions(breaker=breaker))
+
+    def via(self, executor: Executor) -> Graph[I, O, E]:
+        """Run the plain functions of these steps on ``executor`` (threads, processes, Dask).
+
+        Async functions always run on the trio thread. Overrides the run's
+        ``executor=`` for these steps; `run` opens the executor if needed.
+        """
+        if not all(callable(getattr(executor, m, None)) for m in ("submit", "__aenter__")):
+            raise expected("a dagfn.executors.Executor", "executor", executor)
+        return self._with(StepOptions(executor=executor))
 
     def on(self, resource: str, cost: float = 1) -> Graph[I, O, E]:
         """Take ``cost`` from the run's budget ``resource`` (see `Limits`) while a step runs."""

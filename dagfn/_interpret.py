@@ -15,6 +15,7 @@ retries, timeouts, breakers, resources and events.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import heapq
 import random
@@ -22,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable
 from types import CoroutineType
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import trio
 from returns.result import Failure, Result, Success
@@ -50,6 +51,9 @@ from dagfn._plan import ASYNC1, ASYNCN, LOOP, NOT_TAKEN, SYNC1, SYNCN, LoopSpec,
 from dagfn._policy import NO_OPTIONS, BreakerOpen, Limits
 from dagfn._trace import Event, EventKind, digest
 from dagfn.store import Store
+
+if TYPE_CHECKING:
+    from dagfn.executors import Executor
 
 I = TypeVar("I")  # noqa: E741
 O = TypeVar("O")  # noqa: E741
@@ -140,6 +144,7 @@ async def run(
     rng: random.Random | None = None,
     durability: Durability = "batched",
     on_change: OnChange = "refuse",
+    executor: Executor | None = None,
 ) -> Result[O, RunFailure[E]]:
     """Run ``graph`` on ``x``: ``Success(output)`` or ``Failure(RunFailure)``.
 
@@ -161,9 +166,11 @@ async def run(
     `GraphChanged`, unless ``on_change="reuse"`` (only unchanged steps, and
     none downstream of a changed one, are reused).
 
-    ``on_event`` (plain or async) receives every `Event`; ``rng`` drives retry
-    jitter. Cancelling the caller cancels every step. Bad arguments raise
-    `InvalidArgument` before anything runs.
+    ``executor`` runs the steps' plain functions (`dagfn.executors`: threads,
+    processes, Dask; ``.via(executor)`` on a step overrides it); `run` opens it
+    for the run if the caller has not. ``on_event`` (plain or async) receives
+    every `Event`; ``rng`` drives retry jitter. Cancelling the caller cancels
+    every step. Bad arguments raise `InvalidArgument` before anything runs.
     """
     _check_run_arguments(
         graph, store, run_id, policy, limits, fail_fast, on_event, rng, durability, on_change
@@ -171,7 +178,12 @@ async def run(
     plan = plan_of(graph)
     if limits is not None:
         _check_costs(plan, limits)
+    if executor is not None and not all(
+        callable(getattr(executor, m, None)) for m in ("submit", "__aenter__", "__aexit__")
+    ):
+        raise expected("a dagfn.executors.Executor or None", "executor", executor)
     execution = _Run(plan, policy, limits, fail_fast, on_event, rng)
+    execution.executor = executor
     if store is None:
         if plan.pauses:
             execution.run_id = uuid.uuid4().hex
@@ -201,6 +213,7 @@ def run_sync(
     rng: random.Random | None = None,
     durability: Durability = "batched",
     on_change: OnChange = "refuse",
+    executor: Executor | None = None,
 ) -> Result[O, RunFailure[E]]:
     """`run` from synchronous code (starts and ends a trio event loop)."""
     _check_run_arguments(
@@ -219,6 +232,7 @@ def run_sync(
         rng=rng,
         durability=durability,
         on_change=on_change,
+        executor=executor,
     )
     return trio.run(call)
 
@@ -345,8 +359,18 @@ class _Run:
         self.journal: Journal | None = None
         self.reuse: dict[int, Any] = {}  # journaled outputs, by step, not to compute again
         self.emitter: OnEvent | None = None  # on_event as the steps call it (for nested runs)
+        self.executor: Executor | None = None  # the default for plain functions; None: inline
 
     async def execute(self, x: object) -> Result[Any, RunFailure[Any]]:
+        executors = _executors_of(self.plan, self.executor)
+        if not executors:
+            return await self._with_events(x)
+        async with contextlib.AsyncExitStack() as stack:
+            for executor in executors:  # reentrant: an executor the caller opened stays open
+                await stack.enter_async_context(executor)
+            return await self._with_events(x)
+
+    async def _with_events(self, x: object) -> Result[Any, RunFailure[Any]]:
         on_event = self.on_event
         if on_event is None or callable_kind(on_event) != ASYNC:  # also an async __call__
             return await self._execute(x, on_event)
@@ -371,6 +395,7 @@ class _Run:
             body = spec.iteration(n, path)
             inner = _Run(body, self.policy, self.limits, self.fail_fast, None, self.rng)
             inner.run_id = self.run_id
+            inner.executor = self.executor
             if journal is not None:
                 inner.journal = Journal(
                     journal.store, journal.run_id, body, journal.durability, entries=journal.entries
@@ -413,8 +438,9 @@ class _Run:
         self.emitter = on_event
         sync_durable = journal is not None and journal.durability == "sync"
         region_results = {region.result for region in regions}  # journaled plumbing
+        remote = _remote_executors(plan, self.executor)  # None: every plain function inline
         careful = plan.slow
-        if on_event is not None or dispatcher is not None or journal is not None:
+        if on_event is not None or dispatcher is not None or journal is not None or remote:
             careful = [True] * len(plan)
         if reuse:
             # Resume: journaled steps are not computed again, and neither is anything
@@ -548,6 +574,7 @@ class _Run:
                 kind in (ASYNC1, ASYNCN, LOOP)
                 or (opts is not None and opts.needs_task)
                 or sync_durable
+                or (remote is not None and remote[d] is not None)
             ):
                 if dispatcher is not None:
                     # Started by the dispatch after the settle that made it ready, so
@@ -643,6 +670,9 @@ class _Run:
                         if kind == LOOP:
                             with trio.fail_after(timeout) if timeout else _no_scope():
                                 out = await self._loop(fn, args[0], paths[i])  # type: ignore[arg-type]
+                        elif remote is not None and (where := remote[i]) is not None:
+                            with trio.fail_after(timeout) if timeout else _no_scope():
+                                out = await where.submit(fn, tuple(args), step=paths[i])
                         elif timeout is None:
                             out = await _call(fn, kind, args, threaded=False)
                         else:
@@ -769,6 +799,40 @@ class _no_scope:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+def _is_inline(executor: object) -> bool:
+    return executor is None or type(executor).__name__ == "Inline"
+
+
+def _executors_of(plan: Plan, default: Executor | None) -> list[Executor]:
+    """Every executor a run of ``plan`` may use (loop bodies included), to open for it."""
+    found: dict[int, Executor] = {}
+    if not _is_inline(default):
+        assert default is not None
+        found[id(default)] = default
+    plans = [plan]
+    while plans:
+        p = plans.pop()
+        for i, options in enumerate(p.options):
+            if options is not None and not _is_inline(options.executor):
+                found.setdefault(id(options.executor), options.executor)
+            if p.kinds[i] == LOOP:
+                plans.append(p.fns[i].body)  # type: ignore[union-attr]
+    return list(found.values())
+
+
+def _remote_executors(plan: Plan, default: Executor | None) -> list[Executor | None] | None:
+    """Per step, the executor its plain function runs on; None if all run inline."""
+    own = [o.executor if o is not None else None for o in plan.options]
+    if _is_inline(default) and all(_is_inline(e) for e in own):
+        return None
+    remote: list[Executor | None] = [None] * len(plan)
+    for i in plan.user_steps():
+        if plan.kinds[i] in (SYNC1, SYNCN) and i not in plan.pauses:
+            chosen = own[i] if own[i] is not None else default
+            remote[i] = None if _is_inline(chosen) else chosen
+    return remote
 
 
 def _last_user_step(plan: Plan) -> int:

@@ -10,7 +10,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Mapping
-from typing import Final
+from typing import Any, Final
 
 import attrs
 
@@ -184,6 +184,7 @@ class StepOptions:
     timeout: float | None = None
     breaker: Breaker | None = None
     resources: tuple[tuple[str, float], ...] = ()
+    executor: Any = None  # a dagfn.executors.Executor for the step's plain function
 
     def under(self, outer: StepOptions | None) -> StepOptions:
         """These options, with every unset one taken from ``outer``."""
@@ -194,12 +195,18 @@ class StepOptions:
             timeout=self.timeout if self.timeout is not None else outer.timeout,
             breaker=self.breaker if self.breaker is not None else outer.breaker,
             resources=_merge_resources(outer.resources, self.resources),
+            executor=self.executor if self.executor is not None else outer.executor,
         )
 
     @property
     def needs_task(self) -> bool:
         """Retries (waiting), timeouts (a cancel scope) or resources (a budget): not inline."""
-        return self.retry is not None or self.timeout is not None or bool(self.resources)
+        return (
+            self.retry is not None
+            or self.timeout is not None
+            or bool(self.resources)
+            or self.executor is not None
+        )
 
     @property
     def empty(self) -> bool:
