@@ -23,6 +23,7 @@ from dagfn._failures import RunFailure
 from dagfn._graph import Graph
 from dagfn._interpret import plan_of, run
 from dagfn._journal import dumps, input_type, loads
+from dagfn._plan import LOOP, Plan
 from dagfn.store import Entry, RunInfo, Store
 
 I = TypeVar("I")  # noqa: E741
@@ -125,16 +126,17 @@ async def resume(
             msg = f"exactly one pending interrupt for answer= (pending: {listed}); use answers="
             raise expected(msg, "answer", answer)
         given = {next(iter(pending)): answer}
-    interrupts = {plan.paths[i]: i for i in plan.pauses}
+    interrupts = _interrupts(plan)
     rows: list[Entry] = []
     for path, value in given.items():
-        if path not in interrupts:
+        answer_type = interrupts.get(_without_iterations(path), _NO_ANSWER)
+        if answer_type is _NO_ANSWER:
             known = ", ".join(sorted(map(repr, interrupts))) or "none"
             raise expected(f"the path of an interrupt step (interrupts: {known})", "answers", path)
         if path not in pending:
             msg = f"an interrupt waiting for an answer ({path!r} is not paused in {run_id!r})"
             raise expected(msg, "answers", path)
-        typed = _structure_answer(value, plan.pauses[interrupts[path]], path)
+        typed = _structure_answer(value, answer_type, path)
         now = time.time()
         rows.append(Entry(path, "done", dumps(typed, path), now, now))
     for row in rows:
@@ -142,6 +144,28 @@ async def resume(
     await trio.to_thread.run_sync(store.flush)
     x = loads(json.dumps(json.loads(info.meta_json)["input"]), input_type(plan))
     return await run(graph, x, store=store, run_id=run_id, **options)
+
+
+def _without_iterations(path: str) -> str:
+    """``retrieval/ask#2#1`` -> ``retrieval/ask``: the step a loop iteration's path names."""
+    prefix, sep, last = path.rpartition("/")
+    return f"{prefix}{sep}{last.partition('#')[0]}"
+
+
+def _interrupts(plan: Plan) -> dict[str, Any]:
+    """Answer types of every interrupt, in loop bodies too, by path without iterations."""
+    found: dict[str, Any] = {}
+    pending: list[tuple[Plan, str]] = [(plan, "")]
+    while pending:
+        p, prefix = pending.pop()
+        for i, answer_type in p.pauses.items():
+            found[prefix + p.paths[i]] = answer_type
+        for i, kind in enumerate(p.kinds):
+            if kind == LOOP:
+                loop_prefix = _without_iterations(prefix + p.paths[i]).rpartition("/")[0]
+                body: Plan = p.fns[i].body  # type: ignore[union-attr]
+                pending.append((body, f"{loop_prefix}/" if loop_prefix else ""))
+    return found
 
 
 def resume_sync(

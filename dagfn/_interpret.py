@@ -25,6 +25,7 @@ from collections.abc import Callable
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+import attrs
 import trio
 from returns.result import Failure, Result, Success
 
@@ -273,7 +274,12 @@ class _Dispatcher:
     )
 
     def __init__(
-        self, plan: Plan, limits: Limits | None, policy: str, start: Callable[[int], None]
+        self,
+        plan: Plan,
+        limits: Limits | None,
+        policy: str,
+        start: Callable[[int], None],
+        durations: list[float] | None = None,
     ) -> None:
         self.heap: list[tuple[float, int, int]] = []
         self.seq = 0
@@ -290,7 +296,9 @@ class _Dispatcher:
         self.level = plan.level
         self.levels_running: dict[int, int] = {}
         if policy == "critical_path":
-            self.priority: list[float] | None = [-r for r in plan.rank]
+            # step counts, or seconds per step when durations of earlier runs are known
+            rank = plan.rank if durations is None else plan.weighted_rank(durations)
+            self.priority: list[float] | None = [-r for r in rank]
         elif self.waves:
             self.priority = [float(v) for v in plan.level]
         else:
@@ -360,6 +368,7 @@ class _Run:
         self.reuse: dict[int, Any] = {}  # journaled outputs, by step, not to compute again
         self.emitter: OnEvent | None = None  # on_event as the steps call it (for nested runs)
         self.executor: Executor | None = None  # the default for plain functions; None: inline
+        self.values: list[Any] = []  # every step's value once the run is over
 
     async def execute(self, x: object) -> Result[Any, RunFailure[Any]]:
         executors = _executors_of(self.plan, self.executor)
@@ -391,6 +400,7 @@ class _Run:
     async def _loop(self, spec: LoopSpec, state: Any, path: str) -> Any:
         """Run the loop step at ``path``: its body as one nested run per iteration."""
         journal = self.journal
+        done: list[str] = []  # steps of the iterations that finished
         for n in range(1, spec.max_steps + 1):
             body = spec.iteration(n, path)
             inner = _Run(body, self.policy, self.limits, self.fail_fast, None, self.rng)
@@ -406,7 +416,8 @@ class _Run:
                 failure = result.failure()
                 if isinstance(failure, Paused):
                     raise _NestedPause(failure)
-                raise _NestedFailure(failure)
+                raise _NestedFailure(attrs.evolve(failure, completed=(*done, *failure.completed)))
+            done.extend(_completed(body, inner.values))
             state = result.unwrap()
             if spec.until(state):
                 return state
@@ -421,6 +432,7 @@ class _Run:
         # counts the distinct dependencies of i that have not finished; a step
         # starts exactly when remaining[i] drops to 0, so it runs at most once.
         values: list[Any] = [_MISSING] * len(plan)
+        self.values = values
         remaining = plan.indegree.copy()
         failures: list[tuple[int, Any]] = []
         kinds, fns, deps, dependents = plan.kinds, plan.fns, plan.deps, plan.dependents
@@ -431,7 +443,11 @@ class _Run:
         dispatcher: _Dispatcher | None = None
         if self.limits is not None or self.policy == "waves":
             dispatcher = _Dispatcher(
-                plan, self.limits, self.policy, lambda i: nursery.start_soon(attempts, i)
+                plan,
+                self.limits,
+                self.policy,
+                lambda i: nursery.start_soon(attempts, i),
+                plan.durations,
             )
         journal, reuse, pauses = self.journal, self.reuse, plan.pauses
         paused: list[tuple[str, object]] = []  # interrupts waiting: (path, prompt)

@@ -1,0 +1,164 @@
+"""Loops: the body repeats on its own output until `until`, with #n paths, nesting and limits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from returns.result import Failure, Success
+
+from dagfn import (
+    InvalidArgument,
+    MaxStepsExceeded,
+    RunFailure,
+    Trace,
+    interrupt,
+    loop,
+    node,
+    resume_sync,
+    run_sync,
+)
+from dagfn.store import SqliteStore
+
+
+@attrs.frozen
+class Draft:
+    version: int
+    notes: tuple[str, ...] = ()
+
+
+calls: list[str] = []
+
+
+@node
+def refine(d: Draft) -> Draft:
+    calls.append(f"refine {d.version}")
+    return Draft(d.version + 1, (*d.notes, f"v{d.version + 1}"))
+
+
+@node
+async def review(d: Draft) -> Draft:
+    calls.append(f"review {d.version}")
+    return d
+
+
+def good_enough(d: Draft) -> bool:
+    return d.version >= 3
+
+
+improve = loop(refine >> review, until=good_enough, max_steps=5, name="improve")
+
+
+@pytest.fixture(autouse=True)
+def _clear_calls() -> None:
+    calls.clear()
+
+
+def test_the_body_repeats_on_its_own_output_until_until_holds() -> None:
+    assert run_sync(improve, Draft(0)) == Success(Draft(3, ("v1", "v2", "v3")))
+    assert calls == ["refine 0", "review 1", "refine 1", "review 2", "refine 2", "review 3"]
+
+
+def test_the_body_runs_at_least_once() -> None:
+    assert run_sync(improve, Draft(7)) == Success(Draft(8, ("v8",)))
+
+
+def test_each_iteration_has_its_own_step_paths() -> None:
+    trace = Trace()
+    run_sync(improve, Draft(0), on_event=trace)
+    assert sorted(trace.steps) == sorted(
+        ["improve", "refine#1", "review#1", "refine#2", "review#2", "refine#3", "review#3"]
+    )
+    assert all(trace.status(p) == "completed" for p in trace.steps)
+
+
+def test_hitting_max_steps_is_a_failure_naming_the_limit_and_the_last_states_step() -> None:
+    never = loop(refine >> review, until=lambda d: False, max_steps=3, name="forever")
+    result = run_sync(never, Draft(0))
+    assert isinstance(result, Failure)
+    failure: RunFailure[Any] = result.failure()
+    assert failure.step == "forever"
+    error = failure.error
+    assert isinstance(error, MaxStepsExceeded)
+    assert error.limit == 3
+    assert error.last_step == "review#3"
+    assert error.last == Draft(3, ("v1", "v2", "v3"))
+    assert "max_steps=3" in str(error) and "'review#3'" in str(error)
+    assert len(calls) == 6  # the body ran exactly max_steps times
+
+
+def test_a_failing_body_step_is_reported_by_its_iteration_path() -> None:
+    @node
+    def flaky(d: Draft) -> Draft:
+        if d.version == 2:
+            raise ValueError("bad draft")
+        return Draft(d.version + 1)
+
+    result = run_sync(loop(flaky, until=good_enough, max_steps=5) >> review, Draft(0))
+    assert isinstance(result, Failure)
+    failure: RunFailure[Any] = result.failure()
+    assert failure.step == "flaky#3"
+    assert isinstance(failure.error, ValueError)
+    assert "loop" in failure.not_run and "review" in failure.not_run
+    assert {"flaky#1", "flaky#2"} <= set(failure.completed)
+
+
+def test_loops_nest_with_one_suffix_per_level() -> None:
+    inner = loop(refine, until=lambda d: d.version % 2 == 0, max_steps=3, name="inner")
+    outer = loop(inner, until=lambda d: d.version >= 4, max_steps=5, name="outer")
+    trace = Trace()
+    assert run_sync(outer, Draft(0), on_event=trace).unwrap().version == 4
+    assert {"refine#1#1", "refine#1#2", "refine#2#1", "refine#2#2", "inner#1", "inner#2"} <= set(
+        trace.steps
+    )
+
+
+def test_max_steps_and_until_are_checked_when_the_graph_is_built() -> None:
+    with pytest.raises(InvalidArgument, match="max_steps=0"):
+        loop(refine, until=good_enough, max_steps=0)
+    with pytest.raises(InvalidArgument, match="until="):
+        loop(refine, until=3, max_steps=2)  # type: ignore[arg-type]
+
+
+def test_a_journaled_loop_resumes_without_repeating_finished_iterations(tmp_path: Path) -> None:
+    db = str(tmp_path / "loop.sqlite")
+    with SqliteStore(db) as store:
+        assert run_sync(improve, Draft(0), store=store, run_id="L").unwrap().version == 3
+    assert len(calls) == 6
+    calls.clear()
+    with SqliteStore(db) as store:
+        assert run_sync(improve, Draft(0), store=store, run_id="L").unwrap().version == 3
+        rows = store.entries("L")
+    assert calls == []
+    assert {"refine#1", "review#3", "improve"} <= set(rows)
+
+
+@attrs.frozen
+class Verdict:
+    accept: bool
+
+
+def test_an_interrupt_inside_a_loop_pauses_the_run_and_resumes_in_the_right_iteration(
+    tmp_path: Path,
+) -> None:
+    def ask(d: Draft) -> str:
+        return f"accept version {d.version}?"
+
+    @node
+    def apply(d: Draft) -> Draft:
+        calls.append(f"apply {d.version}")
+        return d
+
+    judged = (refine & interrupt(ask, answer=Verdict)).join(
+        lambda d, v: Draft(d.version, (*d.notes, "ok" if v.accept else "no")), name="judge"
+    )
+    g = loop(judged, until=lambda d: d.version >= 1, max_steps=3) >> apply
+    with SqliteStore(str(tmp_path / "hitl.sqlite")) as store:
+        paused = run_sync(g, Draft(0), store=store, run_id="h")
+        assert isinstance(paused, Failure)
+        assert paused.failure().step == "ask#1"
+        done = resume_sync(g, "h", store=store, answer={"accept": True})
+    assert done == Success(Draft(1, ("v1", "ok")))
+    assert calls.count("refine 0") == 1
