@@ -11,13 +11,13 @@ lowers under the default recursion limit. The plan never does I/O.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any, Final
 
 import attrs
 
 from dagfn import _expr
-from dagfn._errors import DagfnError
+from dagfn._errors import DagfnError, expected
 from dagfn._loop import LoopExpr
 from dagfn._policy import StepOptions
 
@@ -70,6 +70,7 @@ class Plan:
         "cache",
         "dependents",
         "deps",
+        "durations",
         "fingerprint",
         "fns",
         "guarded",
@@ -99,6 +100,9 @@ class Plan:
         self.internal: list[bool] = []  # plumbing (input, gather, gates): no user path
         self.origins: list[str] = []  # where the step comes from, for messages
         self.rank: list[int] = []  # upward rank: steps on the longest path to the end
+        # durations[i]: seconds step i took in earlier runs (plumbing: 0), or None when
+        # unknown; when set, critical_path ranks by `weighted_rank` instead of `rank`.
+        self.durations: list[float] | None = None
         self.level: list[int] = []  # steps on the longest path from the input (input: 0)
         self.options: list[StepOptions | None] = []  # None: no policy at all
         self.region: list[int] = []  # innermost recover region the step is in, or -1
@@ -123,6 +127,35 @@ class Plan:
         copy.paths = [p if internal[i] else rename(p) for i, p in enumerate(self.paths)]
         copy.cache = {}
         return copy
+
+    def weighted_rank(self, durations: list[float]) -> list[float]:
+        """Upward rank weighted by ``durations``: the longest sum of durations from each
+        step to the end, its own included (the HEFT rank; `rank` counts steps instead)."""
+        if len(durations) != len(self.kinds):
+            msg = f"a list of {len(self.kinds)} durations, one per step"
+            raise expected(msg, "durations", durations)
+        dependents = self.dependents
+        rank = [0.0] * len(durations)
+        for i in range(len(durations) - 1, -1, -1):
+            below = dependents[i]
+            rank[i] = durations[i] + (max([rank[d] for d in below]) if below else 0.0)
+        return rank
+
+    def use_durations(self, seconds: Mapping[str, float] | None) -> None:
+        """Weight critical_path ranks by step durations seen earlier (by path); None: step counts.
+
+        A user step missing from ``seconds`` counts as the mean of the known ones;
+        plumbing counts 0. (The hook the benchmark uses until a store supplies them.)
+        """
+        if seconds is None:
+            self.durations = None
+            return
+        known = [seconds[p] for p in self.paths if p in seconds]
+        default = sum(known) / len(known) if known else 1.0
+        self.durations = [
+            0.0 if self.internal[i] else float(seconds.get(p, default))
+            for i, p in enumerate(self.paths)
+        ]
 
     def user_steps(self) -> list[int]:
         """Numbers of the steps a user sees (not internal plumbing)."""

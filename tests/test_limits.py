@@ -298,3 +298,44 @@ def test_waves_never_starts_a_deeper_level_while_a_shallower_one_runs(
     for step, running in running_at_each_start(spec, recorder):
         shallower = [j for j in running if level[j] < level[step]]
         assert not shallower, f"s{step} (level {level[step]}) started while {shallower} ran"
+
+
+def test_critical_path_ranks_by_durations_once_a_plan_knows_them() -> None:
+    log = Log()
+    src = log.step("src", 1)
+    # "long" has more steps but "heavy" more seconds on its path.
+    long = src >> log.step("l1", 1) >> log.step("l2", 1) >> log.step("l3", 1)
+    heavy = src >> log.step("heavy", 10)
+    g = gather([long, heavy])
+    limits = Limits(concurrency=1)
+    vrun_graph(g, limits=limits)
+    assert [n for n, _ in log.starts][:2] == ["src", "l1"]  # step counts: 3 > 1
+    plan = plan_of(g)
+    plan.use_durations({"src": 1, "l1": 1, "l2": 1, "l3": 1, "heavy": 10})
+    try:
+        log.starts.clear()
+        vrun_graph(g, limits=limits)
+        assert [n for n, _ in log.starts][:2] == ["src", "heavy"]  # seconds: 10 > 3
+    finally:
+        plan.use_durations(None)
+    weighted = plan.weighted_rank([1.0] * len(plan))
+    assert weighted == [float(r) for r in plan.rank]  # unit durations: step counts
+
+
+def test_weighted_rank_is_the_longest_sum_of_durations_to_the_end() -> None:
+    @node
+    def a(x: int) -> int:
+        return x
+
+    @node
+    def b(x: int) -> int:
+        return x
+
+    plan = plan_of(a >> b)
+    index = {plan.paths[i]: i for i in plan.user_steps()}
+    durations = [0.0] * len(plan)
+    durations[index["a"]], durations[index["b"]] = 2.0, 3.0
+    rank = plan.weighted_rank(durations)
+    assert (rank[index["a"]], rank[index["b"]]) == (5.0, 3.0)
+    with pytest.raises(ValueError, match="one per step"):
+        plan.weighted_rank([1.0])
