@@ -54,7 +54,7 @@ class GraphChanged(DagfnError, ValueError):
         changed: tuple[str, ...],
     ) -> None:
         parts = [
-            f"{label}: {', '.join(map(repr, paths))}"
+            f"{label}: {_some(paths)}"
             for label, paths in (("added", added), ("removed", removed), ("changed", changed))
             if paths
         ]
@@ -68,6 +68,12 @@ class GraphChanged(DagfnError, ValueError):
         self.added = added
         self.removed = removed
         self.changed = changed
+
+
+def _some(paths: tuple[str, ...], shown: int = 8) -> str:
+    """Up to ``shown`` paths, then how many more (the attributes keep them all)."""
+    listed = ", ".join(map(repr, paths[:shown]))
+    return listed if len(paths) <= shown else f"{listed} and {len(paths) - shown} more"
 
 
 def unwrap_output_type(t: Any) -> Any:
@@ -163,10 +169,28 @@ _BUILTINS: Final = {
 
 
 def _static_type(plan: Plan, i: int) -> Any:
-    types: dict[int, Any] = plan.cache.setdefault("journal.types", {})
-    if i not in types:
-        types[i] = value_type(plan, i, plan.cache.setdefault("journal.value_types", {}))
-    return types[i]
+    types: dict[int, Any] | None = plan.cache.get("journal.types")
+    if types is None:
+        types = plan.cache["journal.types"] = {}
+    t = types.get(i, _UNKNOWN)
+    if t is _UNKNOWN:
+        t = types[i] = value_type(plan, i, plan.cache.setdefault("journal.value_types", {}))
+    return t
+
+
+_UNKNOWN: Final = object()  # not computed yet (a type may be None)
+# One encoder for every row: json.dumps with options builds a new one per call.
+_encode: Final = json.JSONEncoder(separators=(",", ":")).encode
+# Values cattrs passes through unchanged: encoded directly.
+_SCALARS: Final = frozenset((str, int, float, bool, type(None)))
+# The hot path of a step's row: exact classes (not subclasses such as IntEnum) whose
+# JSON text is cheaper to build directly; the same text json.dumps gives.
+_FAST: Final[dict[type, Callable[[Any], str]]] = {
+    int: int.__repr__,
+    str: json.encoder.encode_basestring_ascii,
+    bool: lambda b: "true" if b else "false",
+    type(None): lambda _: "null",
+}
 
 
 def known_types(plan: Plan) -> dict[str, type]:
@@ -208,7 +232,9 @@ def known_types(plan: Plan) -> dict[str, type]:
 def dumps(value: object, step: str) -> str:
     """The JSON text of a value; raises `JournalError` naming the step."""
     try:
-        return json.dumps(converter.unstructure(value), separators=(",", ":"))
+        if value.__class__ in _SCALARS:
+            return _encode(value)
+        return _encode(converter.unstructure(value))
     except (TypeError, ValueError) as error:
         msg = (
             f"the output of step {step!r} ({type(value).__qualname__}) cannot be journaled "
@@ -231,10 +257,14 @@ def loads(text: str, t: Any, known: dict[str, type] | None = None) -> Any:
 
 def step_fingerprints(plan: Plan) -> dict[str, str]:
     """Per user step: its kind and the paths it depends on (how it is wired)."""
+    cached: dict[str, str] | None = plan.cache.get("journal.fingerprints")
+    if cached is not None:
+        return cached
     out: dict[str, str] = {}
     for i in plan.user_steps():
         inputs = ",".join(plan.paths[d] for d in _user_inputs(plan, i))
         out[plan.paths[i]] = f"{plan.kinds[i]}|{inputs}"
+    plan.cache["journal.fingerprints"] = out
     return out
 
 
@@ -282,6 +312,9 @@ class Journal:
 
     def dumps(self, i: int, value: object) -> str:
         """Step ``i``'s value as JSON, tagged with its class when no annotation tells it."""
+        fast = _FAST.get(value.__class__)
+        if fast is not None:
+            return fast(value)
         if _static_type(self.plan, i) is Any and not isinstance(value, _NATIVE):
             cls = type(value)
             value = {_TAG: f"{cls.__module__}.{cls.__qualname__}", "value": value}
@@ -322,8 +355,11 @@ def open_journal(
     ``on_change`` is ``"refuse"``; `JournalError` if the input is not JSON.
     """
     fingerprints = step_fingerprints(plan)
-    meta = {"input": json.loads(dumps(x, "<input>")), "steps": fingerprints}
-    meta_json = json.dumps(meta)
+    steps_json: str | None = plan.cache.get("journal.steps_json")
+    if steps_json is None:
+        steps_json = plan.cache["journal.steps_json"] = json.dumps(fingerprints)
+    # {"input": ..., "steps": ...} without encoding the plan's part again on every run.
+    meta_json = '{"input":' + dumps(x, "<input>") + ',"steps":' + steps_json + "}"
     info = store.open_run(run_id, fingerprint=plan.fingerprint, meta_json=meta_json)
     journal = Journal(store, run_id, plan, durability)
     reuse: dict[int, Any] = {}

@@ -12,7 +12,7 @@ import itertools
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, Never, cast
 
 import _redis_server
 import attrs
@@ -21,10 +21,12 @@ import trio
 from returns.result import Failure, Result, Success
 
 from dagfn import (
+    Graph,
     GraphChanged,
     InvalidArgument,
     JournalError,
     RunFailure,
+    gather,
     history,
     node,
     replay,
@@ -712,3 +714,23 @@ def test_an_async_run_with_a_store_is_journaled(sqlite: SqliteStore) -> None:
     entries = sqlite.entries("async")
     assert {p: e.output_json for p, e in entries.items()} == {"slow": "1", "again": "2"}
     assert all(isinstance(e, Entry) for e in entries.values())
+
+
+def test_a_big_change_lists_a_few_paths_in_the_message_and_all_in_the_attributes(
+    sqlite: SqliteStore,
+) -> None:
+    def step(name: str) -> Graph[int, int, Never]:
+        def fn(x: int) -> int:
+            return x + 1
+
+        fn.__name__ = name
+        return node(fn)
+
+    small = step("a")
+    big = small >> gather([step(f"new{i:02}") for i in range(20)])
+    run_sync(small, 0, store=sqlite, run_id="big")
+    with pytest.raises(GraphChanged) as caught:
+        run_sync(big, 0, store=sqlite, run_id="big")
+    assert len(caught.value.added) == 20
+    assert "'new07' and 12 more" in str(caught.value)
+    assert "'new08'" not in str(caught.value)
