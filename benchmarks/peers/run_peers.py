@@ -1,6 +1,9 @@
-"""Run the BENCHMARKS.md workloads on every installed peer beside the hand-written trio engine.
+"""Run the BENCHMARKS.md workloads on dagfn and every installed peer beside the trio engine.
 
-    bash benchmarks/peers/setup.sh                              # once: the peers' own venv
+    bash benchmarks/peers/run.sh [--repeats 5] [--quick]   # setup.sh, then this script
+
+or, once the peers' venv exists (``bash benchmarks/peers/setup.sh``):
+
     benchmarks/peers/.venv/bin/python benchmarks/peers/run_peers.py [--repeats 5] [--quick]
 
 For each peer and workload: one checked run first (each step body counts its
@@ -11,7 +14,13 @@ case is reported as INCORRECT with the counts and is not timed as if it were
 right: its one checked run's time is shown in parentheses. A peer that is not
 installed, or a workload it cannot express, is skipped with a note.
 
-Writes ``benchmarks/results/peers.json`` and ``benchmarks/results/peers.md``.
+dagfn runs as one more "peer" (peer_dagfn.py, installed editable into the
+peers' venv by setup.sh), checked the same way; "x dagfn" is each row's time
+over dagfn's on the same workload. Then, unless ``--no-plot``, every system
+runs chains of 100, 300, 1,000 and 3,000 steps (dask: plain-function bodies) and
+the per-step cost against graph size is drawn with matplotlib.
+
+Writes ``benchmarks/results/peers.json``, ``peers.md`` and ``per_step.png``.
 """
 
 from __future__ import annotations
@@ -54,9 +63,16 @@ from workloads import (  # noqa: E402
     reference_values,
 )
 
-PEER_MODULES = ("peer_langgraph", "peer_pydantic_graph", "peer_synapsekit", "peer_dask")
+PEER_MODULES = (
+    "peer_dagfn",
+    "peer_langgraph",
+    "peer_pydantic_graph",
+    "peer_synapsekit",
+    "peer_dask",
+)
 RESULTS = BENCHMARKS / "results"
 LIMIT = 4  # the "limited" workload's concurrency
+PLOT_SIZES = (100, 300, 1000, 3000)  # chain lengths for per_step.png
 
 
 @dataclass
@@ -71,6 +87,7 @@ class Row:
     workers: int | None = None
     note: str = ""
     trio_ratio: float | None = None
+    dagfn_ratio: float | None = None
     bound_ratio: float | None = None
 
     @property
@@ -205,10 +222,14 @@ def peer_rows(
 
 def add_ratios(rows: list[Row], dags: dict[str, Dag]) -> None:
     floor = {r.workload: r.seconds for r in rows if r.system.startswith("trio engine")}
+    ours = {r.workload: r.seconds for r in rows if r.system == "dagfn" and r.timed}
     for r in rows:
         reference = floor.get(r.workload)
         if r.timed and r.seconds is not None and reference:
             r.trio_ratio = r.seconds / reference
+        reference = ours.get(r.workload)
+        if r.timed and r.seconds is not None and reference:
+            r.dagfn_ratio = r.seconds / reference
         dag = dags[r.workload]
         if r.timed and r.seconds is not None and dag.durations is not None:
             bound = lower_bound(dag, r.workers) if r.workers else critical_path(dag)
@@ -217,7 +238,8 @@ def add_ratios(rows: list[Row], dags: dict[str, Dag]) -> None:
 
 def versions(loaded: dict[str, Any]) -> dict[str, str]:
     out = {"python": platform.python_version(), "trio": version("trio")}
-    for name in ("langgraph", "langchain-core", "pydantic-graph", "synapsekit", "dask"):
+    names = ("dagfn", "langgraph", "langchain-core", "pydantic-graph", "synapsekit", "dask")
+    for name in (*names, "matplotlib"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:
@@ -249,7 +271,16 @@ def _ratio(x: float | None) -> str:
 
 
 def markdown(rows: list[Row], meta: dict[str, Any]) -> str:
-    headers = ["system", "workload", "steps", "us/step", "x trio", "makespan / bound", "correct"]
+    headers = [
+        "system",
+        "workload",
+        "steps",
+        "us/step",
+        "x trio",
+        "x dagfn",
+        "makespan / bound",
+        "correct",
+    ]
     table = []
     for r in rows:
         if r.correct is None:
@@ -265,6 +296,7 @@ def markdown(rows: list[Row], meta: dict[str, Any]) -> str:
                 r.steps,
                 _us(r),
                 _ratio(r.trio_ratio),
+                _ratio(r.dagfn_ratio),
                 _ratio(r.bound_ratio),
                 verdict,
             ]
@@ -284,6 +316,7 @@ def markdown(rows: list[Row], meta: dict[str, Any]) -> str:
         "  not timed as if it were right.",
         "- x trio: ratio to benchmarks/trio_engine.py on the same workload in the same process",
         "  (sync: the trio engine with plain-function bodies).",
+        "- x dagfn: ratio to dagfn on the same workload in the same process (above 1: slower).",
         "- makespan / bound: run time over the critical path, or over",
         "  max(critical path, total work / k) with k workers (limited: k = 4).",
         "- correct: every step body ran once, none before all its inputs existed, and",
@@ -295,11 +328,119 @@ def markdown(rows: list[Row], meta: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def verdicts(rows: list[Row]) -> list[str]:
+    """The issue's bars, read off the rows: overhead vs LangGraph/pydantic-graph, makespan."""
+    lines = []
+    overhead = ("chain", "sync", "fanout", "lattice")
+    for peer in ("langgraph", "pydantic-graph"):
+        ratios = {
+            r.workload: r.dagfn_ratio
+            for r in rows
+            if r.system == peer and r.workload in overhead and r.dagfn_ratio is not None
+        }
+        if ratios:
+            low = min(ratios, key=lambda w: ratios[w] or 0.0)
+            shown = ", ".join(f"{w} {x:.1f}x" for w, x in ratios.items() if x is not None)
+            bar = "ok" if (ratios[low] or 0.0) >= 10 else "UNDER 10x"
+            lines.append(f"- {peer} per step over dagfn: {shown} (least: {low}; {bar})")
+    for workload in ("makespan", "limited"):
+        within = sorted(
+            r.system
+            for r in rows
+            if r.workload == workload
+            and r.correct
+            and r.bound_ratio is not None
+            and r.bound_ratio <= 1.07
+            and not r.system.startswith("trio engine")
+        )
+        lines.append(f"- {workload}: correct and at or below 1.07x the bound: {within or 'none'}")
+    return lines
+
+
+def chain_series(
+    loaded: dict[str, Any], sizes: tuple[int, ...], repeats: int, cap: float
+) -> dict[str, list[tuple[int, float]]]:
+    """Per-step microseconds of a chain of each size, per system (dask: plain functions).
+
+    A system stops growing once one run takes more than `cap` seconds; an
+    incorrect run is left out (and said so), never drawn.
+    """
+    series: dict[str, list[tuple[int, float]]] = {}
+    points: list[tuple[int, float]] = []
+    for n in sizes:
+        plan = prepare(chain(n))
+
+        async def engine(plan: Any = plan) -> None:
+            await run_trio_engine(plan, "async")
+
+        points.append((n, per_step_us(median_time(engine, repeats=repeats), n)))
+    series["trio engine (floor)"] = points
+    for module in loaded.values():
+        for label, build in module.PEERS.items():
+            points = []
+            name = label
+            for n in sizes:
+                dag = chain(n)
+                try:
+                    case = build("chain", dag)
+                except Skip:
+                    case = build("sync", dag.renamed("sync"))
+                    name = f"{label} (plain functions)"
+                case.probe.reset()
+                first, values = run_case(case)
+                ok, detail = case.probe.verdict(dag, values)
+                if not ok:
+                    print(f"  {name} chain({n}): INCORRECT ({detail}); not drawn", flush=True)
+                    break
+                times = []
+                for _ in range(repeats):
+                    case.probe.reset()
+                    times.append(run_case(case)[0])
+                points.append((n, per_step_us(statistics.median(times), n)))
+                print(f"  {name:40} chain({n:5}) {points[-1][1]:9.1f} us/step", flush=True)
+                if first > cap:
+                    break
+            series[name] = points
+    return series
+
+
+def plot(series: dict[str, list[tuple[int, float]]], path: Path, meta: dict[str, Any]) -> None:
+    """Per-step cost against chain length, one line per system, log-log."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    for name, points in series.items():
+        if not points:
+            continue
+        xs, ys = zip(*points, strict=True)
+        style = "-o" if name in ("dagfn", "trio engine (floor)") else "--s"
+        ax.plot(xs, ys, style, label=name, linewidth=2 if name == "dagfn" else 1.2)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("chain length (steps)")
+    ax.set_ylabel("microseconds per step (median run / steps)")
+    m = meta["machine"]
+    ax.set_title(f"Per-step cost against graph size ({meta['date'][:10]}, {m['cores']} cores)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per case (>= 5)")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="directory for peers.json/md")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="directory for the results")
+    parser.add_argument("--no-plot", action="store_true", help="skip the chain sizes and plot")
+    parser.add_argument("--plot-repeats", type=int, default=3, help="timed runs per plot point")
+    parser.add_argument(
+        "--plot-cap", type=float, default=3.0, help="seconds of one run past which sizes stop"
+    )
     args = parser.parse_args(argv)
     dags = standard_workloads(args.quick)
     print(f"trio engine (floor), {args.repeats} repeats", flush=True)
@@ -335,12 +476,31 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     text = markdown(rows, meta)
+    text += "\nThe issue's bars, from the rows above:\n\n" + "\n".join(verdicts(rows)) + "\n"
     if skipped:
         text += "\nPeers not installed:\n\n" + "".join(f"- {s}\n" for s in skipped)
+    args.out.mkdir(parents=True, exist_ok=True)
+    series: dict[str, list[tuple[int, float]]] = {}
+    if not args.no_plot:
+        sizes = (20, 60, 200) if args.quick else PLOT_SIZES
+        print(f"chains of {sizes} steps, {args.plot_repeats} repeats", flush=True)
+        series = chain_series(loaded, sizes, args.plot_repeats, args.plot_cap)
+        headers = ["system", *(f"chain {n}" for n in sizes)]
+        table = [[name, *(dict(points).get(n) for n in sizes)] for name, points in series.items()]
+        text += "\nPer-step microseconds against chain length (per_step.png):\n\n"
+        text += format_table(headers, table) + "\n"
+        try:
+            plot(series, args.out / "per_step.png", meta)
+            print(f"wrote {args.out / 'per_step.png'}")
+        except ImportError:
+            text += "\nmatplotlib is not installed here: no per_step.png (run setup.sh).\n"
     print()
     print(text)
-    args.out.mkdir(parents=True, exist_ok=True)
-    payload = {**meta, "rows": [{**vars(r), "us_per_step": r.us_per_step} for r in rows]}
+    payload = {
+        **meta,
+        "rows": [{**vars(r), "us_per_step": r.us_per_step} for r in rows],
+        "per_step_us_by_chain_length": series,
+    }
     (args.out / "peers.json").write_text(json.dumps(payload, indent=2) + "\n")
     (args.out / "peers.md").write_text(text)
     print(f"wrote {args.out / 'peers.json'} and {args.out / 'peers.md'}")

@@ -1,0 +1,114 @@
+"""dagfn: the typed expression API, run by ``dagfn.run`` under trio.
+
+As dagfn's README writes a DAG: each step is a ``node`` named ``s{i}``; a step
+with one input is ``parent >> step``; with two or three, ``(a & b & c).join(fn)``
+(the same graph value used twice is one step, so every DAG is expressible); a
+wider join would be ``gather([...]) >> step``. The graph's output is the tuple
+of the sinks' values. "sync" uses plain functions, makespan ``trio.sleep``;
+"limited" passes ``Limits(concurrency=4)``. The plan is lowered before the
+timing (``run`` caches it on the graph).
+
+Each body records its value by step number, so the checked run compares every
+step's value with ``reference_values`` (and the graph's output with the sinks').
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.metadata import version
+from typing import Any
+
+import trio
+from _common import ROOT_INPUT, Case, Dag, Probe, Skip
+
+from dagfn import Graph, Limits, gather, node, run
+from dagfn._interpret import plan_of
+
+NAME = "dagfn"
+VERSION = version("dagfn")
+LIMIT = 4
+
+
+def build(workload: str, dag: Dag) -> Case:
+    if workload not in {"chain", "sync", "fanout", "lattice", "makespan", "limited"}:
+        raise Skip(f"no {workload} variant")
+    probe = Probe(dag.deps)
+    durations = dag.durations if workload in {"makespan", "limited"} else None
+    sync = workload == "sync"
+    values = [0] * len(dag)
+    steps: list[Graph[int, int, Any]] = []
+    for i, ds in enumerate(dag.deps):
+        body = _body(i, probe, values, durations, sync)
+        name = f"s{i}"
+        step: Graph[int, int, Any]
+        if not ds:
+            step = node(body).named(name)
+        elif len(ds) == 1:
+            step = steps[ds[0]] >> node(body).named(name)
+        elif len(ds) == 2:
+            step = (steps[ds[0]] & steps[ds[1]]).join(body, name=name)
+        elif len(ds) == 3:
+            step = (steps[ds[0]] & steps[ds[1]] & steps[ds[2]]).join(body, name=name)
+        else:
+            step = gather([steps[j] for j in ds]) >> node(_spread(body, sync)).named(name)
+        steps.append(step)
+    graph = gather([steps[i] for i in dag.sinks])
+    plan_of(graph)  # lower outside the timing
+    limits = Limits(concurrency=LIMIT) if workload == "limited" else None
+    sinks = dag.sinks
+
+    async def run_once() -> tuple[int, ...] | None:
+        out = (await run(graph, ROOT_INPUT, limits=limits)).unwrap()
+        if out != tuple(values[i] for i in sinks):
+            return None  # the output disagrees with what the steps computed
+        return tuple(values)
+
+    workers = LIMIT if workload == "limited" else None
+    return Case(NAME, workload, dag, "trio", run_once, probe, workers=workers)
+
+
+def _body(
+    i: int, probe: Probe, values: list[int], durations: tuple[float, ...] | None, sync: bool
+) -> Callable[..., Any]:
+    if sync:
+
+        def add_one(*inputs: int) -> int:
+            probe.start(i)
+            values[i] = v = sum(inputs) + 1
+            probe.finish(i)
+            return v
+
+        return add_one
+    if durations is not None:
+        d = durations[i]
+
+        async def sleep_then_add_one(*inputs: int) -> int:
+            probe.start(i)
+            await trio.sleep(d)
+            values[i] = v = sum(inputs) + 1
+            probe.finish(i)
+            return v
+
+        return sleep_then_add_one
+
+    async def add_one_async(*inputs: int) -> int:
+        probe.start(i)
+        values[i] = v = sum(inputs) + 1
+        probe.finish(i)
+        return v
+
+    return add_one_async
+
+
+def _spread(body: Callable[..., Any], sync: bool) -> Callable[[tuple[int, ...]], Any]:
+    if sync:
+        return lambda xs: body(*xs)
+
+    async def spread(xs: tuple[int, ...]) -> Any:
+        return await body(*xs)
+
+    return spread
+
+
+# Label -> builder: the variants run_peers.py runs.
+PEERS = {NAME: build}
