@@ -400,14 +400,28 @@ def reuse_for(
         if entry is None or entry.status != "done" or entry.output_json is None:
             continue
         if usable is None or path in usable:
-            reuse[i] = loads(entry.output_json, _static_type(plan, i), known_types(plan))
+            reuse[i] = _read_row(plan, i, entry.output_json)
     for region in plan.regions if usable is None else ():
         entry = entries.get(plan.paths[region.result])
         if entry is not None and entry.status == "done" and entry.output_json is not None:
-            reuse[region.result] = loads(
-                entry.output_json, _static_type(plan, region.result), known_types(plan)
-            )
+            reuse[region.result] = _read_row(plan, region.result, entry.output_json)
     return reuse
+
+
+def _read_row(plan: Plan, i: int, text: str) -> Any:
+    """Step ``i``'s journaled output; `JournalError` naming the step if it no longer fits."""
+    t = _static_type(plan, i)
+    try:
+        return loads(text, t, known_types(plan))
+    except Exception as error:
+        detail = "; ".join(cattrs.transform_error(error))
+        name = getattr(t, "__name__", repr(t))
+        msg = (
+            f"the journaled output of step {plan.paths[i]!r} no longer reads as {name}: "
+            f"{detail or repr(error)} (did its output type change?); start a new run id, or "
+            "replay from that step into a new run id"
+        )
+        raise JournalError(msg, step=plan.paths[i]) from error
 
 
 def _unchanged_closure(plan: Plan, dirty: set[str]) -> set[str]:

@@ -734,3 +734,39 @@ def test_a_big_change_lists_a_few_paths_in_the_message_and_all_in_the_attributes
     assert len(caught.value.added) == 20
     assert "'new07' and 12 more" in str(caught.value)
     assert "'new08'" not in str(caught.value)
+
+
+def test_a_journaled_row_that_no_longer_fits_its_type_is_a_journal_error_naming_the_step(
+    sqlite: SqliteStore,
+) -> None:
+    @node
+    def make(x: int) -> Doc:
+        return Doc("t", ("w",))
+
+    @node
+    def use(d: Doc) -> int:
+        raise Boom
+
+    run_sync(make >> use, 0, store=sqlite, run_id="old")
+    # The row as an older version of the code could have written it.
+    sqlite.record("old", Entry("make", "done", '{"name": "t"}', 1.0, 2.0))
+    sqlite.flush()
+    with pytest.raises(JournalError, match="'make' no longer reads as Doc") as caught:
+        run_sync(make >> use, 0, store=sqlite, run_id="old")
+    assert caught.value.step == "make"
+    assert "new run id" in str(caught.value)
+
+
+def test_a_run_input_that_is_not_json_is_a_journal_error_before_any_step(
+    sqlite: SqliteStore,
+) -> None:
+    calls: Counter[str] = Counter()
+
+    @node
+    def take(x: object) -> int:
+        calls["take"] += 1
+        return 1
+
+    with pytest.raises(JournalError, match="<input>"):
+        run_sync(take, object(), store=sqlite, run_id="in")
+    assert calls == Counter()
