@@ -70,7 +70,7 @@ async def measure(steps: int, ms: float, repeats: int) -> list[list[object]]:
             "Processes": pool,
             "Dask": cluster,
         }
-        for name, executor in executors.items():  # warm up: workers import dagfn once
+        for executor in executors.values():  # warm up: workers import dagfn once
             await timed(pipeline(2, 10), executor)
         for _ in range(repeats):
             for name, executor in executors.items():
