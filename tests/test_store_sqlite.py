@@ -195,3 +195,21 @@ def test_a_failed_commit_stops_writes_and_says_why(tmp_path: Path) -> None:
             store.entries("r")  # it cannot see what this store recorded
     with SqliteStore(tmp_path / "j.db") as fresh:
         assert fresh.entries("r") == {"fine": entry("fine")}
+
+
+def test_a_group_of_many_rows_with_repeated_paths_keeps_the_last_of_each(tmp_path: Path) -> None:
+    """Rows go in multi-row statements of up to 64; any count, and later rows win."""
+    with SqliteStore(tmp_path / "s.db", commit_interval=1.0) as store:
+        store.open_run("r", fingerprint="", meta_json="")
+        for i in range(300):  # one group: 64 + 64 + 64 + 64 + 32 + 8 + 4
+            store.record("r", Entry(f"p{i % 7}", "done", str(i), 1.0, 2.0))
+        for n in range(1, 130):
+            store.record("r", Entry(f"q{n:03}", "done", str(n), 1.0, 2.0))
+        store.flush()
+        entries = store.entries("r")
+    assert {p: e.output_json for p, e in entries.items() if p[0] == "p"} == {
+        f"p{k}": str(max(i for i in range(300) if i % 7 == k)) for k in range(7)
+    }
+    assert [e.output_json for p, e in entries.items() if p[0] == "q"] == [
+        str(n) for n in range(1, 130)
+    ]

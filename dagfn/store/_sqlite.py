@@ -58,10 +58,20 @@ _SCHEMA = (
 _RUN_COLUMNS = "run_id, fingerprint, status, created_at, updated_at, meta_json, result_json"
 _ENTRY_COLUMNS = "path, status, output_json, started_at, finished_at, attempts, error"
 _PUT_RUN = f"INSERT OR REPLACE INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
-_PUT_ENTRY = (
-    f"INSERT OR REPLACE INTO entries (run_id, {_ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-)
 _GET_RUN = f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?"
+# Entries are inserted up to this many rows per statement: one sqlite3_step (one
+# release of the GIL) per chunk instead of per row. Chunk sizes are powers of two,
+# so only a few statement texts exist (sqlite3 caches their compiled forms).
+_ROWS_PER_INSERT = 64
+
+
+def _put_entries_sql(rows: int) -> str:
+    values = ",".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
+    return f"INSERT OR REPLACE INTO entries (run_id, {_ENTRY_COLUMNS}) VALUES {values}"
+
+
+_PUT_ENTRIES = {n: _put_entries_sql(n) for n in (1 << k for k in range(7))}
+assert max(_PUT_ENTRIES) == _ROWS_PER_INSERT
 
 # The only values ever put into a PRAGMA statement: fixed strings.
 _SYNCHRONOUS = {"NORMAL": "PRAGMA synchronous = NORMAL", "FULL": "PRAGMA synchronous = FULL"}
@@ -123,10 +133,16 @@ class _SqliteTxn:
         )
 
     def put_entries(self, run_id: str, entries: Sequence[Entry]) -> None:
-        self._conn.executemany(
-            _PUT_ENTRY,
-            [
-                (
+        # Rows of one statement replace in order, like executemany: the last
+        # entry for a path wins.
+        start, n = 0, len(entries)
+        while start < n:
+            size = _ROWS_PER_INSERT
+            while size > n - start:
+                size >>= 1
+            params: list[object] = []
+            for e in entries[start : start + size]:
+                params += (
                     run_id,
                     e.path,
                     e.status,
@@ -136,9 +152,8 @@ class _SqliteTxn:
                     e.attempts,
                     e.error,
                 )
-                for e in entries
-            ],
-        )
+            self._conn.execute(_PUT_ENTRIES[size], params)
+            start += size
 
     def delete_run(self, run_id: str) -> None:
         self._conn.execute("DELETE FROM entries WHERE run_id = ?", (run_id,))
