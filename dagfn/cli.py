@@ -218,6 +218,40 @@ def _runs(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         store.close()
 
 
+def _bench(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import trio.testing
+
+    from dagfn import _benchmark
+
+    if args.concurrency < 1:
+        raise UsageError(f"--concurrency must be >= 1, got {args.concurrency}")
+    if args.repeats < 1:
+        raise UsageError(f"--repeats must be >= 1, got {args.repeats}")
+    if args.graph is None:
+        cases = _benchmark.workloads(args.workload or _benchmark.WORKLOADS, scale=args.scale)
+    else:
+        graph = load_graph(args.graph)
+        if args.input is None:
+            raise UsageError("--input JSON is required with MODULE:GRAPH (the runs' input)")
+        data = _json(args.input, "--input")
+        try:
+            x = loads(json.dumps(data), input_type(plan_of(graph)))
+        except Exception as error:
+            detail = "; ".join(cattrs.transform_error(error)) or str(error)
+            raise UsageError(f"--input does not fit the graph's input type: {detail}") from error
+        cases = {args.graph: _benchmark.Case(graph, x)}
+
+    async def main() -> list[_benchmark.Timing]:
+        return await _benchmark.compare(cases, concurrency=args.concurrency, repeats=args.repeats)
+
+    clock = trio.testing.MockClock(autojump_threshold=0) if args.virtual else None
+    timings = trio.run(main, clock=clock)
+    out.write(f"makespan per policy, Limits(concurrency={args.concurrency}), ")
+    out.write(f"median of {args.repeats} run(s){' in virtual time' if args.virtual else ''}\n")
+    out.write(_benchmark.table(timings))
+    return FAILED if any(t.error for t in timings) else OK
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dagfn", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -243,6 +277,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("run_id", nargs="?")
     p.add_argument("--store", required=True)
     p.set_defaults(handler=_runs)
+    p = sub.add_parser("bench", help="compare the scheduling policies' makespans")
+    p.add_argument("graph", metavar="MODULE:GRAPH", nargs="?", help="default: built-in workloads")
+    p.add_argument("--input", help="the run input as JSON, with MODULE:GRAPH")
+    p.add_argument("--workload", action="append", choices=("makespan", "layered"))
+    p.add_argument("--concurrency", type=int, default=4, help="Limits(concurrency=K), default 4")
+    p.add_argument("--repeats", type=int, default=3, help="runs per policy (median), default 3")
+    p.add_argument("--scale", type=float, default=1.0, help="multiply built-in durations")
+    p.add_argument("--virtual", action="store_true", help="trio's MockClock: sleeps take no time")
+    p.set_defaults(handler=_bench)
     return parser
 
 
