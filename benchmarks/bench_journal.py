@@ -3,9 +3,12 @@
 Run: ``python benchmarks/bench_journal.py [--repeats N] [--redis-url URL]``.
 
 For each workload (async bodies, `dagfn_graphs.build(dag, "async")`) and each
-store, in this one process: the median time of a whole ``await run(graph, 0,
-store=..., run_id=...)`` (default durability, "batched") minus the median of
-the same run without a store, divided by the number of steps. Everything a
+store, in this one process: the time of a whole ``await run(graph, 0,
+store=..., run_id=...)`` (default durability, "batched") minus the time of the
+same run without a store timed just before it, divided by the number of
+steps; the median of these differences over the repeats. "cpu overhead" is
+the same for the process's CPU time (all threads, the store's writer
+included): steadier than wall time on a busy machine. Everything a
 durable run does is inside the timing: opening the run, a row per step, the
 final flush and the run's finish. Each repeat is a new run id in one store
 (one SQLite file holding every run of the benchmark, so later runs write into
@@ -21,14 +24,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import itertools
+import statistics
 import sys
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from _timing import format_table, median_time, per_step_us
+import trio
+from _timing import format_table, per_step_us
 from bench_store import _redis_server
 from dagfn_graphs import build
 from workloads import ROOT_INPUT, Dag, fanout, lattice
@@ -60,18 +67,55 @@ def _timed_run(
     return once
 
 
+def _time_once(fn: Callable[[], Awaitable[None]]) -> tuple[float, float]:
+    """Wall seconds and process CPU seconds (every thread: the writer's too) of one run."""
+    wall, cpu = 0.0, 0.0
+
+    async def timed() -> None:
+        nonlocal wall, cpu
+        start, start_cpu = time.perf_counter(), time.process_time()
+        await fn()
+        wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+
+    gc.collect()
+    trio.run(timed)
+    return wall, cpu
+
+
 def measure(dag: Dag, stores: dict[str, Store], repeats: int) -> list[list[object]]:
-    """Rows: store, us/step without a store, us/step with it, overhead us/step."""
+    """Rows: store, us/step without a store, us/step with it, overhead us/step.
+
+    Each repeat times one run without a store and one with each store, back to
+    back; the overhead is the median of the per-repeat differences, so a change
+    of machine load between repeats cancels out.
+    """
     graph = build(dag, "async")
     plan_of(graph)  # lower outside the timing
     values = reference(dag)
     expected = tuple(values[i] for i in dag.sinks)
     steps = len(dag)
-    bare = median_time(_timed_run(graph, expected, None, dag.name), repeats)
+    runs = {name: _timed_run(graph, expected, store, dag.name) for name, store in stores.items()}
+    bare_run = _timed_run(graph, expected, None, dag.name)
+    for once in (bare_run, *runs.values()):
+        _time_once(once)  # warm-up
+    bares: list[float] = []
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    differences: dict[str, list[float]] = {name: [] for name in runs}
+    cpu_differences: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        bare_time, bare_cpu = _time_once(bare_run)
+        bares.append(bare_time)
+        for name, once in runs.items():
+            t, cpu = _time_once(once)
+            times[name].append(t)
+            differences[name].append(t - bare_time)
+            cpu_differences[name].append(cpu - bare_cpu)
+    bare = statistics.median(bares)
     rows: list[list[object]] = []
-    for name, store in stores.items():
-        journaled = median_time(_timed_run(graph, expected, store, dag.name), repeats)
-        overhead = per_step_us(journaled - bare, steps)
+    for name in runs:
+        journaled = statistics.median(times[name])
+        overhead = per_step_us(statistics.median(differences[name]), steps)
+        cpu_overhead = per_step_us(statistics.median(cpu_differences[name]), steps)
         verdict = ("ok" if overhead <= BAR_US else "OVER") if name == "SqliteStore" else ""
         rows.append(
             [
@@ -80,6 +124,7 @@ def measure(dag: Dag, stores: dict[str, Store], repeats: int) -> list[list[objec
                 per_step_us(bare, steps),
                 per_step_us(journaled, steps),
                 overhead,
+                cpu_overhead,
                 verdict,
             ]
         )
@@ -88,7 +133,7 @@ def measure(dag: Dag, stores: dict[str, Store], repeats: int) -> list[list[objec
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--redis-url", default=None)
     args = parser.parse_args(argv)
     table: list[list[object]] = []
@@ -103,8 +148,12 @@ def main(argv: list[str] | None = None) -> int:
             stores["RedisStore"] = stack.enter_context(RedisStore(redis_url, prefix="bench"))
         for dag in (fanout(), lattice()):
             table.extend(measure(dag, stores, args.repeats))
-    headers = ["workload", "store", "no store", "with store", "overhead", f"<= {BAR_US:g} us"]
-    print(f"microseconds per step (median of {args.repeats}; one run id per repeat, one file)")
+    headers = ["workload", "store", "no store", "with store", "overhead", "cpu overhead"]
+    headers.append(f"<= {BAR_US:g} us")
+    print(
+        f"microseconds per step, median of {args.repeats} repeats (overhead: median of the"
+        " per-repeat differences); one run id per run, all runs in one SQLite file"
+    )
     print(format_table(headers, table))
     if redis_url is None:
         print("RedisStore: left out (no redis-server on PATH and no --redis-url)")
