@@ -1,29 +1,185 @@
-"""Hypothesis strategies for property-testing graphs (needs ``hypothesis`` installed).
+"""Hypothesis strategies and law checks for property-testing pipelines (needs ``hypothesis``).
 
-`dag_specs` draws random DAG shapes with step durations, sync/async bodies and
-injected failures; `build_graph` turns one into a real dagfn graph whose steps
-record when they ran, so a test can check scheduling laws against
-`DagSpec.expected_values` (a plain sequential evaluation)::
+Three tools, each usable from a user's own tests:
+
+- `records` draws instances of an attrs record from its field types (nested
+  records too); a field declared with ``reduced(M)`` only gets values on which
+  ``M.empty()`` is an identity (a ``Max(0)`` field no negatives), and
+  `deltas` draws state-graph deltas (each reduced field its identity or a value).
+- `check_monoid_laws` checks identity, associativity and purity of a monoid
+  (a ``record(S)`` as well as your own) on values drawn from a strategy.
+- `dag_specs` draws random DAG shapes with step durations, sync/async bodies,
+  injected failures and resource costs; `build_graph` turns one into a dagfn
+  graph whose steps record when they ran (`Recorder`), to check that your run
+  settings (limits, policy, executor) keep dataflow semantics against
+  `DagSpec.expected_values` (a plain sequential evaluation).
+
+>>> import attrs
+>>> from hypothesis import given
+>>> from dagfn.monoid import Max, Concat, record, reduced
+>>> @attrs.frozen
+... class Score:
+...     best: int = reduced(Max(0))
+...     notes: tuple[str, ...] = reduced(Concat())
+>>> @given(records(Score))
+... def test_best_is_never_below_its_identity(s: Score) -> None:
+...     assert s.best >= 0
+>>> test_best_is_never_below_its_identity()
+>>> check_monoid_laws(record(Score), records(Score))
+
+and, for scheduling laws (see also the README's "Property-testing your pipeline")::
 
     @given(dag_specs())
     def test_every_step_runs_once(spec):
         recorder = Recorder()
         trio.run(run, build_graph(spec, recorder), 0)
         assert sorted(recorder.starts) == list(range(len(spec)))
+
+Failures of a law or a property are ordinary hypothesis failures (shrunk
+falsifying examples); `records` raises `InvalidArgument` at once for a class
+that is not an attrs class or a field type hypothesis cannot draw without help
+(pass a strategy for it by name: ``records(Order, sku=st.text())``).
 """
 
 from __future__ import annotations
 
+import operator
+import typing
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import trio
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dagfn._errors import InvalidArgument, expected
 from dagfn._graph import Graph, gather, node
+from dagfn.monoid import Monoid, check_laws, reducer_of
 
-__all__ = ["DagSpec", "InjectedFailure", "Recorder", "build_graph", "dag_specs"]
+__all__ = [
+    "DagSpec",
+    "InjectedFailure",
+    "Recorder",
+    "build_graph",
+    "check_monoid_laws",
+    "dag_specs",
+    "deltas",
+    "records",
+]
+
+T = TypeVar("T")
+
+
+# --- records -----------------------------------------------------------------
+
+
+def records(cls: type[T], /, **fields: st.SearchStrategy[Any]) -> st.SearchStrategy[T]:
+    """Instances of the attrs class ``cls``, each field drawn from its type hint.
+
+    A field whose type is an attrs class is drawn with `records` too. A field
+    declared with ``reduced(M)`` only takes values ``v`` with
+    ``M.combine(M.empty(), v) == v == M.combine(v, M.empty())``: the contract of
+    ``Max(bottom)``, ``Min(top)`` and the like, so drawn records are lawful
+    elements of ``record(cls)`` (float sums still round: pass exact values).
+    ``fields`` replaces the strategy of a field, by its ``__init__`` name.
+
+    Raises `InvalidArgument` (when called, not when drawn) if ``cls`` is not an
+    attrs class or ``fields`` names a field it does not have.
+    """
+    return st.builds(cls, **_field_strategies(cls, fields, delta=False))
+
+
+def deltas(cls: type[T], /, **fields: st.SearchStrategy[Any]) -> st.SearchStrategy[T]:
+    """Like `records`, but each reduced field is its identity about half the time.
+
+    That is the shape of what a state node returns (only the fields it changes),
+    so ``deltas(S)`` drives tests of nodes folded by ``update``.
+    """
+    return st.builds(cls, **_field_strategies(cls, fields, delta=True))
+
+
+def _field_strategies(
+    cls: type[Any], given_fields: Mapping[str, st.SearchStrategy[Any]], *, delta: bool
+) -> dict[str, st.SearchStrategy[Any]]:
+    if not (isinstance(cls, type) and attrs.has(cls)):
+        raise expected("an attrs class (you probably want @attrs.frozen)", "cls", cls)
+    try:
+        hints = typing.get_type_hints(cls)
+    except NameError as error:  # a forward reference that does not resolve
+        msg = f"Expected resolvable type hints on {cls.__name__} but got {error}"
+        raise InvalidArgument(msg, argument="cls") from error
+    out: dict[str, st.SearchStrategy[Any]] = {}
+    known = set()
+    for field in attrs.fields(cls):
+        if not field.init:
+            continue
+        name = field.alias or field.name
+        known.add(name)
+        if name in given_fields:
+            out[name] = given_fields[name]
+            continue
+        strategy = _strategy_for(hints.get(field.name, field.type), f"{cls.__name__}.{name}")
+        monoid = reducer_of(field)
+        if monoid is not None:
+            strategy = strategy.filter(_identity_holds(monoid))
+            if delta:
+                strategy = st.builds(monoid.empty) | strategy
+        out[name] = strategy
+    unknown = sorted(set(given_fields) - known)
+    if unknown:
+        raise expected(f"fields of {cls.__name__} ({', '.join(sorted(known))})", "fields", unknown)
+    return out
+
+
+def _strategy_for(tp: Any, where: str) -> st.SearchStrategy[Any]:
+    if isinstance(tp, type) and attrs.has(tp):
+        return records(tp)
+    if tp is None or isinstance(tp, str):
+        field = where.rpartition(".")[2]
+        msg = (
+            f"Expected a type hint for {where} but got {tp!r}; "
+            f"you probably want to pass a strategy for it: records(..., {field}=...)"
+        )
+        raise InvalidArgument(msg, argument=field)
+    return st.from_type(tp)
+
+
+def _identity_holds(monoid: Monoid[Any]) -> Callable[[Any], bool]:
+    def holds(value: Any) -> bool:
+        e = monoid.empty()
+        return bool(monoid.combine(e, value) == value and monoid.combine(value, e) == value)
+
+    return holds
+
+
+# --- monoid laws -------------------------------------------------------------
+
+
+def check_monoid_laws(
+    monoid: Monoid[T],
+    values: st.SearchStrategy[T],
+    *,
+    eq: Callable[[T, T], bool] = operator.eq,
+) -> None:
+    """Check identity, associativity and purity of ``monoid`` on values drawn from ``values``.
+
+    Call it from a test (not from inside another ``@given``): it runs a
+    hypothesis search with the loaded settings profile and raises
+    `dagfn.monoid.LawViolation` (an AssertionError) with the falsifying values
+    as hypothesis shrank them, one failure rather than a group. Pass ``eq`` for
+    approximate equality (float sums).
+    """
+
+    @settings(report_multiple_bugs=False)
+    @given(values, values, values)
+    def laws(a: T, b: T, c: T) -> None:
+        check_laws(monoid, a, b, c, eq=eq)
+
+    laws()
+
+
+# --- random DAGs ---------------------------------------------------------------
 
 
 @attrs.frozen

@@ -9,7 +9,7 @@ import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies_monoid import LAWFUL, SampleState, check_monoid_laws, sample_states
+from strategies_monoid import LAWFUL, SampleState, sample_states
 
 import dagfn.monoid
 from dagfn._errors import DagfnError, InvalidArgument
@@ -35,6 +35,7 @@ from dagfn.monoid import (
     reduced,
     reducer_of,
 )
+from dagfn.testing import check_monoid_laws
 
 # --- laws ------------------------------------------------------------------
 
