@@ -10,8 +10,8 @@ work / k)`` of BENCHMARKS.md. Two clocks:
 - *real*: the median of ``--repeats`` real runs, as BENCHMARKS.md asks.
 
 Variants: ``critical_path`` (ranks by step counts, what a run does today),
-``critical_path+durations`` (ranks by the step durations of a first run's
-`Trace`, through the prototype hook `Plan.use_durations`), ``fifo`` and
+``critical_path+durations`` (ranks by the step durations of an earlier run
+journaled in a store, as a service with a store would), ``fifo`` and
 ``waves`` (for contrast).
 
 The bound of BENCHMARKS.md is loose on these DAGs: their start is nearly a
@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -38,8 +39,9 @@ from _timing import format_table, median_time
 from dagfn_graphs import build
 from workloads import Dag, dependents, lower_bound, makespan, reference_values
 
-from dagfn import Graph, Limits, Trace, run
+from dagfn import Graph, Limits, run
 from dagfn._interpret import plan_of
+from dagfn.store import MemoryStore
 
 K = 4
 VARIANTS = ("critical_path", "critical_path+durations", "fifo", "waves")
@@ -77,10 +79,18 @@ def tighter_bound(dag: Dag, k: int) -> float:
 
 
 def _runner(
-    graph: Graph[int, tuple[int, ...], Any], policy: str, expected: tuple[int, ...]
+    graph: Graph[int, tuple[int, ...], Any],
+    policy: str,
+    expected: tuple[int, ...],
+    store: MemoryStore | None = None,
 ) -> Callable[[], Any]:
     async def once() -> None:
-        result = await run(graph, 0, policy=policy, limits=Limits(concurrency=K))
+        limits = Limits(concurrency=K)
+        if store is None:
+            result = await run(graph, 0, policy=policy, limits=limits)
+        else:  # a new run id each time: the store only lends its history of durations
+            run_id = uuid.uuid4().hex
+            result = await run(graph, 0, policy=policy, limits=limits, store=store, run_id=run_id)
         if result.unwrap() != expected:
             raise AssertionError(f"{policy}: computed {result}, expected {expected}")
 
@@ -98,15 +108,15 @@ def virtual_seconds(fn: Callable[[], Any]) -> float:
     return trio.run(timed, clock=trio.testing.MockClock(autojump_threshold=0))
 
 
-def learn_durations(graph: Graph[int, tuple[int, ...], Any]) -> dict[str, float]:
-    """Step durations by path, from the `Trace` of one real run (step-count ranks)."""
-    trace = Trace()
+def learned(graph: Graph[int, tuple[int, ...], Any]) -> MemoryStore:
+    """A store holding one journaled run of ``graph``: later runs rank by its durations."""
+    store = MemoryStore()
 
     async def once() -> None:
-        await run(graph, 0, limits=Limits(concurrency=K), on_event=trace)
+        await run(graph, 0, store=store, run_id="learn", limits=Limits(concurrency=K))
 
-    trio.run(once)
-    return {s: r.duration for s, r in trace.steps.items() if r.duration is not None}
+    trio.run(once, clock=trio.testing.MockClock(autojump_threshold=0))
+    return store
 
 
 def measure(seed: int, repeats: int, real: bool) -> dict[str, tuple[float, float | None]]:
@@ -116,16 +126,15 @@ def measure(seed: int, repeats: int, real: bool) -> dict[str, tuple[float, float
     values = reference_values(dag)
     expected = tuple(values[i] for i in dag.sinks)
     graph = build(dag, "sleep")
-    plan = plan_of(graph)  # lowered outside the timing
+    plan_of(graph)  # lowered outside the timing
     out: dict[str, tuple[float, float | None]] = {}
     for variant in VARIANTS:
         policy = variant.split("+")[0]
-        plan.use_durations(learn_durations(graph) if variant.endswith("+durations") else None)
-        once = _runner(graph, policy, expected)
+        store = learned(graph) if variant.endswith("+durations") else None
+        once = _runner(graph, policy, expected, store)
         virtual = virtual_seconds(once) / bound
         measured = median_time(once, repeats, warmup=0) / bound if real else None
         out[variant] = (virtual, measured)
-    plan.use_durations(None)
     return out
 
 

@@ -19,7 +19,6 @@ import contextlib
 import functools
 import heapq
 import random
-import time
 import uuid
 from collections.abc import Callable
 from types import CoroutineType
@@ -41,6 +40,7 @@ from dagfn._journal import (
     OnChange,
     check_durability,
     check_on_change,
+    durations_seen,
     known_types,
     loads,
     open_journal,
@@ -198,6 +198,9 @@ async def run(
         output_type = value_type(plan, plan.output, {})
         return Success(loads(info.result_json, output_type, known_types(plan)))
     execution.journal, execution.reuse = journal, reuse
+    if limits is not None and policy == "critical_path":
+        seen = await trio.to_thread.run_sync(durations_seen, store, plan)
+        execution.durations = plan.durations_from(seen) if seen else None
     return await execution.execute(x)
 
 
@@ -369,6 +372,7 @@ class _Run:
         self.emitter: OnEvent | None = None  # on_event as the steps call it (for nested runs)
         self.executor: Executor | None = None  # the default for plain functions; None: inline
         self.values: list[Any] = []  # every step's value once the run is over
+        self.durations: list[float] | None = None  # seconds per step seen in earlier runs
 
     async def execute(self, x: object) -> Result[Any, RunFailure[Any]]:
         executors = _executors_of(self.plan, self.executor)
@@ -447,7 +451,7 @@ class _Run:
                 self.limits,
                 self.policy,
                 lambda i: nursery.start_soon(attempts, i),
-                plan.durations,
+                self.durations,
             )
         journal, reuse, pauses = self.journal, self.reuse, plan.pauses
         paused: list[tuple[str, object]] = []  # interrupts waiting: (path, prompt)
@@ -491,7 +495,7 @@ class _Run:
         def fail(i: int, error: object, attempt: int = 1) -> bool:
             """Record that step ``i`` failed; False if a recover region caught it."""
             if journal is not None and not internal[i]:
-                journal.failed(i, error, time.time())
+                journal.failed(i, error, trio.current_time())
             r = region_of[i]
             if r >= 0:
                 emit("recover", i, attempt=attempt, error=error)
@@ -501,7 +505,7 @@ class _Run:
                     catch = region.catch
                     remaining[catch] = -1  # it will never fire from its input
                     values[catch] = NOT_TAKEN if region.graph else region.fallback
-                    if region.graph or journaled(catch, region.fallback, time.time()):
+                    if region.graph or journaled(catch, region.fallback, trio.current_time()):
                         settle(catch)
                 return False
             failures.append((i, error))
@@ -628,7 +632,7 @@ class _Run:
                 return False
             if breaker is not None:
                 breaker.succeeded()
-            if not journaled(d, out, time.time()):
+            if not journaled(d, out, trio.current_time()):
                 return False
             values[d] = out
             if on_event is not None:
@@ -673,7 +677,7 @@ class _Run:
                 kind = kinds[i]
                 args = [values[j] for j in deps[i]]
                 retry, timeout, breaker = opts.retry, opts.timeout, opts.breaker
-                started = time.time()
+                started = trio.current_time()
                 attempt = 0
                 while True:
                     attempt += 1

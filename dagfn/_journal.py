@@ -18,6 +18,7 @@ from typing import Any, Final, Literal
 
 import attrs
 import cattrs
+import trio
 from cattrs.preconf.json import make_converter
 from returns.result import Result
 
@@ -297,6 +298,8 @@ class Journal:
     pending: list[Entry] = attrs.field(factory=list)  # durability "exit": kept until the end
 
     def done(self, i: int, value: object, started: float, attempts: int = 1) -> None:
+        # ``started`` is trio's clock: a row's duration is trio time (virtual under a
+        # MockClock), and its wall-clock times end now.
         """Record that step ``i`` finished with ``value`` (raises `JournalError`).
 
         A region result in a route branch that was not taken has no value: no row.
@@ -304,7 +307,9 @@ class Journal:
         if value is _plan.NOT_TAKEN:
             return
         path = self.plan.paths[i]
-        entry = Entry(path, "done", self.dumps(i, value), started, time.time(), attempts)
+        now = time.time()
+        took = trio.current_time() - started
+        entry = Entry(path, "done", self.dumps(i, value), now - took, now, attempts)
         if self.durability == "exit":
             self.pending.append(entry)
         else:
@@ -322,9 +327,9 @@ class Journal:
 
     def failed(self, i: int, error: object, started: float, attempts: int = 1) -> None:
         """Record that step ``i`` failed (for history; it runs again on resume)."""
-        entry = Entry(
-            self.plan.paths[i], "failed", None, started, time.time(), attempts, repr(error)
-        )
+        now = time.time()
+        took = trio.current_time() - started
+        entry = Entry(self.plan.paths[i], "failed", None, now - took, now, attempts, repr(error))
         self.store.record(self.run_id, entry)
 
     def paused(self, i: int, prompt: object) -> None:
@@ -422,6 +427,27 @@ def _read_row(plan: Plan, i: int, text: str) -> Any:
             "replay from that step into a new run id"
         )
         raise JournalError(msg, step=plan.paths[i]) from error
+
+
+def durations_seen(store: Store, plan: Plan, runs: int = 3) -> dict[str, float]:
+    """Mean seconds per step path over the latest finished runs of the same plan.
+
+    These weight the ``critical_path`` policy's ranks (blocking: call from a
+    worker thread). Empty when the store has no such run.
+    """
+    totals: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    matching = [
+        info
+        for info in store.list_runs()
+        if info.fingerprint == plan.fingerprint and info.status == "succeeded"
+    ]
+    for info in matching[:runs]:
+        for path, entry in store.entries(info.run_id).items():
+            if entry.status == "done":
+                totals[path] = totals.get(path, 0.0) + (entry.finished_at - entry.started_at)
+                counts[path] = counts.get(path, 0) + 1
+    return {path: totals[path] / counts[path] for path in totals}
 
 
 def _unchanged_closure(plan: Plan, dirty: set[str]) -> set[str]:

@@ -70,7 +70,6 @@ class Plan:
         "cache",
         "dependents",
         "deps",
-        "durations",
         "fingerprint",
         "fns",
         "guarded",
@@ -100,9 +99,6 @@ class Plan:
         self.internal: list[bool] = []  # plumbing (input, gather, gates): no user path
         self.origins: list[str] = []  # where the step comes from, for messages
         self.rank: list[int] = []  # upward rank: steps on the longest path to the end
-        # durations[i]: seconds step i took in earlier runs (plumbing: 0), or None when
-        # unknown; when set, critical_path ranks by `weighted_rank` instead of `rank`.
-        self.durations: list[float] | None = None
         self.level: list[int] = []  # steps on the longest path from the input (input: 0)
         self.options: list[StepOptions | None] = []  # None: no policy at all
         self.region: list[int] = []  # innermost recover region the step is in, or -1
@@ -141,18 +137,12 @@ class Plan:
             rank[i] = durations[i] + (max([rank[d] for d in below]) if below else 0.0)
         return rank
 
-    def use_durations(self, seconds: Mapping[str, float] | None) -> None:
-        """Weight critical_path ranks by step durations seen earlier (by path); None: step counts.
-
-        A user step missing from ``seconds`` counts as the mean of the known ones;
-        plumbing counts 0. (The hook the benchmark uses until a store supplies them.)
-        """
-        if seconds is None:
-            self.durations = None
-            return
+    def durations_from(self, seconds: Mapping[str, float]) -> list[float]:
+        """Per step, its duration in ``seconds`` (by path): the mean of the known ones for a
+        user step missing from it, 0 for plumbing."""
         known = [seconds[p] for p in self.paths if p in seconds]
         default = sum(known) / len(known) if known else 1.0
-        self.durations = [
+        return [
             0.0 if self.internal[i] else float(seconds.get(p, default))
             for i, p in enumerate(self.paths)
         ]
