@@ -770,3 +770,28 @@ def test_a_run_input_that_is_not_json_is_a_journal_error_before_any_step(
     with pytest.raises(JournalError, match="<input>"):
         run_sync(take, object(), store=sqlite, run_id="in")
     assert calls == Counter()
+
+
+def test_recover_and_fallback_regions_in_a_route_branch_not_taken_are_journaled_fine(
+    open_store: Opener,
+) -> None:
+    """A region in an untaken branch has no value: it writes no row (was a JournalError)."""
+    calls: Counter[str] = Counter()
+
+    def pick(x: int) -> Literal["a", "b", "c"]:
+        return "a"
+
+    def make(name: str) -> Graph[int, int, Never]:
+        def fn(x: int) -> int:
+            calls[name] += 1
+            return x + 1
+
+        fn.__name__ = name
+        return node(fn)
+
+    graph = route(pick).cases(
+        {"a": make("a"), "b": make("b").recover(0), "c": make("c") | make("c2")}
+    )
+    assert run_sync(graph, 1, store=open_store(), run_id="nt") == Success(2)
+    assert run_sync(graph, 1, store=open_store(), run_id="nt") == Success(2)
+    assert calls == Counter(a=1)
