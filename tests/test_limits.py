@@ -19,6 +19,7 @@ from returns.result import Result, Success
 
 from dagfn import Graph, Limits, RunFailure, gather, node, run
 from dagfn._interpret import plan_of
+from dagfn.store import MemoryStore
 from dagfn.testing import DagSpec, Recorder, build_graph, dag_specs
 
 POLICIES = ("critical_path", "fifo", "waves")
@@ -300,7 +301,7 @@ def test_waves_never_starts_a_deeper_level_while_a_shallower_one_runs(
         assert not shallower, f"s{step} (level {level[step]}) started while {shallower} ran"
 
 
-def test_critical_path_ranks_by_durations_once_a_plan_knows_them() -> None:
+def test_critical_path_ranks_by_durations_seen_in_earlier_runs_in_the_store() -> None:
     log = Log()
     src = log.step("src", 1)
     # "long" has more steps but "heavy" more seconds on its path.
@@ -308,16 +309,16 @@ def test_critical_path_ranks_by_durations_once_a_plan_knows_them() -> None:
     heavy = src >> log.step("heavy", 10)
     g = gather([long, heavy])
     limits = Limits(concurrency=1)
-    vrun_graph(g, limits=limits)
+    store = MemoryStore()
+    vrun_graph(g, limits=limits, store=store, run_id="first")
     assert [n for n, _ in log.starts][:2] == ["src", "l1"]  # step counts: 3 > 1
+    log.starts.clear()
+    vrun_graph(g, limits=limits, store=store, run_id="second")
+    assert [n for n, _ in log.starts][:2] == ["src", "heavy"]  # seconds seen: 10 > 3
+    log.starts.clear()
+    vrun_graph(g, limits=limits)  # no store, no history: step counts again
+    assert [n for n, _ in log.starts][:2] == ["src", "l1"]
     plan = plan_of(g)
-    plan.use_durations({"src": 1, "l1": 1, "l2": 1, "l3": 1, "heavy": 10})
-    try:
-        log.starts.clear()
-        vrun_graph(g, limits=limits)
-        assert [n for n, _ in log.starts][:2] == ["src", "heavy"]  # seconds: 10 > 3
-    finally:
-        plan.use_durations(None)
     weighted = plan.weighted_rank([1.0] * len(plan))
     assert weighted == [float(r) for r in plan.rank]  # unit durations: step counts
 
