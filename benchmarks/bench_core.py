@@ -12,10 +12,11 @@ sync chain at most 0.75x of it; makespan at most 1.07x the critical path.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 from typing import Any
 
-from _timing import format_table, median_time, per_step_us, ratio
+from _timing import format_table, per_step_us, ratio, time_once
 from dagfn_graphs import Body, build
 from trio_engine import BodyKind, prepare, run_trio_engine
 from workloads import ROOT_INPUT, Dag, chain, critical_path, fanout, lattice, makespan
@@ -50,9 +51,15 @@ def measure(dag: Dag, body: Body, repeats: int) -> tuple[float, float]:
         if got != values:
             raise AssertionError("the trio engine computed a wrong value")
 
-    t_engine = median_time(engine, repeats)
-    t_dagfn = median_time(_dagfn_once(graph, sinks), repeats)
-    return t_dagfn, t_engine
+    # Interleaved rounds (after one untimed round each), so that a change in the
+    # machine's load hits both engines alike.
+    ours = _dagfn_once(graph, sinks)
+    time_once(engine), time_once(ours)
+    engine_times, dagfn_times = [], []
+    for _ in range(repeats):
+        engine_times.append(time_once(engine))
+        dagfn_times.append(time_once(ours))
+    return statistics.median(dagfn_times), statistics.median(engine_times)
 
 
 def main(argv: list[str] | None = None) -> int:
