@@ -39,6 +39,7 @@ from dagfn._interpret import StepTimeout as StepTimeout
 from dagfn._interpret import run as run
 from dagfn._interpret import run_sync as run_sync
 from dagfn._journal import GraphChanged as GraphChanged
+from dagfn._journal import InputChanged as InputChanged
 from dagfn._journal import JournalError as JournalError
 from dagfn._loop import MaxStepsExceeded as MaxStepsExceeded
 from dagfn._loop import loop as loop
@@ -74,6 +75,7 @@ __all__ = [
     "Gathered",
     "Graph",
     "GraphChanged",
+    "InputChanged",
     "InvalidAnswer",
     "InvalidArgument",
     "JournalError",

@@ -7,7 +7,6 @@ computes only the steps without an entry.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from typing import Any, Final, TypeVar
@@ -22,7 +21,7 @@ from dagfn._errors import DagfnError, expected
 from dagfn._failures import RunFailure
 from dagfn._graph import Graph
 from dagfn._interpret import plan_of, run
-from dagfn._journal import dumps, input_type, loads
+from dagfn._journal import dumps, read_input
 from dagfn._plan import LOOP, Plan
 from dagfn.store import Entry, RunInfo, Store
 
@@ -142,7 +141,7 @@ async def resume(
     for row in rows:
         store.record(run_id, row)
     await trio.to_thread.run_sync(store.flush)
-    x = loads(json.dumps(json.loads(info.meta_json)["input"]), input_type(plan))
+    x = read_input(plan, info)
     return await run(graph, x, store=store, run_id=run_id, **options)
 
 
@@ -210,7 +209,7 @@ async def replay(
         store.copy_run(run_id, new_run_id, keep=lambda path: path not in redo)
 
     await trio.to_thread.run_sync(copy)
-    x = loads(json.dumps(json.loads(info.meta_json)["input"]), input_type(plan))
+    x = read_input(plan, info)
     return await run(graph, x, store=store, run_id=new_run_id, **options)
 
 

@@ -77,6 +77,24 @@ def _some(paths: tuple[str, ...], shown: int = 8) -> str:
     return listed if len(paths) <= shown else f"{listed} and {len(paths) - shown} more"
 
 
+class InputChanged(DagfnError, ValueError):
+    """A run id was run again with a different input than the one it journaled."""
+
+    def __init__(self, run_id: str, journaled: object) -> None:
+        super().__init__(
+            f"run {run_id!r} was journaled with another input ({_short(journaled)}); its "
+            "steps' outputs belong to that input: resume it with the same input (resume() "
+            "reads it from the journal) or start a new run id"
+        )
+        self.run_id = run_id
+        self.journaled = journaled
+
+
+def _short(value: object) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def unwrap_output_type(t: Any) -> Any:
     """The value type inside ``Result[O, E]`` (or ``O`` itself)."""
     origin = typing.get_origin(t)
@@ -364,8 +382,13 @@ def open_journal(
     if steps_json is None:
         steps_json = plan.cache["journal.steps_json"] = json.dumps(fingerprints)
     # {"input": ..., "steps": ...} without encoding the plan's part again on every run.
-    meta_json = '{"input":' + dumps(x, "<input>") + ',"steps":' + steps_json + "}"
+    head = '{"input":' + _input_json(plan, x) + ',"steps":'
+    meta_json = head + steps_json + "}"
     info = store.open_run(run_id, fingerprint=plan.fingerprint, meta_json=meta_json)
+    if not info.meta_json.startswith(head):
+        old_input = json.loads(info.meta_json).get("input")
+        if old_input != json.loads(head[len('{"input":') : -len(',"steps":')]):
+            raise InputChanged(run_id, old_input)
     journal = Journal(store, run_id, plan, durability)
     reuse: dict[int, Any] = {}
     if info.fingerprint == plan.fingerprint and info.status == "succeeded":
@@ -390,6 +413,20 @@ def open_journal(
         journal.entries = entries
     changed_graph = info.fingerprint != plan.fingerprint
     return journal, info, reuse_for(plan, entries, usable if changed_graph else None)
+
+
+def _input_json(plan: Plan, x: object) -> str:
+    """The run input as JSON, tagged with its class when no root step annotates it."""
+    if input_type(plan) is Any and not isinstance(x, _NATIVE):
+        cls = type(x)
+        return dumps({_TAG: f"{cls.__module__}.{cls.__qualname__}", "value": x}, "<input>")
+    return dumps(x, "<input>")
+
+
+def read_input(plan: Plan, info: RunInfo) -> Any:
+    """A journaled run's input, as the value it was (for resume and replay)."""
+    data = json.loads(info.meta_json)["input"]
+    return loads(json.dumps(data), input_type(plan), known_types(plan))
 
 
 def reuse_for(

@@ -795,3 +795,42 @@ def test_recover_and_fallback_regions_in_a_route_branch_not_taken_are_journaled_
     assert run_sync(graph, 1, store=open_store(), run_id="nt") == Success(2)
     assert run_sync(graph, 1, store=open_store(), run_id="nt") == Success(2)
     assert calls == Counter(a=1)
+
+
+def test_the_same_run_id_with_another_input_is_refused_naming_the_journaled_input(
+    tmp_path: Path,
+) -> None:
+    from dagfn import InputChanged
+
+    @node
+    def double_it(x: int) -> int:
+        return x * 2
+
+    with SqliteStore(str(tmp_path / "input.sqlite")) as store:
+        assert run_sync(double_it, 3, store=store, run_id="same") == Success(6)
+        with pytest.raises(
+            InputChanged, match=r"run 'same' was journaled with another input \(3\)"
+        ):
+            run_sync(double_it, 4, store=store, run_id="same")
+        assert run_sync(double_it, 3, store=store, run_id="same") == Success(6)
+
+
+def test_an_unannotated_root_gets_its_input_back_as_the_same_class_on_resume(
+    tmp_path: Path,
+) -> None:
+    from dagfn import interrupt, resume_sync
+
+    def ask(a: Ask) -> str:
+        return a.text
+
+    first = node(lambda a: a).named("first")  # no annotation: the input's type is unknown
+    g = first >> interrupt(ask, answer=str) >> node(lambda s: s.upper()).named("shout")
+    with SqliteStore(str(tmp_path / "tagged.sqlite")) as store:
+        paused = run_sync(g, Ask("hi"), store=store, run_id="t")
+        assert isinstance(paused, Failure)
+        assert resume_sync(g, "t", store=store, answer="ok") == Success("OK")
+
+
+@attrs.frozen
+class Ask:
+    text: str
