@@ -19,6 +19,7 @@ from ._records import (
     check_run_status,
     check_text,
 )
+from ._writer import GroupWriter
 
 
 class StoreBase(abc.ABC):
@@ -159,3 +160,42 @@ def _acceptor(keep: object) -> Callable[[str], bool]:
     if callable(keep):
         return keep
     raise expected("a set of step paths or a predicate on paths", "keep", keep)
+
+
+class WriterStore(StoreBase):
+    """A store whose writes all go through one group-commit writer thread.
+
+    Subclasses set ``_writer`` (and ``_submit = _writer.submit``, bound once for
+    the hot path) and implement `_release`, which closes their connections.
+    """
+
+    _writer: GroupWriter[Op]
+    _submit: Callable[[Op], None]
+
+    def record(self, run_id: str, entry: Entry) -> None:
+        """Enqueue `entry`; see `Store.record` (raises `StoreClosedError`, `StoreWriteError`)."""
+        self._submit((run_id, entry))
+
+    def flush(self) -> None:
+        """Block until recorded rows are committed; see `Store.flush` for what raises."""
+        self._writer.flush()
+
+    def close(self) -> None:
+        """Commit what is pending and close every connection (idempotent).
+
+        Raises `StoreWriteError` if the final commit fails.
+        """
+        try:
+            self._writer.close()
+        finally:
+            self._release()
+
+    def _call(self, op: Op) -> object:
+        return self._writer.call(op)
+
+    def _barrier(self) -> None:
+        self._writer.barrier()
+
+    @abc.abstractmethod
+    def _release(self) -> None:
+        """Close the backend's connections (after the writer has stopped)."""

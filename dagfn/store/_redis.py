@@ -25,7 +25,7 @@ import redis
 
 from dagfn._errors import expected
 
-from ._base import StoreBase
+from ._base import WriterStore
 from ._errors import SchemaVersionError, StoreError
 from ._ops import Op, apply
 from ._records import Entry, RunInfo, stored_entry_status, stored_run_status
@@ -178,7 +178,7 @@ class _RedisSink:
         pass  # the store closes the shared client
 
 
-class RedisStore(StoreBase):
+class RedisStore(WriterStore):
     """A `Store` in a redis server: one writer thread, one MULTI/EXEC per group.
 
     Durability is the server's: a committed group is in the server's memory
@@ -203,7 +203,7 @@ class RedisStore(StoreBase):
         self._keys = _Keys(prefix)
         self._client = redis.Redis.from_url(url, decode_responses=True)
         try:
-            self._writer: GroupWriter[Op] = GroupWriter(
+            self._writer = GroupWriter(
                 lambda: _RedisSink(self._client, self._keys),
                 name=f"dagfn-redis-writer:{prefix}",
                 interval=commit_interval,
@@ -213,29 +213,8 @@ class RedisStore(StoreBase):
             raise
         self._submit = self._writer.submit
 
-    def record(self, run_id: str, entry: Entry) -> None:
-        """Enqueue `entry`; see `Store.record` (raises `StoreClosedError`, `StoreWriteError`)."""
-        self._submit((run_id, entry))
-
-    def flush(self) -> None:
-        """Block until recorded rows are committed; see `Store.flush` for what raises."""
-        self._writer.flush()
-
-    def close(self) -> None:
-        """Commit what is pending and close the connections (idempotent).
-
-        Raises `StoreWriteError` if the final commit fails.
-        """
-        try:
-            self._writer.close()
-        finally:
-            self._client.close()
-
-    def _call(self, op: Op) -> object:
-        return self._writer.call(op)
-
-    def _barrier(self) -> None:
-        self._writer.barrier()
+    def _release(self) -> None:
+        self._client.close()
 
     def _read_run(self, run_id: str) -> RunInfo | None:
         fields = cast(dict[str, str], self._client.hgetall(self._keys.run(run_id)))

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from dagfn._errors import expected
 
-from ._base import StoreBase
+from ._base import WriterStore
 from ._errors import SchemaVersionError, StoreError
 from ._ops import Op, apply
 from ._records import Entry, RunInfo, stored_entry_status, stored_run_status
@@ -255,7 +255,7 @@ class _Readers:
             self._idle.clear()
 
 
-class SqliteStore(StoreBase):
+class SqliteStore(WriterStore):
     """A `Store` in one SQLite file: WAL mode, one writer thread, group commit.
 
     Durability: with ``synchronous="NORMAL"`` (the default) a commit is
@@ -298,7 +298,7 @@ class SqliteStore(StoreBase):
         if not isinstance(busy_timeout, int | float) or busy_timeout < 0:
             raise expected("non-negative seconds", "busy_timeout", busy_timeout)
         self.path = file
-        self._writer: GroupWriter[Op] = GroupWriter(
+        self._writer = GroupWriter(
             lambda: _SqliteSink(file, timeout=busy_timeout, synchronous=synchronous),
             name=f"dagfn-sqlite-writer:{file}",
             interval=commit_interval,
@@ -306,29 +306,8 @@ class SqliteStore(StoreBase):
         self._readers = _Readers(file, busy_timeout)
         self._submit = self._writer.submit
 
-    def record(self, run_id: str, entry: Entry) -> None:
-        """Enqueue `entry`; see `Store.record` (raises `StoreClosedError`, `StoreWriteError`)."""
-        self._submit((run_id, entry))
-
-    def flush(self) -> None:
-        """Block until recorded rows are committed; see `Store.flush` for what raises."""
-        self._writer.flush()
-
-    def close(self) -> None:
-        """Commit what is pending and close every connection (idempotent).
-
-        Raises `StoreWriteError` if the final commit fails.
-        """
-        try:
-            self._writer.close()
-        finally:
-            self._readers.close()
-
-    def _call(self, op: Op) -> object:
-        return self._writer.call(op)
-
-    def _barrier(self) -> None:
-        self._writer.barrier()
+    def _release(self) -> None:
+        self._readers.close()
 
     def _read_run(self, run_id: str) -> RunInfo | None:
         with self._readers.snapshot() as conn:
