@@ -1,10 +1,15 @@
-"""Shared test configuration: hypothesis profiles (``HYPOTHESIS_PROFILE=ci|dev``)."""
+"""Shared test configuration: hypothesis profiles (``HYPOTHESIS_PROFILE=ci|dev``) and the
+store fixtures (`_stores`, `_redis_server`)."""
 
 from __future__ import annotations
 
 import os
 
+from _redis_server import redis_url
+from _stores import open_store, sqlite
 from hypothesis import HealthCheck, settings
+
+__all__ = ["open_store", "redis_url", "sqlite"]  # fixtures for every test module
 
 settings.register_profile("dev", max_examples=60, deadline=None)
 settings.register_profile(

@@ -8,7 +8,6 @@ each test states exactly which steps ran again.
 from __future__ import annotations
 
 import enum
-import itertools
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ import _redis_server
 import attrs
 import pytest
 import trio
+from _stores import Opener
 from returns.result import Failure, Result, Success
 
 from dagfn import (
@@ -35,12 +35,10 @@ from dagfn import (
     run,
     run_sync,
 )
-from dagfn.store import Entry, MemoryStore, RedisStore, SqliteStore, Store, UnknownRunError
+from dagfn.store import Entry, SqliteStore, UnknownRunError
 
 # The session's redis-server (started only when a redis-backed test asks for it).
 redis_url = _redis_server.redis_url
-
-_prefixes = itertools.count()
 
 
 @attrs.frozen
@@ -63,45 +61,6 @@ class Scored:
 
 class Boom(Exception):
     """A planted step failure."""
-
-
-Opener = Callable[[], Store]
-
-
-@pytest.fixture(params=["memory", "sqlite", "redis"])
-def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
-    """Open a *new* store object on one backend's data each call (memory: the same one)."""
-    opened: list[Store] = []
-    if request.param == "memory":
-        memory = MemoryStore()
-        opened.append(memory)
-
-        def opener() -> Store:
-            return memory
-
-    elif request.param == "sqlite":
-
-        def opener() -> Store:
-            opened.append(SqliteStore(tmp_path / "journal.db"))
-            return opened[-1]
-
-    else:
-        url: str = request.getfixturevalue("redis_url")
-        prefix = f"durable-test{next(_prefixes)}"
-
-        def opener() -> Store:
-            opened.append(RedisStore(url, prefix=prefix))
-            return opened[-1]
-
-    yield opener
-    for store in opened:
-        store.close()
-
-
-@pytest.fixture
-def sqlite(tmp_path: Path) -> Iterator[SqliteStore]:
-    with SqliteStore(tmp_path / "journal.db") as store:
-        yield store
 
 
 # -- a journaled run run again calls no step ---------------------------------

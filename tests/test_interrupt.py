@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any, Literal
 
 import _redis_server
 import attrs
 import pytest
 import trio
+from _stores import Opener
 from returns.result import Success
 
 from dagfn import (
@@ -26,11 +24,9 @@ from dagfn import (
     route,
     run_sync,
 )
-from dagfn.store import MemoryStore, RedisStore, SqliteStore, Store
+from dagfn.store import SqliteStore
 
 redis_url = _redis_server.redis_url
-
-_prefixes = itertools.count()
 
 
 @attrs.frozen
@@ -48,45 +44,6 @@ class Review:
 class Ask:
     question: str
     draft: Draft
-
-
-Opener = Callable[[], Store]
-
-
-@pytest.fixture(params=["memory", "sqlite", "redis"])
-def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
-    """Open a *new* store object on one backend's data each call (memory: the same one)."""
-    opened: list[Store] = []
-    if request.param == "memory":
-        memory = MemoryStore()
-        opened.append(memory)
-
-        def opener() -> Store:
-            return memory
-
-    elif request.param == "sqlite":
-
-        def opener() -> Store:
-            opened.append(SqliteStore(tmp_path / "journal.db"))
-            return opened[-1]
-
-    else:
-        url: str = request.getfixturevalue("redis_url")
-        prefix = f"interrupt-test{next(_prefixes)}"
-
-        def opener() -> Store:
-            opened.append(RedisStore(url, prefix=prefix))
-            return opened[-1]
-
-    yield opener
-    for store in opened:
-        store.close()
-
-
-@pytest.fixture
-def sqlite(tmp_path: Path) -> Iterator[SqliteStore]:
-    with SqliteStore(tmp_path / "journal.db") as store:
-        yield store
 
 
 def _review_graph(calls: Counter[str]) -> Any:

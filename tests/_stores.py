@@ -1,0 +1,57 @@
+"""Store fixtures shared by the durable-run tests (registered in conftest.py).
+
+`open_store` runs a test once per backend (memory, SQLite on disk, a real
+redis-server) and hands it an opener that makes a *new* store object on the
+same data each call, as a new process would; `sqlite` is one SQLite store.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from dagfn.store import MemoryStore, RedisStore, SqliteStore, Store
+
+Opener = Callable[[], Store]
+
+_prefixes = itertools.count()
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+    """Open a *new* store object on one backend's data each call (memory: the same one)."""
+    opened: list[Store] = []
+    if request.param == "memory":
+        memory = MemoryStore()
+        opened.append(memory)
+
+        def opener() -> Store:
+            return memory
+
+    elif request.param == "sqlite":
+
+        def opener() -> Store:
+            opened.append(SqliteStore(tmp_path / "journal.db"))
+            return opened[-1]
+
+    else:
+        url: str = request.getfixturevalue("redis_url")
+        prefix = f"store-test-{next(_prefixes)}"
+
+        def opener() -> Store:
+            opened.append(RedisStore(url, prefix=prefix))
+            return opened[-1]
+
+    yield opener
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def sqlite(tmp_path: Path) -> Iterator[SqliteStore]:
+    """One SQLite store on a file in the test's temporary folder."""
+    with SqliteStore(tmp_path / "journal.db") as store:
+        yield store
