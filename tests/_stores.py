@@ -20,18 +20,17 @@ Opener = Callable[[], Store]
 _prefixes = itertools.count()
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
-def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
-    """Open a *new* store object on one backend's data each call (memory: the same one)."""
+def _openers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+    kind: str = request.param
     opened: list[Store] = []
-    if request.param == "memory":
+    if kind == "memory":
         memory = MemoryStore()
         opened.append(memory)
 
         def opener() -> Store:
             return memory
 
-    elif request.param == "sqlite":
+    elif kind == "sqlite":
 
         def opener() -> Store:
             opened.append(SqliteStore(tmp_path / "journal.db"))
@@ -48,6 +47,18 @@ def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opene
     yield opener
     for store in opened:
         store.close()
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+    """Open a *new* store object on one backend's data each call (memory: the same one)."""
+    yield from _openers(request, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def open_durable_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+    """`open_store` for the backends whose data outlives a store object."""
+    yield from _openers(request, tmp_path)
 
 
 @pytest.fixture

@@ -6,10 +6,15 @@ from __future__ import annotations
 import os
 
 from _redis_server import redis_url
-from _stores import open_store, sqlite
+from _stores import open_durable_store, open_store, sqlite
 from hypothesis import HealthCheck, settings
 
-__all__ = ["open_store", "redis_url", "sqlite"]  # fixtures for every test module
+__all__ = [
+    "open_durable_store",
+    "open_store",
+    "redis_url",
+    "sqlite",
+]  # fixtures for every test module
 
 settings.register_profile("dev", max_examples=60, deadline=None)
 settings.register_profile(
