@@ -411,7 +411,7 @@ def plot(series: dict[str, list[tuple[int, float]]], path: Path, meta: dict[str,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    fig, ax = plt.subplots(figsize=(10, 5), dpi=120)
     for name, points in series.items():
         if not points:
             continue
@@ -425,7 +425,7 @@ def plot(series: dict[str, list[tuple[int, float]]], path: Path, meta: dict[str,
     m = meta["machine"]
     ax.set_title(f"Per-step cost against graph size ({meta['date'][:10]}, {m['cores']} cores)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -441,7 +441,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--plot-cap", type=float, default=3.0, help="seconds of one run past which sizes stop"
     )
+    parser.add_argument(
+        "--replot", action="store_true", help="only redraw per_step.png from peers.json"
+    )
     args = parser.parse_args(argv)
+    if args.replot:
+        saved = json.loads((args.out / "peers.json").read_text())
+        series = {k: [tuple(p) for p in v] for k, v in saved["per_step_us_by_chain_length"].items()}
+        plot(series, args.out / "per_step.png", saved)
+        print(f"wrote {args.out / 'per_step.png'}")
+        return 0
     dags = standard_workloads(args.quick)
     print(f"trio engine (floor), {args.repeats} repeats", flush=True)
     rows = trio_rows(dags, args.repeats)
