@@ -52,12 +52,42 @@ def _bodies(body: Body, duration: float) -> tuple[Callable[[int], Any], Callable
     return one_sleep, many_sleep
 
 
-def build(dag: Dag, body: Body) -> Graph[int, tuple[int, ...], Any]:
-    """The dagfn graph of `dag`: step i is named ``s{i}``; the output is every sink's value."""
+def _bounded_bodies(body: Body, modulus: int) -> tuple[Callable[[int], Any], Callable[..., Any]]:
+    """The bodies with values kept below ``modulus`` (deep DAGs would grow huge integers)."""
+    if body == "sync":
+
+        def one(x: int) -> int:
+            return (x + 1) % modulus
+
+        def many(*xs: int) -> int:
+            return (sum(xs) + 1) % modulus
+
+        return one, many
+    if body != "async":
+        raise ValueError(f"Expected body='sync' or 'async' with a modulus but got body={body!r}")
+
+    async def one_async(x: int) -> int:
+        return (x + 1) % modulus
+
+    async def many_async(*xs: int) -> int:
+        return (sum(xs) + 1) % modulus
+
+    return one_async, many_async
+
+
+def build(dag: Dag, body: Body, *, modulus: int | None = None) -> Graph[int, tuple[int, ...], Any]:
+    """The dagfn graph of `dag`: step i is named ``s{i}``; the output is every sink's value.
+
+    With ``modulus``, every value is taken modulo it (see
+    ``workloads.reference_values(dag, modulus=...)``).
+    """
     steps: list[IntGraph] = []
     for i, ds in enumerate(dag.deps):
         duration = dag.durations[i] if dag.durations is not None else 0.0
-        one, many = _bodies(body, duration)
+        if modulus is None:
+            one, many = _bodies(body, duration)
+        else:
+            one, many = _bounded_bodies(body, modulus)
         name = f"s{i}"
         step: IntGraph
         if not ds:

@@ -187,11 +187,18 @@ def lower_bound(dag: Dag, k: int) -> float:
     return max(critical_path(dag), sum(_durations(dag)) / k)
 
 
-def reference_values(dag: Dag, root_input: int = ROOT_INPUT) -> tuple[int, ...]:
-    """Every step's expected value, by plain sequential evaluation (see the module docstring)."""
+def reference_values(
+    dag: Dag, root_input: int = ROOT_INPUT, *, modulus: int | None = None
+) -> tuple[int, ...]:
+    """Every step's expected value, by plain sequential evaluation (see the module docstring).
+
+    With ``modulus``, every value is taken modulo it (for deep DAGs whose values
+    would otherwise grow into integers of thousands of bits).
+    """
     values: list[int] = []
     for ds in dag.deps:
-        values.append(step_value([values[j] for j in ds]) if ds else root_input + 1)
+        value = step_value([values[j] for j in ds]) if ds else root_input + 1
+        values.append(value if modulus is None else value % modulus)
     return tuple(values)
 
 

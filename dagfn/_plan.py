@@ -10,6 +10,7 @@ lowers under the default recursion limit. The plan never does I/O.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any, Final
@@ -337,6 +338,19 @@ class _Context:
 
 def lower(root: _expr.Expr) -> Plan:
     """Lower an expression to a `Plan`; raises `DuplicatePath` naming both steps."""
+    # Lowering allocates only objects that stay alive (the plan's lists and tuples):
+    # CPython's cyclic collector would find nothing to free, but its full passes
+    # over every live object would make lowering a large graph superlinear.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _lower(root)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _lower(root: _expr.Expr) -> Plan:
     plan = Plan()
     plan._add("<input>", INPUT, None, (), guarded=False, internal=True, origin="run input")
     memo: dict[tuple[int, int, int], int] = {}
