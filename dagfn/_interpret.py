@@ -15,6 +15,7 @@ retries, timeouts, breakers, resources and events.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import heapq
@@ -518,16 +519,18 @@ class _Run:
             """Step ``first`` has its value: start every dependent whose inputs now all exist."""
             if fail_fast and failures:
                 return  # cancelled: start nothing more
-            stack = [first]
-            while stack:
-                for d in dependents[stack.pop()]:
+            # Breadth first: steps finished together are settled together, so the
+            # lists indexed by step are walked in order (a large plan stays cache friendly).
+            queue = collections.deque((first,))
+            while queue:
+                for d in dependents[queue.popleft()]:
                     r = remaining[d] - 1
                     remaining[d] = r
                     if r:
                         continue
                     if careful[d]:
                         if begin(d):
-                            stack.append(d)
+                            queue.append(d)
                         elif fail_fast and failures:
                             return
                         continue
@@ -554,7 +557,7 @@ class _Run:
                             return
                         continue
                     values[d] = out
-                    stack.append(d)
+                    queue.append(d)
 
         async def run_async(i: int) -> None:
             """The fast path of an async step with no policy."""
