@@ -782,6 +782,7 @@ class _Run:
             if on_event is not None:
                 # once per step, though several failures may have kept it from running
                 skipped = dict.fromkeys(path for f in failure.failures for path in f.not_run)
+                skipped.update(dict.fromkeys(failure.cancelled))  # cut short by fail_fast
                 for path in skipped:
                     on_event(Event("skip", path, trio.current_time()))
             result, status = Failure(failure), "failed"

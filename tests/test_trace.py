@@ -348,3 +348,28 @@ def test_a_plain_on_event_sees_events_as_they_happen(raises: bool) -> None:
 
     vrun(sleeper("a", 1, fail=raises), 0, on_event=sink)
     assert at == [("start", 0.0), ("fail" if raises else "finish", 1.0)]
+
+
+def test_steps_cut_short_by_fail_fast_end_as_skipped_in_the_trace() -> None:
+    import trio.testing
+
+    from dagfn import Trace, node, run
+
+    @node
+    async def slow(x: int) -> int:
+        await trio.sleep(10)
+        return x
+
+    @node
+    async def bad(x: int) -> int:
+        await trio.sleep(1)
+        raise RuntimeError("boom")
+
+    trace = Trace()
+
+    async def main() -> object:
+        return await run((slow & bad).join(lambda a, b: a), 0, fail_fast=True, on_event=trace)
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert trace.status("bad") == "failed"
+    assert trace.status("slow") == "skipped"
