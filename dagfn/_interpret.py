@@ -254,6 +254,53 @@ def _check_costs(plan: Plan, limits: Limits) -> None:
                 raise expected(msg, f"limits.resources[{resource!r}]", capacity)
 
 
+class _Lane:
+    """One run's steps in a dispatcher: how to start them and what each costs.
+
+    A loop's nested runs are lanes of the outer run's dispatcher, so limits and
+    budgets hold for the whole run, loop bodies included.
+    """
+
+    __slots__ = (
+        "changed",
+        "closed",
+        "costs",
+        "level",
+        "priority",
+        "queued",
+        "running",
+        "start",
+    )
+
+    def __init__(
+        self,
+        plan: Plan,
+        policy: str,
+        budgets: dict[str, float],
+        start: Callable[[int], None],
+        durations: list[float] | None,
+    ) -> None:
+        self.start = start
+        self.queued = 0  # pushed, not yet started
+        self.running = 0  # started by the dispatcher, not yet released
+        self.changed = trio.Event()  # set when queued or running changes
+        self.closed = False  # its run is over (cancelled): drop what it left queued
+        self.level = plan.level
+        # costs[i]: what step i takes from the budgets the run has, while it runs
+        self.costs: list[tuple[tuple[str, float], ...]] = [
+            tuple((r, c) for r, c in options.resources if r in budgets) if options else ()
+            for options in plan.options
+        ]
+        if policy == "critical_path":
+            # step counts, or seconds per step when durations of earlier runs are known
+            rank = plan.rank if durations is None else plan.weighted_rank(durations)
+            self.priority: list[float] | None = [-r for r in rank]
+        elif policy == "waves":
+            self.priority = [float(v) for v in plan.level]
+        else:
+            self.priority = None  # fifo: arrival order only
+
+
 class _Dispatcher:
     """The ready queue of a run with limits (or the ``waves`` policy).
 
@@ -266,82 +313,72 @@ class _Dispatcher:
     __slots__ = (
         "available",
         "capacity",
-        "costs",
         "heap",
-        "level",
         "levels_running",
-        "priority",
+        "policy",
         "running",
         "seq",
-        "start",
         "waves",
     )
 
-    def __init__(
-        self,
-        plan: Plan,
-        limits: Limits | None,
-        policy: str,
-        start: Callable[[int], None],
-        durations: list[float] | None = None,
-    ) -> None:
-        self.heap: list[tuple[float, int, int]] = []
+    def __init__(self, limits: Limits | None, policy: str) -> None:
+        self.heap: list[tuple[float, int, _Lane, int]] = []
         self.seq = 0
         self.running = 0
-        self.start = start
+        self.policy = policy
         self.capacity = limits.concurrency if limits is not None else None
-        budgets = dict(limits.resources) if limits is not None else {}
-        self.available = budgets
-        self.costs: list[tuple[tuple[str, float], ...]] = [
-            tuple((r, c) for r, c in options.resources if r in budgets) if options else ()
-            for options in plan.options
-        ]
+        self.available = dict(limits.resources) if limits is not None else {}
         self.waves = policy == "waves"
-        self.level = plan.level
         self.levels_running: dict[int, int] = {}
-        if policy == "critical_path":
-            # step counts, or seconds per step when durations of earlier runs are known
-            rank = plan.rank if durations is None else plan.weighted_rank(durations)
-            self.priority: list[float] | None = [-r for r in rank]
-        elif self.waves:
-            self.priority = [float(v) for v in plan.level]
-        else:
-            self.priority = None  # fifo: arrival order only
 
-    def push(self, i: int) -> None:
-        key = self.priority[i] if self.priority is not None else 0.0
-        heapq.heappush(self.heap, (key, self.seq, i))
+    def lane(
+        self, plan: Plan, start: Callable[[int], None], durations: list[float] | None = None
+    ) -> _Lane:
+        """Register one run's plan and how to start its steps."""
+        return _Lane(plan, self.policy, self.available, start, durations)
+
+    def push(self, lane: _Lane, i: int) -> None:
+        key = lane.priority[i] if lane.priority is not None else 0.0
+        heapq.heappush(self.heap, (key, self.seq, lane, i))
         self.seq += 1
+        lane.queued += 1
 
     def dispatch(self) -> None:
         heap, available, capacity = self.heap, self.available, self.capacity
-        blocked: list[tuple[float, int, int]] = []
+        blocked: list[tuple[float, int, _Lane, int]] = []
         while heap and (capacity is None or self.running < capacity):
             entry = heapq.heappop(heap)
-            i = entry[2]
-            if self.waves and self.levels_running and min(self.levels_running) < self.level[i]:
+            _, _, lane, i = entry
+            if lane.closed:
+                continue
+            if self.waves and self.levels_running and min(self.levels_running) < lane.level[i]:
                 blocked.append(entry)
                 break  # the current wave is not over
-            costs = self.costs[i]
+            costs = lane.costs[i]
             if costs and any(available[r] < c for r, c in costs):
                 blocked.append(entry)
                 continue
             for r, c in costs:
                 available[r] -= c
             self.running += 1
+            lane.queued -= 1
+            lane.running += 1
+            lane.changed.set()
             if self.waves:
-                level = self.level[i]
+                level = lane.level[i]
                 self.levels_running[level] = self.levels_running.get(level, 0) + 1
-            self.start(i)
+            lane.start(i)
         for entry in blocked:
             heapq.heappush(heap, entry)
 
-    def release(self, i: int) -> None:
+    def release(self, lane: _Lane, i: int) -> None:
         self.running -= 1
-        for r, c in self.costs[i]:
+        lane.running -= 1
+        lane.changed.set()
+        for r, c in lane.costs[i]:
             self.available[r] += c
         if self.waves:
-            level = self.level[i]
+            level = lane.level[i]
             left = self.levels_running[level] - 1
             if left:
                 self.levels_running[level] = left
@@ -374,6 +411,7 @@ class _Run:
         self.executor: Executor | None = None  # the default for plain functions; None: inline
         self.values: list[Any] = []  # every step's value once the run is over
         self.durations: list[float] | None = None  # seconds per step seen in earlier runs
+        self.dispatcher: _Dispatcher | None = None  # set by _execute; shared with loop bodies
 
     async def execute(self, x: object) -> Result[Any, RunFailure[Any]]:
         executors = _executors_of(self.plan, self.executor)
@@ -411,6 +449,7 @@ class _Run:
             inner = _Run(body, self.policy, self.limits, self.fail_fast, None, self.rng)
             inner.run_id = self.run_id
             inner.executor = self.executor
+            inner.dispatcher = self.dispatcher
             if journal is not None:
                 inner.journal = Journal(
                     journal.store, journal.run_id, body, journal.durability, entries=journal.entries
@@ -445,15 +484,12 @@ class _Run:
         region_of, regions = plan.region, plan.regions
         tripped = [False] * len(regions)
         nursery: trio.Nursery
-        dispatcher: _Dispatcher | None = None
-        if self.limits is not None or self.policy == "waves":
-            dispatcher = _Dispatcher(
-                plan,
-                self.limits,
-                self.policy,
-                lambda i: nursery.start_soon(attempts, i),
-                self.durations,
-            )
+        dispatcher = self.dispatcher  # a loop body's run shares its parent's
+        if dispatcher is None and (self.limits is not None or self.policy == "waves"):
+            dispatcher = self.dispatcher = _Dispatcher(self.limits, self.policy)
+        lane = None
+        if dispatcher is not None:
+            lane = dispatcher.lane(plan, lambda i: nursery.start_soon(attempts, i), self.durations)
         journal, reuse, pauses = self.journal, self.reuse, plan.pauses
         paused: list[tuple[str, object]] = []  # interrupts waiting: (path, prompt)
         self.emitter = on_event
@@ -599,10 +635,11 @@ class _Run:
                 or sync_durable
                 or (remote is not None and remote[d] is not None)
             ):
-                if dispatcher is not None:
+                # A loop takes no slot: its body's steps do, in the same dispatcher.
+                if lane is not None and dispatcher is not None and kind != LOOP:
                     # Started by the dispatch after the settle that made it ready, so
                     # that every step made ready at once competes by priority.
-                    dispatcher.push(d)
+                    dispatcher.push(lane, d)
                 else:
                     nursery.start_soon(attempts, d)
                 return False
@@ -661,9 +698,10 @@ class _Run:
 
             def release() -> None:
                 nonlocal released
-                if dispatcher is not None and not released:
+                if lane is not None and dispatcher is not None and not released:
                     released = True
-                    dispatcher.release(i)
+                    if kinds[i] != LOOP:
+                        dispatcher.release(lane, i)
 
             try:
                 if fail_fast and failures:
@@ -768,14 +806,19 @@ class _Run:
                 for i in sorted(reuse):
                     values[i] = reuse[i]
                     settle(i)
-                if dispatcher is not None:
+                if dispatcher is not None and lane is not None:
                     dispatcher.dispatch()  # the first ready steps, in priority order
+                    if lane.queued or lane.running:
+                        nursery.start_soon(keep_open, lane)
         except BaseExceptionGroup as group:
             # Only BaseExceptions that are not failure values get here (KeyboardInterrupt,
             # SystemExit, a bug): re-raise a lone one as itself, as a plain call would.
             if len(group.exceptions) == 1 and not isinstance(group.exceptions[0], trio.Cancelled):
                 raise group.exceptions[0] from None
             raise
+        finally:
+            if lane is not None:
+                lane.closed = True
         result: Result[Any, RunFailure[Any]]
         if failures:
             failure = _run_failure(plan, values, failures, fail_fast)
@@ -797,6 +840,17 @@ class _Run:
         if journal is not None:
             await trio.to_thread.run_sync(_finish, journal, status, values[plan.output])
         return result
+
+
+async def keep_open(lane: _Lane) -> None:
+    """Keep a run's nursery open while steps of its lane wait in a shared dispatcher.
+
+    A loop body's steps may wait for slots that the rest of the run holds;
+    without this task its nursery could close with them still queued.
+    """
+    while lane.queued or lane.running:
+        lane.changed = trio.Event()
+        await lane.changed.wait()
 
 
 class _NestedFailure(Exception):

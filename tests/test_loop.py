@@ -10,6 +10,7 @@ import pytest
 from returns.result import Failure, Success
 
 from dagfn import (
+    Graph,
     InvalidArgument,
     MaxStepsExceeded,
     RunFailure,
@@ -162,3 +163,78 @@ def test_an_interrupt_inside_a_loop_pauses_the_run_and_resumes_in_the_right_iter
         done = resume_sync(g, "h", store=store, answer={"accept": True})
     assert done == Success(Draft(1, ("v1", "ok")))
     assert calls.count("refine 0") == 1
+
+
+def test_limits_hold_across_loop_bodies_and_the_rest_of_the_run() -> None:
+    import trio.testing
+
+    from dagfn import Limits, gather, run
+
+    running = 0
+    most = 0
+    llm_running = 0
+    llm_most = 0
+
+    def sleeper(name: str, *, llm: bool = False) -> Graph[int, int, Any]:
+        async def step(x: int) -> int:
+            nonlocal running, most, llm_running, llm_most
+            running += 1
+            most = max(most, running)
+            if llm:
+                llm_running += 1
+                llm_most = max(llm_most, llm_running)
+            await trio.sleep(1)
+            running -= 1
+            if llm:
+                llm_running -= 1
+            return x + 1
+
+        g = node(step).named(name)
+        return g.on("llm") if llm else g
+
+    def top(xs: tuple[int, ...]) -> int:
+        return max(xs)
+
+    body = gather([sleeper("a", llm=True), sleeper("b", llm=True), sleeper("c")]) >> node(top)
+    repeated = loop(body, until=lambda x: x >= 3, max_steps=5)
+    g = gather([repeated, sleeper("p"), sleeper("q"), sleeper("r")])
+
+    async def main() -> Any:
+        limits = Limits(concurrency=2, resources={"llm": 1})
+        return await run(g, 0, limits=limits)
+
+    result = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert result.unwrap() == (3, 1, 1, 1)
+    assert most == 2
+    assert llm_most == 1
+
+
+def test_fail_fast_under_limits_while_a_loop_body_waits_for_a_slot() -> None:
+    import trio.testing
+
+    from dagfn import Limits, gather, run
+
+    def sleeper(name: str, seconds: float) -> Graph[int, int, Any]:
+        async def step(x: int) -> int:
+            await trio.sleep(seconds)
+            return x + 1
+
+        return node(step).named(name)
+
+    @node
+    async def bad(x: int) -> int:
+        await trio.sleep(0.5)
+        raise RuntimeError("boom")
+
+    def top(xs: tuple[int, ...]) -> int:
+        return max(xs)
+
+    body = gather([sleeper("a", 1), sleeper("b", 1), sleeper("c", 1)]) >> node(top)
+    g = gather([loop(body, until=lambda x: x >= 3, max_steps=5), bad])
+
+    async def main() -> Any:
+        return await run(g, 0, limits=Limits(concurrency=1), fail_fast=True)
+
+    result = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert isinstance(result, Failure)
+    assert result.failure().step == "bad"
