@@ -2,13 +2,16 @@
 
 Layout (data flows top to bottom; each layer only uses the ones above it):
 
-- expression: `_graph` (`Graph`, `node`, `>>`, `&`, `gather`), `_route` (`route`),
-  `_state` (`update`), `monoid`: immutable typed values; building one never
-  runs anything. `_builder` (`Builder`) makes the same values from data.
+- expression: `_graph` (`Graph`, `node`, `>>`, `&`, `gather`, policies), `_route`
+  (`route`), `_state` (`update`), `_loop` (`loop`), `_pause` (`interrupt`),
+  `_policy` (`Limits`, breakers), `monoid`: immutable typed values; building
+  one never runs anything. `_builder` (`Builder`) makes the same values from data.
 - plan: `_plan` lowers an expression to a flat, validated DAG of numbered steps.
-- interpreter: `_interpret` runs a plan on trio (`run`, `run_sync`); `_policy`
-  holds step policies and `Limits`; `_trace` the events and the audit trail.
+- interpreter: `_interpret` runs a plan on trio (`run`, `run_sync`); `_journal`
+  and `_durable` keep and resume runs in a store (`resume`, `replay`).
 - edges: `store/` (journals), `executors/` (where step functions run).
+- views: `_trace` (events, `Trace`), `_render` (`to_mermaid`), `cli` (the
+  ``dagfn`` command), `testing` (hypothesis strategies).
 
 Mistakes in building a graph raise at once; failures while running come back
 as ``Failure(RunFailure(...))``.
