@@ -497,7 +497,7 @@ class _Run:
         region_results = {region.result for region in regions}  # journaled plumbing
         remote = _remote_executors(plan, self.executor)  # None: every plain function inline
         careful = plan.slow
-        if on_event is not None or dispatcher is not None or journal is not None or remote:
+        if on_event is not None or dispatcher is not None or sync_durable or remote:
             careful = [True] * len(plan)
         if reuse:
             # Resume: journaled steps are not computed again, and neither is anything
@@ -592,6 +592,10 @@ class _Run:
                         if fail(d, _failure_value(plan, d, out)) and fail_fast:
                             return
                         continue
+                    if journal is not None and not journaled(d, out, trio.current_time()):
+                        if fail_fast:
+                            return
+                        continue
                     values[d] = out
                     queue.append(d)
 
@@ -600,6 +604,7 @@ class _Run:
             if fail_fast and failures:
                 return  # spawned before a fail-fast failure, first scheduled after it
             fn: Callable[..., Any] = fns[i]  # type: ignore[assignment]
+            started = trio.current_time() if journal is not None else 0.0
             try:
                 if kinds[i] == ASYNC1:
                     out = await fn(values[deps[i][0]])
@@ -613,6 +618,8 @@ class _Run:
                 out = out._inner_value
             elif cls is Failure:
                 fail(i, out._inner_value)
+                return
+            if journal is not None and not journaled(i, out, started):
                 return
             values[i] = out
             settle(i)
