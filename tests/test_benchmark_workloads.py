@@ -6,8 +6,12 @@ import doctest
 import sys
 from pathlib import Path
 
+import itertools
+
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
@@ -24,6 +28,7 @@ from workloads import (
     lower_bound,
     makespan,
     reference_values,
+    strong_lower_bound,
 )
 
 
@@ -109,6 +114,57 @@ def test_critical_path_without_durations_names_the_dag() -> None:
 def test_lower_bound_rejects_no_workers() -> None:
     with pytest.raises(ValueError, match="k=0"):
         lower_bound(makespan(), 0)
+
+
+def _optimum(dag: Dag, k: int) -> float:
+    """The least makespan with `k` workers of a DAG with whole-number durations, by exhaustion.
+
+    Placing the steps one by one, each at the earliest whole time its inputs are
+    done and a worker is free for its whole duration (the serial schedule
+    generation scheme), over every topological order, yields every active
+    schedule, and some active schedule is optimal.
+    """
+    durations = [round(d) for d in dag.durations or ()]
+    best = float(sum(durations))
+    for order in itertools.permutations(range(len(dag))):
+        position = {step: place for place, step in enumerate(order)}
+        if any(position[j] > position[i] for i, ds in enumerate(dag.deps) for j in ds):
+            continue
+        busy = [0] * (sum(durations) + 1)
+        finish = [0] * len(dag)
+        for step in order:
+            start = max((finish[j] for j in dag.deps[step]), default=0)
+            while any(busy[t] >= k for t in range(start, start + durations[step])):
+                start += 1
+            for t in range(start, start + durations[step]):
+                busy[t] += 1
+            finish[step] = start + durations[step]
+        best = min(best, float(max(finish, default=0)))
+    return best
+
+
+@st.composite
+def _small_dags(draw: st.DrawFn) -> Dag:
+    n = draw(st.integers(1, 6))
+    deps = tuple(
+        tuple(sorted(draw(st.sets(st.integers(0, i - 1), max_size=3)) if i else ())) for i in range(n)
+    )
+    durations = tuple(float(draw(st.integers(1, 4))) for _ in range(n))
+    return Dag("small", deps, durations)
+
+
+@settings(max_examples=150, deadline=None)
+@given(dag=_small_dags(), k=st.integers(1, 3))
+def test_strong_lower_bound_is_a_bound_and_at_least_the_loose_one(dag: Dag, k: int) -> None:
+    strong = strong_lower_bound(dag, k)
+    assert lower_bound(dag, k) - 1e-9 <= strong <= _optimum(dag, k) + 1e-9
+
+
+def test_strong_lower_bound_sees_a_start_that_cannot_use_every_worker() -> None:
+    # 0 -> 1 -> {2, 3, 4, 5}, one unit each, 2 workers: the loose bound is 3, the optimum 4.
+    dag = Dag("opening", ((), (0,), (1,), (1,), (1,), (1,)), (1.0,) * 6)
+    assert lower_bound(dag, 2) == 3.0
+    assert strong_lower_bound(dag, 2) == _optimum(dag, 2) == 4.0
 
 
 @pytest.mark.parametrize(
