@@ -538,6 +538,8 @@ class _Run:
                 emit("recover", i, attempt=attempt, error=error)
                 if not in_tripped_region(r):
                     tripped[r] = True
+                    if on_event is not None:
+                        skip_region(r)
                     region = regions[r]
                     catch = region.catch
                     remaining[catch] = -1  # it will never fire from its input
@@ -550,6 +552,17 @@ class _Run:
             if fail_fast:
                 nursery.cancel_scope.cancel()
             return True
+
+        def skip_region(r: int) -> None:
+            """Region ``r`` tripped: its steps not yet ready will never run; say so now."""
+            for s, inner in enumerate(region_of):
+                if inner < 0 or not 0 < remaining[s] < _BLOCKED:
+                    continue
+                while inner >= 0 and inner != r:
+                    inner = regions[inner].parent
+                if inner == r:
+                    remaining[s] = _BLOCKED  # so it is not skipped a second time when ready
+                    emit("skip", s)
 
         def settle(first: int) -> None:
             """Step ``first`` has its value: start every dependent whose inputs now all exist."""

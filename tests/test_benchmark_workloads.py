@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import doctest
+import itertools
 import sys
 from pathlib import Path
-
-import itertools
 
 import pytest
 import trio
@@ -146,9 +145,10 @@ def _optimum(dag: Dag, k: int) -> float:
 @st.composite
 def _small_dags(draw: st.DrawFn) -> Dag:
     n = draw(st.integers(1, 6))
-    deps = tuple(
-        tuple(sorted(draw(st.sets(st.integers(0, i - 1), max_size=3)) if i else ())) for i in range(n)
-    )
+    earlier = [
+        st.sets(st.integers(0, i - 1), max_size=3) if i else st.just(set[int]()) for i in range(n)
+    ]
+    deps = tuple(tuple(sorted(draw(choices))) for choices in earlier)
     durations = tuple(float(draw(st.integers(1, 4))) for _ in range(n))
     return Dag("small", deps, durations)
 

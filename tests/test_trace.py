@@ -180,6 +180,19 @@ def test_recover_and_in_region_skip_events() -> None:
     assert "fail" not in {e.kind for e in trace.events}
 
 
+def test_every_step_a_tripped_region_will_not_run_is_skipped_once_when_it_trips() -> None:
+    trace = Trace()
+    after_boom = sleeper("boom", 1, fail=True) >> sleeper("a1", 1) >> sleeper("a2", 1)
+    beside = sleeper("slow", 2) >> sleeper("next", 1)
+    nested = (sleeper("n1", 3) >> sleeper("n2", 1)).recover(7)
+    region = gather([after_boom, beside, nested])
+    assert vrun(region.recover((0, 0, 0)), 0, on_event=trace) == Success((0, 0, 0))
+    skips = [(e.step, e.at) for e in trace.events if e.kind == "skip"]
+    assert sorted(skips) == [("a1", 1.0), ("a2", 1.0), ("n2", 1.0), ("next", 1.0)]
+    assert {trace.status(step) for step in ("slow", "n1")} == {"completed"}  # already running
+    assert trace.status("boom") == "recovered"
+
+
 def test_internal_plumbing_emits_no_events() -> None:
     trace = Trace()
     g = gather([sleeper("a", 1), plain]).recover((0, 0))
