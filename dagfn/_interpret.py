@@ -307,7 +307,12 @@ class _Dispatcher:
     Invariants: ``heap`` holds ready steps not yet started, keyed by priority
     then arrival; ``running`` counts started steps not yet released, and
     ``available[r]`` is the budget of ``r`` minus the cost of those steps. A
-    step that does not fit the budgets is skipped over, never blocking others.
+    step that does not fit the budgets is skipped over, never blocking others,
+    but not forever: once steps after it in the queue that need one of its
+    budgets have overtaken it `_MAX_OVERTAKES` times, those budgets are held
+    back for it (``overtaken`` counts, by arrival number), so a costly step is
+    not starved by a stream of cheap ones. Steps that need none of its budgets
+    are never held back.
     """
 
     __slots__ = (
@@ -315,6 +320,7 @@ class _Dispatcher:
         "capacity",
         "heap",
         "levels_running",
+        "overtaken",
         "policy",
         "running",
         "seq",
@@ -330,6 +336,7 @@ class _Dispatcher:
         self.available = dict(limits.resources) if limits is not None else {}
         self.waves = policy == "waves"
         self.levels_running: dict[int, int] = {}
+        self.overtaken: dict[int, int] = {}
 
     def lane(
         self, plan: Plan, start: Callable[[int], None], durations: list[float] | None = None
@@ -346,20 +353,29 @@ class _Dispatcher:
     def dispatch(self) -> None:
         heap, available, capacity = self.heap, self.available, self.capacity
         blocked: list[tuple[float, int, _Lane, int]] = []
+        held: set[str] = set()  # budgets kept for a step overtaken too often
         while heap and (capacity is None or self.running < capacity):
             entry = heapq.heappop(heap)
             _, _, lane, i = entry
             if lane.closed:
+                self.overtaken.pop(entry[1], None)
                 continue
             if self.waves and self.levels_running and min(self.levels_running) < lane.level[i]:
                 blocked.append(entry)
                 break  # the current wave is not over
             costs = lane.costs[i]
-            if costs and any(available[r] < c for r, c in costs):
-                blocked.append(entry)
-                continue
-            for r, c in costs:
-                available[r] -= c
+            if costs:
+                if any(available[r] < c or r in held for r, c in costs):
+                    blocked.append(entry)
+                    if self.overtaken.get(entry[1], 0) >= _MAX_OVERTAKES:
+                        held.update(r for r, _ in costs)
+                    continue
+                if blocked:
+                    self._overtake(blocked, costs)
+                for r, c in costs:
+                    available[r] -= c
+            if self.overtaken:
+                self.overtaken.pop(entry[1], None)
             self.running += 1
             lane.queued -= 1
             lane.running += 1
@@ -370,6 +386,15 @@ class _Dispatcher:
             lane.start(i)
         for entry in blocked:
             heapq.heappush(heap, entry)
+
+    def _overtake(
+        self, blocked: list[tuple[float, int, _Lane, int]], costs: tuple[tuple[str, float], ...]
+    ) -> None:
+        """A step needing ``costs`` starts ahead of the ``blocked`` ones: count what it overtook."""
+        overtaken = self.overtaken
+        for _, seq, lane, i in blocked:
+            if any(r == mine for r, _ in lane.costs[i] for mine, _ in costs):
+                overtaken[seq] = overtaken.get(seq, 0) + 1
 
     def release(self, lane: _Lane, i: int) -> None:
         self.running -= 1
@@ -969,6 +994,7 @@ def _failure_value(plan: Plan, i: int, out: Any) -> object:
 
 
 _BLOCKED: Final = 1 << 62  # a counter that never reaches 0
+_MAX_OVERTAKES: Final = 8  # how often a step waiting for a budget may be overtaken for it
 
 
 def _needed(plan: Plan, reuse: dict[int, Any]) -> list[bool]:

@@ -340,3 +340,24 @@ def test_weighted_rank_is_the_longest_sum_of_durations_to_the_end() -> None:
     assert (rank[index["a"]], rank[index["b"]]) == (5.0, 3.0)
     with pytest.raises(ValueError, match="one per step"):
         plan.weighted_rank([1.0])
+
+
+@pytest.mark.parametrize("policy", POLICIES[:2])
+def test_a_costly_step_is_not_starved_by_a_stream_of_cheap_ones(policy: str) -> None:
+    log = Log()
+
+    def cheap_chain(k: int) -> Graph[int, int, Any]:
+        chain = log.step(f"offset{k}", 0.3 * k)  # the chains release their budget one at a time
+        for n in range(20):
+            chain = chain >> log.step(f"c{k}_{n}", 1).on("tokens", 3)
+        return chain
+
+    costly = log.step("before", 0.5) >> log.step("costly", 1).on("tokens", 10)
+    for n in range(25):  # a long tail: critical_path ranks the costly step first too
+        costly = costly >> log.step(f"tail{n}", 0)
+    g = gather([cheap_chain(0), cheap_chain(1), cheap_chain(2), costly])
+    limits = Limits(resources={"tokens": 10})
+    assert isinstance(vrun_graph(g, policy=policy, limits=limits), Success)
+    assert len(log.starts) == 3 * 21 + 2 + 25  # every step ran once
+    # Without a bound on overtaking it would wait for all three chains (about 20 s).
+    assert log.at("costly") < 5
