@@ -52,6 +52,7 @@ from dagfn._plan import NoBranch as NoBranch
 from dagfn._policy import Breaker as Breaker
 from dagfn._policy import BreakerOpen as BreakerOpen
 from dagfn._policy import Limits as Limits
+from dagfn._policy import RetryPolicy as RetryPolicy
 from dagfn._render import to_mermaid as to_mermaid
 from dagfn._route import NotEnumerable as NotEnumerable
 from dagfn._route import Router as Router
@@ -90,6 +91,7 @@ __all__ = [
     "NotEnumerable",
     "Paused",
     "PendingAnswer",
+    "RetryPolicy",
     "Router",
     "RunFailure",
     "StateError",

@@ -7,7 +7,7 @@ Building a graph never runs anything; mistakes in building raise at once.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, Never, TypeVar, TypeVarTuple, Unpack, overload
 
 from returns.result import Result
@@ -276,10 +276,11 @@ class Fan(Generic[I, E, *Ts]):
 class NodeDecorator:
     """What ``node(name=...)`` returns: apply it to a one-argument function."""
 
-    __slots__ = ("_name",)
+    __slots__ = ("_name", "_options")
 
-    def __init__(self, name: str | None) -> None:
+    def __init__(self, name: str | None, options: StepOptions | None = None) -> None:
         self._name = name
+        self._options = options
 
     @overload
     def __call__(  # type: ignore[overload-overlap]
@@ -294,29 +295,78 @@ class NodeDecorator:
     @overload
     def __call__(self, fn: Callable[[A], B], /) -> Graph[A, B, Never]: ...
     def __call__(self, fn: Callable[[Any], Any], /) -> Graph[Any, Any, Any]:
-        return _node(fn, self._name)
+        return _node(fn, self._name, self._options)
 
 
 @overload
 def node(  # type: ignore[overload-overlap]
-    fn: Callable[[A], Awaitable[Result[B, Err]]], /
+    fn: Callable[[A], Awaitable[Result[B, Err]]],
+    /,
+    *,
+    name: str | None = None,
+    retry: int | RetryPolicy | None = None,
+    timeout: float | None = None,
+    resource: str | Mapping[str, float] | None = None,
 ) -> Graph[A, B, Err]: ...
 @overload
-def node(fn: Callable[[A], Result[B, Err]], /) -> Graph[A, B, Err]: ...  # type: ignore[overload-overlap]
+def node(  # type: ignore[overload-overlap]
+    fn: Callable[[A], Result[B, Err]],
+    /,
+    *,
+    name: str | None = None,
+    retry: int | RetryPolicy | None = None,
+    timeout: float | None = None,
+    resource: str | Mapping[str, float] | None = None,
+) -> Graph[A, B, Err]: ...
 @overload
-def node(fn: Callable[[A], Awaitable[B]], /) -> Graph[A, B, Never]: ...
+def node(
+    fn: Callable[[A], Awaitable[B]],
+    /,
+    *,
+    name: str | None = None,
+    retry: int | RetryPolicy | None = None,
+    timeout: float | None = None,
+    resource: str | Mapping[str, float] | None = None,
+) -> Graph[A, B, Never]: ...
 @overload
-def node(fn: Callable[[A], B], /) -> Graph[A, B, Never]: ...
+def node(
+    fn: Callable[[A], B],
+    /,
+    *,
+    name: str | None = None,
+    retry: int | RetryPolicy | None = None,
+    timeout: float | None = None,
+    resource: str | Mapping[str, float] | None = None,
+) -> Graph[A, B, Never]: ...
 @overload
-def node(*, name: str | None = None) -> NodeDecorator: ...
-def node(fn: Callable[[Any], Any] | None = None, /, *, name: str | None = None) -> Any:
+def node(
+    *,
+    name: str | None = None,
+    retry: int | RetryPolicy | None = None,
+    timeout: float | None = None,
+    resource: str | Mapping[str, float] | None = None,
+) -> NodeDecorator: ...
+def node(
+    fn: Callable[[Any], Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    retry: int | RetryPolicy | None = None,
+    timeout: float | None = None,
+    resource: str | Mapping[str, float] | None = None,
+) -> Any:
     """Make a one-step graph from a one-argument function.
 
     The function may be sync or async and may return a plain value (the graph
     cannot fail as a value: ``E`` is ``Never``) or a `returns` ``Result``
     (``Graph[A, B, Err]``). A plain function runs inline on the trio thread; an
     async one runs in its own task. Use ``@node`` or ``@node(name="...")``.
-    Raises `InvalidArgument` at once for a non-callable or a bad name.
+
+    ``retry`` (an attempt count, or a `RetryPolicy`), ``timeout`` (seconds) and
+    ``resource`` (a budget name taking cost 1, or ``{name: cost}``) are
+    shorthands for ``.retry(n)``, ``.timeout(s)`` and ``.on(name, cost)``.
+    Raises `InvalidArgument` at once for a non-callable or a bad argument,
+    naming it.
 
     >>> @node
     ... def inc(x: int) -> int:
@@ -324,14 +374,43 @@ def node(fn: Callable[[Any], Any] | None = None, /, *, name: str | None = None) 
     >>> inc
     <Graph 'inc'>
     """
+    options = _node_options(retry, timeout, resource)
     if fn is None:
         if name is not None:
             _check_name(name)
-        return NodeDecorator(name)
-    return _node(fn, name)
+        return NodeDecorator(name, options)
+    return _node(fn, name, options)
 
 
-def _node(fn: Callable[[Any], Any], name: str | None) -> Graph[Any, Any, Any]:
+def _node_options(retry: object, timeout: object, resource: object) -> StepOptions | None:
+    """The policies given to `node` as keywords, checked; None when there are none."""
+    if retry is None and timeout is None and resource is None:
+        return None
+    policy: RetryPolicy | None = None
+    if isinstance(retry, RetryPolicy):
+        r = retry
+        policy = RetryPolicy.checked(r.attempts, r.backoff, r.factor, r.max_backoff, r.jitter, r.on)
+    elif retry is not None:
+        if isinstance(retry, bool) or not isinstance(retry, int) or retry < 1:
+            raise expected("an attempt count >= 1 or a RetryPolicy", "retry", retry)
+        policy = RetryPolicy.checked(retry, 0.1, 2.0, 10.0, True, (Exception,))
+    resources: tuple[tuple[str, float], ...] = ()
+    if isinstance(resource, str):
+        resources = (check_resource(resource, 1),)
+    elif isinstance(resource, Mapping):
+        resources = tuple(check_resource(r, c) for r, c in resource.items())
+    elif resource is not None:
+        raise expected("a budget name or a mapping of budget name to cost", "resource", resource)
+    return StepOptions(
+        retry=policy,
+        timeout=check_timeout(timeout, "timeout") if timeout is not None else None,
+        resources=resources,
+    )
+
+
+def _node(
+    fn: Callable[[Any], Any], name: str | None, options: StepOptions | None = None
+) -> Graph[Any, Any, Any]:
     if isinstance(fn, Graph):
         raise expected("a function (this is already a graph)", "fn", fn)
     if not callable(fn):
@@ -339,7 +418,10 @@ def _node(fn: Callable[[Any], Any], name: str | None) -> Graph[Any, Any, Any]:
     if name is None:
         name = _expr.callable_name(fn)
     _check_name(name)
-    return Graph(_expr.Call(fn, name, _expr.callable_kind(fn)))
+    kind = _expr.callable_kind(fn)
+    if options is None:
+        return Graph(_expr.Call(fn, name, kind))
+    return Graph(_expr.Call(fn, name, kind, options))
 
 
 class Gathered(Graph[I, tuple[O, ...], E]):

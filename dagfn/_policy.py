@@ -232,9 +232,9 @@ def check_resource(resource: object, cost: object) -> tuple[str, float]:
     return resource, _non_negative("cost", cost, allow_zero=False)
 
 
-def check_timeout(seconds: object) -> float:
-    """Validate ``.timeout(seconds)``."""
-    return _non_negative("seconds", seconds, allow_zero=False)
+def check_timeout(seconds: object, name: str = "seconds") -> float:
+    """Validate ``.timeout(seconds)`` (or ``node(timeout=)``: pass ``name``)."""
+    return _non_negative(name, seconds, allow_zero=False)
 
 
 @attrs.frozen(init=False)

@@ -22,6 +22,7 @@ from dagfn import (
     Graph,
     InvalidArgument,
     Limits,
+    RetryPolicy,
     RunFailure,
     StepTimeout,
     Trace,
@@ -766,3 +767,61 @@ def test_a_cost_above_its_budget_is_an_error_naming_the_step_before_anything_run
     assert ran == []
     # A resource the limits do not name has no budget: the cost is not checked.
     assert run_sync(g, 1, limits=Limits(resources={"llm": 1})) == Success(1)
+
+
+# --- policies as node keywords ---------------------------------------------------
+
+
+def test_node_keywords_retry_time_out_and_take_a_budget_like_the_methods() -> None:
+    flaky = Flaky(ValueError("1"), ValueError("2"))
+    by_keyword = node(flaky, name="kw", retry=3)
+    assert vrun(by_keyword, 1, rng=random.Random(0)) == Success(2)
+    assert len(flaky.calls) == 3
+
+    slow = Flaky(sleep=5)
+    failure = failure_of(vrun(node(slow, name="slow", timeout=1.0), 1))
+    assert isinstance(failure.error, StepTimeout)
+    assert failure.step == "slow"
+
+    log: list[tuple[str, float]] = []
+
+    def holder(name: str, resource: str | dict[str, float]) -> Graph[int, int, Any]:
+        async def body(x: int) -> int:
+            log.append((name, trio.current_time()))
+            await trio.sleep(1)
+            return x
+
+        return node(body, name=name, resource=resource)
+
+    g = gather([holder("a", "llm"), holder("b", {"llm": 1, "tokens": 10}), holder("c", "llm")])
+    assert vrun(g, 0, limits=Limits(resources={"llm": 1, "tokens": 10})) == Success((0, 0, 0))
+    assert sorted(t for _, t in log) == [0.0, 1.0, 2.0]  # one "llm" at a time
+
+
+def test_node_keywords_take_a_retry_policy_and_work_as_a_decorator() -> None:
+    flaky = Flaky(ValueError("1"))
+    policy = RetryPolicy(2, backoff=3.0, jitter=False)
+    decorated = node(name="dec", retry=policy)(flaky)
+    assert vrun(decorated, 1) == Success(2)
+    assert flaky.calls == [0.0, 3.0]
+
+
+@pytest.mark.parametrize(
+    ("keywords", "argument"),
+    [
+        ({"retry": 0}, "retry"),
+        ({"retry": True}, "retry"),
+        ({"retry": RetryPolicy(2, backoff=-1.0)}, "backoff"),
+        ({"timeout": -1.0}, "timeout"),
+        ({"resource": ""}, "resource"),
+        ({"resource": {"tokens": -5}}, "cost"),
+        ({"resource": ["llm"]}, "resource"),
+    ],
+)
+def test_bad_node_keywords_are_errors_naming_the_argument(
+    keywords: dict[str, Any], argument: str
+) -> None:
+    with pytest.raises(InvalidArgument, match=argument):
+        node(lambda x: x, **keywords)
+    with pytest.raises(InvalidArgument, match=argument):
+        node(**keywords)

@@ -11,7 +11,7 @@ from typing import Never, assert_type
 import attrs
 from returns.result import Failure, Result, Success
 
-from dagfn import Fan, Gathered, Graph, RunFailure, gather, node, run, run_sync
+from dagfn import Fan, Gathered, Graph, RetryPolicy, RunFailure, gather, node, run, run_sync
 
 
 @attrs.frozen
@@ -117,6 +117,11 @@ class Index:
 # node as a plain call, on a function, a class and a bound method.
 assert_type(node(shout), Graph[Answer, Answer, Never])
 assert_type(node(name="loud")(shout), Graph[Answer, Answer, Never])
+# policies as node keywords keep the types
+assert_type(node(shout, retry=3, timeout=2.0, resource="llm"), Graph[Answer, Answer, Never])
+assert_type(
+    node(retry=RetryPolicy(2), resource={"tokens": 800})(shout), Graph[Answer, Answer, Never]
+)
 assert_type(node(Query), Graph[str, Query, Never])
 assert_type(node(Index().lookup), Graph[Query, Hits, Never])
 

@@ -273,4 +273,8 @@ def node_takes_one_argument_functions() -> None:
     node(name="sum")(two)  # type: ignore[arg-type]
     node(keyword)  # type: ignore[call-overload]
     node(name=3)  # type: ignore[call-overload]
+    node(two, retry=3)  # type: ignore[arg-type]
+    node(timeout="2s")  # type: ignore[call-overload]
+    node(resource=["llm"])  # type: ignore[call-overload]
+    node(retry=1.5)  # type: ignore[call-overload]
     keyword.named(3)  # type: ignore[arg-type]
