@@ -560,7 +560,7 @@ class _Run:
                 journal.failed(i, error, trio.current_time())
             r = region_of[i]
             if r >= 0:
-                emit("recover", i, attempt=attempt, error=error)
+                emit("fail", i, attempt=attempt, error=error, recovered=True)
                 if not in_tripped_region(r):
                     tripped[r] = True
                     if on_event is not None:

@@ -1,7 +1,8 @@
 """Run events and the audit trail built from them.
 
 `run(..., on_event=f)` calls ``f(event)`` for every start, finish, retry,
-fail, recover, skip and pause. `Trace` is such an ``f``: it keeps the events
+fail, skip and pause (a failure a recover region caught is a fail event with
+``recovered=True``). `Trace` is such an ``f``: it keeps the events
 and folds them into one `StepRecord` per step, exportable as JSON.
 """
 
@@ -14,7 +15,7 @@ from typing import Any, Literal
 import attrs
 import cattrs
 
-EventKind = Literal["start", "finish", "retry", "fail", "recover", "skip", "pause"]
+EventKind = Literal["start", "finish", "retry", "fail", "skip", "pause"]
 
 _unstructure = cattrs.Converter().unstructure
 
@@ -40,8 +41,9 @@ class Event:
     """One thing that happened to a step, at ``at`` (trio's clock, in seconds).
 
     ``attempt`` counts from 1 on start, finish, retry and fail; ``error`` is set
-    on retry, fail and recover; ``digest`` is the input's digest on start and
-    the output's on finish.
+    on retry and fail; ``digest`` is the input's digest on start and the
+    output's on finish. ``recovered`` is True on the fail event of a step whose
+    failure a ``recover`` (or ``|``) region caught: the run goes on.
     """
 
     kind: EventKind
@@ -50,6 +52,7 @@ class Event:
     attempt: int | None = None
     error: Any = None
     digest: str | None = None
+    recovered: bool = False
 
 
 StepStatus = Literal["pending", "running", "completed", "failed", "recovered", "skipped", "paused"]
@@ -80,7 +83,6 @@ _STATUS: dict[str, StepStatus] = {
     "start": "running",
     "finish": "completed",
     "fail": "failed",
-    "recover": "recovered",
     "skip": "skipped",
     "pause": "paused",
 }
@@ -106,11 +108,16 @@ class Trace:
         elif event.kind == "finish":
             record.finished_at = event.at
             record.output_digest = event.digest
-        elif event.kind in ("fail", "recover", "retry"):
+        elif event.kind in ("fail", "retry"):
             record.errors.append(repr(event.error))
-            if event.kind != "retry":
+            if event.kind == "fail":
                 record.finished_at = event.at
-        if event.kind != "retry" and not (event.kind == "recover" and record.status == "failed"):
+        if event.kind == "retry":
+            return
+        if event.recovered:
+            if record.status != "failed":
+                record.status = "recovered"
+        else:
             record.status = _STATUS[event.kind]
 
     def status(self, step: str) -> StepStatus:

@@ -85,7 +85,7 @@ class Progress:
         self.out = out
 
     def __call__(self, event: Event) -> None:
-        if event.kind in ("finish", "fail", "skip", "recover"):
+        if event.kind in ("finish", "fail", "skip"):
             self.done += 1
         if event.kind in ("start", "finish", "fail"):
             width = 30

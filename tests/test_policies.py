@@ -650,15 +650,17 @@ def test_an_async_step_spawned_with_a_failing_plain_step_does_not_start() -> Non
     assert log.ran == []
 
 
-def test_recover_events_carry_the_error_and_the_failed_step() -> None:
+def test_a_caught_failure_is_a_fail_event_marked_recovered_with_the_error() -> None:
     log = Log()
     trace = Trace()
     assert vrun(log.step("boom", fail=True).recover(0), 1, on_event=trace) == Success(0)
     kinds = [(e.kind, e.step) for e in trace.events]
-    assert kinds == [("start", "boom"), ("recover", "boom")]
-    recover = trace.events[-1]
-    assert isinstance(recover.error, ValueError)
-    assert not [e for e in trace.events if e.kind == "fail"]
+    assert kinds == [("start", "boom"), ("fail", "boom")]
+    caught = trace.events[-1]
+    assert isinstance(caught.error, ValueError)
+    assert caught.recovered
+    assert trace.status("boom") == "recovered"
+    assert {e.kind for e in trace.events} <= {"start", "finish", "retry", "fail", "skip", "pause"}
 
 
 def test_recover_does_not_catch_failures_outside_its_region() -> None:

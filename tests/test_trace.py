@@ -170,14 +170,14 @@ def test_recover_and_in_region_skip_events() -> None:
     trace = Trace()
     region = gather([sleeper("boom", 1, fail=True), sleeper("slow", 2) >> sleeper("next", 1)])
     assert vrun(region.recover((0, 0)), 0, on_event=trace) == Success((0, 0))
-    recover = next(e for e in trace.events if e.kind == "recover")
-    assert (recover.step, recover.at, recover.attempt) == ("boom", 1.0, 1)
+    recover = next(e for e in trace.events if e.kind == "fail")
+    assert (recover.step, recover.at, recover.attempt, recover.recovered) == ("boom", 1.0, 1, True)
     assert isinstance(recover.error, ValueError)
     assert trace.status("boom") == "recovered"
     assert trace.steps["boom"].errors == ["ValueError('boom')"]
     assert trace.status("slow") == "completed"
     assert trace.status("next") == "skipped"
-    assert "fail" not in {e.kind for e in trace.events}
+    assert [e for e in trace.events if e.kind == "fail" and not e.recovered] == []
 
 
 def test_every_step_a_tripped_region_will_not_run_is_skipped_once_when_it_trips() -> None:
@@ -296,6 +296,7 @@ def test_to_json_parses_and_holds_steps_and_events() -> None:
         "attempt": 1,
         "error": "ValueError('bad')",
         "digest": None,
+        "recovered": False,
     }
     assert json.loads(trace.to_json(indent=None)) == data
 
