@@ -74,8 +74,9 @@ class PendingAnswer:
 class Paused(RunFailure[Any]):
     """A run stopped at one or more interrupts, after everything else that could run.
 
-    Its journal is durable: answer with ``resume(graph, run_id, store=...,
-    answer=...)``, in this process or another. ``.step`` and ``.prompt`` are
+    With a ``store``, its journal is durable: answer with ``resume(graph,
+    run_id, store=..., answer=...)``, in this process or another. A run
+    without a store reports where it paused but cannot be answered. ``.step`` and ``.prompt`` are
     those of the first pending interrupt; ``.pending`` lists them all.
     """
 

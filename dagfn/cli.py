@@ -2,7 +2,8 @@
 
 Exit codes scripts can rely on: 0 success, 1 the run failed (or ``check``
 found problems), 2 bad usage (unknown graph, bad JSON, bad answer), 3 the run
-is paused at an interrupt (answer it with ``--run-id ID --answer JSON``).
+is paused at an interrupt (answer it with ``--store FILE --run-id ID --answer JSON``;
+only a run journaled in a ``--store`` can be answered).
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ class Progress:
         self.out.flush()
 
 
-def _print_outcome(result: Any, out: TextIO, err: TextIO) -> int:
+def _print_outcome(result: Any, out: TextIO, err: TextIO, store: str | None = None) -> int:
     match result:
         case Success(value):
             out.write(json.dumps(converter.unstructure(value), indent=2, default=repr) + "\n")
@@ -111,8 +112,14 @@ def _print_outcome(result: Any, out: TextIO, err: TextIO) -> int:
             ]
             out.write(json.dumps({"paused": paused.run_id, "pending": prompts}, default=repr))
             out.write("\n")
+            if store is None:
+                err.write(
+                    "paused, but no --store journaled the run, so it cannot be answered: "
+                    "run again with --store FILE to pause durably\n"
+                )
+                return PAUSED
             err.write(
-                f"paused: answer with --run-id {paused.run_id} --answer JSON "
+                f"paused: answer with --store {store} --run-id {paused.run_id} --answer JSON "
                 "(several pending: --answer '{\"step path\": answer, ...}' with --by-step)\n"
             )
             return PAUSED
@@ -161,7 +168,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             progress.close()
         if store is not None:
             store.close()
-    return _print_outcome(result, out, err)
+    return _print_outcome(result, out, err, args.store)
 
 
 def _mermaid(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -49,7 +49,7 @@ def test_a_paused_run_exits_3_and_an_answer_resumes_it(tmp_path: Path) -> None:
     )
     assert code == cli.PAUSED
     assert json.loads(out)["pending"][0]["step"] == "review"
-    assert "--answer" in err
+    assert f"--store {db} --run-id p --answer" in err
     code, _, err = dagfn(
         "run", "examples.review:flow", "--store", db, "--run-id", "p", "--answer", '{"ok": 1}'
     )
@@ -60,6 +60,15 @@ def test_a_paused_run_exits_3_and_an_answer_resumes_it(tmp_path: Path) -> None:
     )  # fmt: skip
     assert code == cli.OK
     assert json.loads(out) == "sent to ada@example.org (go)"
+
+
+def test_a_pause_without_a_store_exits_3_and_says_it_cannot_be_answered() -> None:
+    request = '{"to": "ada@example.org", "topic": "Q3"}'
+    code, out, err = dagfn("run", "examples.review:flow", "--input", request)
+    assert code == cli.PAUSED
+    assert json.loads(out)["pending"][0]["step"] == "review"
+    assert "cannot be answered" in err and "--store FILE" in err
+    assert "--answer" not in err  # no advice that cannot work
 
 
 def test_a_failed_run_exits_1_naming_the_step() -> None:
