@@ -243,7 +243,10 @@ def run_sync(
 
 
 def _check_costs(plan: Plan, limits: Limits) -> None:
+    """Every step, loop bodies included, must fit its budgets, or it could never start."""
     for i, options in enumerate(plan.options):
+        if plan.kinds[i] == LOOP:
+            _check_costs(plan.fns[i].body, limits)  # type: ignore[union-attr]
         for resource, cost in options.resources if options is not None else ():
             capacity = limits.resources.get(resource)
             if capacity is not None and cost > capacity:
@@ -311,8 +314,11 @@ class _Dispatcher:
     but not forever: once steps after it in the queue that need one of its
     budgets have overtaken it `_MAX_OVERTAKES` times, those budgets are held
     back for it (``overtaken`` counts, by arrival number), so a costly step is
-    not starved by a stream of cheap ones. Steps that need none of its budgets
-    are never held back.
+    not starved by a stream of cheap ones. Only the budgets it lacks are held;
+    steps that need none of those are never held back. ``slack[r]`` is a
+    rounding allowance: float costs handed back in another order than they
+    were taken may leave ``available[r]`` a hair below its true value, which
+    must not keep a step that fits exactly from ever starting.
     """
 
     __slots__ = (
@@ -324,6 +330,7 @@ class _Dispatcher:
         "policy",
         "running",
         "seq",
+        "slack",
         "waves",
     )
 
@@ -334,6 +341,7 @@ class _Dispatcher:
         self.policy = policy
         self.capacity = limits.concurrency if limits is not None else None
         self.available = dict(limits.resources) if limits is not None else {}
+        self.slack = {r: abs(c) * 1e-9 for r, c in self.available.items()}
         self.waves = policy == "waves"
         self.levels_running: dict[int, int] = {}
         self.overtaken: dict[int, int] = {}
@@ -351,7 +359,7 @@ class _Dispatcher:
         lane.queued += 1
 
     def dispatch(self) -> None:
-        heap, available, capacity = self.heap, self.available, self.capacity
+        heap, available, capacity, slack = self.heap, self.available, self.capacity, self.slack
         blocked: list[tuple[float, int, _Lane, int]] = []
         held: set[str] = set()  # budgets kept for a step overtaken too often
         while heap and (capacity is None or self.running < capacity):
@@ -365,10 +373,10 @@ class _Dispatcher:
                 break  # the current wave is not over
             costs = lane.costs[i]
             if costs:
-                if any(available[r] < c or r in held for r, c in costs):
+                if any(available[r] + slack[r] < c or r in held for r, c in costs):
                     blocked.append(entry)
                     if self.overtaken.get(entry[1], 0) >= _MAX_OVERTAKES:
-                        held.update(r for r, _ in costs)
+                        held.update(r for r, c in costs if available[r] + slack[r] < c)
                     continue
                 if blocked:
                     self._overtake(blocked, costs)
@@ -383,7 +391,11 @@ class _Dispatcher:
             if self.waves:
                 level = lane.level[i]
                 self.levels_running[level] = self.levels_running.get(level, 0) + 1
-            lane.start(i)
+            try:
+                lane.start(i)
+            except RuntimeError:  # the lane's run is over (its nursery closed, e.g. timed out)
+                lane.closed = True
+                self.release(lane, i)
         for entry in blocked:
             heapq.heappush(heap, entry)
 

@@ -12,6 +12,7 @@ import argparse
 import importlib
 import json
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -112,14 +113,16 @@ def _print_outcome(result: Any, out: TextIO, err: TextIO, store: str | None = No
             ]
             out.write(json.dumps({"paused": paused.run_id, "pending": prompts}, default=repr))
             out.write("\n")
-            if store is None:
+            if store is None or store == "memory:":  # gone when this process exits
+                where = "no --store" if store is None else "--store memory: (in this process only)"
                 err.write(
-                    "paused, but no --store journaled the run, so it cannot be answered: "
+                    f"paused, but {where} journaled the run, so it cannot be answered: "
                     "run again with --store FILE to pause durably\n"
                 )
                 return PAUSED
             err.write(
-                f"paused: answer with --store {store} --run-id {paused.run_id} --answer JSON "
+                f"paused: answer with --store {shlex.quote(store)} --run-id {paused.run_id} "
+                "--answer JSON "
                 "(several pending: --answer '{\"step path\": answer, ...}' with --by-step)\n"
             )
             return PAUSED

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -69,6 +70,28 @@ def test_a_pause_without_a_store_exits_3_and_says_it_cannot_be_answered() -> Non
     assert json.loads(out)["pending"][0]["step"] == "review"
     assert "cannot be answered" in err and "--store FILE" in err
     assert "--answer" not in err  # no advice that cannot work
+
+
+def test_a_pause_on_the_memory_store_also_says_it_cannot_be_answered() -> None:
+    request = '{"to": "ada@example.org", "topic": "Q3"}'
+    code, _, err = dagfn("run", "examples.review:flow", "--input", request, "--store", "memory:")
+    assert code == cli.PAUSED
+    assert "cannot be answered" in err and "memory:" in err
+    assert "--answer" not in err  # the memory store is gone once this process exits
+
+
+def test_the_answer_advice_quotes_a_store_path_so_it_can_be_pasted(tmp_path: Path) -> None:
+    db = str(tmp_path / "my runs" / "review.sqlite")
+    (tmp_path / "my runs").mkdir()
+    request = '{"to": "ada@example.org", "topic": "Q3"}'
+    code, _, err = dagfn("run", "examples.review:flow", "--input", request, "--store", db)
+    assert code == cli.PAUSED
+    advice = err[err.index("--store") :].split(" (")[0]
+    argv = shlex.split(advice.replace("JSON", '\'{"approved": true, "note": "ok"}\''))
+    assert argv[1] == db
+    code, out, _ = dagfn("run", "examples.review:flow", *argv)
+    assert code == cli.OK
+    assert json.loads(out) == "sent to ada@example.org (ok)"
 
 
 def test_a_failed_run_exits_1_naming_the_step() -> None:

@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from returns.result import Result, Success
 
-from dagfn import Graph, Limits, RunFailure, gather, node, run
+from dagfn import Graph, InvalidArgument, Limits, RunFailure, gather, loop, node, run
 from dagfn._interpret import plan_of
 from dagfn.store import MemoryStore
 from dagfn.testing import DagSpec, Recorder, build_graph, dag_specs
@@ -361,3 +361,58 @@ def test_a_costly_step_is_not_starved_by_a_stream_of_cheap_ones(policy: str) -> 
     assert len(log.starts) == 3 * 21 + 2 + 25  # every step ran once
     # Without a bound on overtaking it would wait for all three chains (about 20 s).
     assert log.at("costly") < 5
+
+
+def test_a_waiting_step_holds_back_only_the_budget_it_lacks() -> None:
+    log = Log()
+    chains = []
+    for k in range(10):
+        chain = log.step(f"c{k}_0", 1).on("A")
+        for n in range(1, 10):
+            chain = chain >> log.step(f"c{k}_{n}", 1).on("A")
+        chains.append(chain)
+    # "both" waits 100 s for B; holding A for it too would stall the chains for nothing.
+    both = log.step("wait", 0.5) >> log.step("both", 1).on("A").on("B")
+    g = gather([log.step("long", 100).on("B"), both, *chains])
+    limits = Limits(resources={"A": 5, "B": 1})
+    assert isinstance(vrun_graph(g, policy="fifo", limits=limits), Success)
+    assert log.at("both") == 100
+    assert max(t for name, t in log.starts if name.startswith("c")) < 25
+
+
+def test_float_costs_given_back_in_another_order_still_fill_the_budget() -> None:
+    log = Log()
+    small = [log.step("a", 3).on("r", 0.1), log.step("b", 1).on("r", 0.2)]
+    g = gather([*small, log.step("c", 2).on("r", 0.3), log.step("pre", 4) >> log.step("full", 1)])
+    full = gather([g, log.step("pre2", 4) >> log.step("whole", 1).on("r", 1.0)])
+
+    async def main() -> Result[Any, RunFailure[Any]]:
+        with trio.fail_after(100):  # 0.1 + 0.2 + 0.3 given back as 0.9999999999999999
+            return await run(full, 0, policy="fifo", limits=Limits(resources={"r": 1.0}))
+
+    assert isinstance(trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0)), Success)
+    assert log.at("whole") == 4
+
+
+def test_a_loop_body_step_costing_more_than_its_budget_is_an_error_naming_it() -> None:
+    body = Log().step("costly", 1).on("r", 5)
+    g = loop(body, until=lambda s: True, max_steps=2).named("L")
+    with pytest.raises(InvalidArgument, match="costly"):
+        vrun_graph(g, limits=Limits(resources={"r": 1}))
+
+
+def test_a_loop_timing_out_under_waves_and_a_budget_never_starts_into_its_closed_run() -> None:
+    def timed_out_loop() -> Graph[int, tuple[int, ...], Any]:
+        log = Log()
+        inner = loop(log.step("B", 1).on("r"), until=lambda s: True, max_steps=1).named("L")
+        return gather(
+            [
+                log.step("H", 1).on("r") >> log.step("H2", 1).on("r"),
+                inner.timeout(1).recover(-1),
+                log.step("X", 1) >> log.step("Y", 1).on("r"),
+            ]
+        )
+
+    for _ in range(20):  # the race depended on trio's random task order
+        result = vrun_graph(timed_out_loop(), policy="waves", limits=Limits(resources={"r": 1}))
+        assert isinstance(result, Success)
