@@ -883,6 +883,8 @@ class _Run:
                 # once per step, though several failures may have kept it from running
                 skipped = dict.fromkeys(path for f in failure.failures for path in f.not_run)
                 skipped.update(dict.fromkeys(failure.cancelled))  # cut short by fail_fast
+                for path in _said_already(plan, failures):
+                    skipped.pop(path, None)
                 for path in skipped:
                     on_event(Event("skip", path, trio.current_time()))
             result, status = Failure(failure), "failed"
@@ -1041,6 +1043,22 @@ def _completed(plan: Plan, values: list[Any]) -> tuple[str, ...]:
         for i in range(len(values))
         if not internal[i] and values[i] is not _MISSING and values[i] is not NOT_TAKEN
     )
+
+
+def _said_already(plan: Plan, failures: list[tuple[int, Any]]) -> set[str]:
+    """Steps whose event a failed run has sent already: skip events must not repeat them.
+
+    A failed step has its ``fail`` event; a failed loop's body run sent ``skip``
+    for the body steps it kept from running before it ended.
+    """
+    said: set[str] = set()
+    for i, error in failures:
+        said.add(plan.paths[i])
+        if isinstance(error, _NestedFailure):
+            inner = error.failure
+            said.update(path for f in inner.failures for path in f.not_run)
+            said.update(inner.cancelled)
+    return said
 
 
 def _run_failure(

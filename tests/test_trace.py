@@ -15,7 +15,7 @@ import trio.testing
 from returns.result import Failure, Result, Success
 
 import dagfn._interpret
-from dagfn import Event, Graph, Limits, RunFailure, StepRecord, Trace, gather, node, run
+from dagfn import Event, Graph, Limits, RunFailure, StepRecord, Trace, gather, loop, node, run
 from dagfn._interpret import plan_of
 from dagfn._trace import digest
 
@@ -164,6 +164,21 @@ def test_a_failure_emits_fail_then_skip_for_every_dependent_once() -> None:
     assert trace.status("total") == "skipped"
     assert trace.status("x") == "failed"
     assert trace.steps["total"].attempts == 0
+
+
+@pytest.mark.parametrize("fail_fast", [False, True])
+def test_a_failing_loop_body_sends_one_event_per_step_inside_and_after_it(fail_fast: bool) -> None:
+    trace = Trace()
+    body = sleeper("a", 1) >> sleeper("b", 1, fail=True) >> sleeper("c", 1)
+    inner = loop(body, until=lambda s: s > 9, max_steps=5).named("in")
+    outer = loop(inner >> sleeper("d", 1), until=lambda s: s > 9, max_steps=5).named("out")
+    g = outer >> sleeper("e", 1)
+    failure = vrun(g, 0, on_event=trace, fail_fast=fail_fast)
+    assert isinstance(failure, Failure)
+    ends = [(e.kind, e.step) for e in trace.events if e.kind in ("fail", "skip", "finish")]
+    assert len(ends) == len(set(e[1] for e in ends)), ends  # one end per step
+    assert ("fail", "out/in/b#1#1") in ends
+    assert {step for kind, step in ends if kind == "skip"} == {"out/in/c#1#1", "out/d#1", "e"}
 
 
 def test_recover_and_in_region_skip_events() -> None:
