@@ -268,6 +268,7 @@ class _Lane:
         "changed",
         "closed",
         "costs",
+        "kept",
         "level",
         "priority",
         "queued",
@@ -286,7 +287,8 @@ class _Lane:
         self.start = start
         self.queued = 0  # pushed, not yet started
         self.running = 0  # started by the dispatcher, not yet released
-        self.changed = trio.Event()  # set when queued or running changes
+        self.changed = trio.Event()  # set when a step of it ends with none queued or running
+        self.kept = False  # a keep_open task holds its run's nursery open
         self.closed = False  # its run is over (cancelled): drop what it left queued
         self.level = plan.level
         # costs[i]: what step i takes from the budgets the run has, while it runs
@@ -387,7 +389,6 @@ class _Dispatcher:
             self.running += 1
             lane.queued -= 1
             lane.running += 1
-            lane.changed.set()
             if self.waves:
                 level = lane.level[i]
                 self.levels_running[level] = self.levels_running.get(level, 0) + 1
@@ -411,7 +412,6 @@ class _Dispatcher:
     def release(self, lane: _Lane, i: int) -> None:
         self.running -= 1
         lane.running -= 1
-        lane.changed.set()
         for r, c in lane.costs[i]:
             self.available[r] += c
         if self.waves:
@@ -697,6 +697,9 @@ class _Run:
                     # Started by the dispatch after the settle that made it ready, so
                     # that every step made ready at once competes by priority.
                     dispatcher.push(lane, d)
+                    if not lane.kept:  # queued steps start no task: keep the nursery open
+                        lane.kept = True
+                        nursery.start_soon(keep_open, lane)
                 else:
                     nursery.start_soon(attempts, d)
                 return False
@@ -793,9 +796,11 @@ class _Run:
                                 out = await where.submit(fn, tuple(args), step=paths[i])
                         elif timeout is None:
                             out = await _call(fn, kind, args, threaded=False)
-                        else:
-                            with trio.fail_after(timeout):
+                        else:  # trio.fail_after, without its generator's cost per step
+                            with trio.CancelScope(deadline=trio.current_time() + timeout) as scope:
                                 out = await _call(fn, kind, args, threaded=True)
+                            if scope.cancelled_caught:
+                                raise trio.TooSlowError
                         cls = out.__class__
                         if cls is Success:
                             out = out._inner_value
@@ -855,6 +860,8 @@ class _Run:
                     dispatcher.dispatch()
             finally:
                 release()  # cancelled: give the budget back, start nothing
+                if lane is not None and not lane.queued and not lane.running:
+                    lane.changed.set()  # the lane is idle: its keep_open may end
 
         try:
             async with trio.open_nursery() as nursery:
@@ -863,10 +870,8 @@ class _Run:
                 for i in sorted(reuse):
                     values[i] = reuse[i]
                     settle(i)
-                if dispatcher is not None and lane is not None:
+                if dispatcher is not None:
                     dispatcher.dispatch()  # the first ready steps, in priority order
-                    if lane.queued or lane.running:
-                        nursery.start_soon(keep_open, lane)
         except BaseExceptionGroup as group:
             # Only BaseExceptions that are not failure values get here (KeyboardInterrupt,
             # SystemExit, a bug): re-raise a lone one as itself, as a plain call would.
@@ -904,12 +909,18 @@ class _Run:
 async def keep_open(lane: _Lane) -> None:
     """Keep a run's nursery open while steps of its lane wait in a shared dispatcher.
 
-    A loop body's steps may wait for slots that the rest of the run holds;
-    without this task its nursery could close with them still queued.
+    Queued steps have no task yet, and the slots they wait for may be held by
+    other lanes (the rest of the run, for a loop body); without this task the
+    nursery could close with them still queued. It is started by the first push
+    while none runs, and woken only when a step of the lane ends leaving none
+    queued or running, so a busy lane pays no wake-up per step.
     """
-    while lane.queued or lane.running:
-        lane.changed = trio.Event()
-        await lane.changed.wait()
+    try:
+        while lane.queued or lane.running:
+            lane.changed = trio.Event()
+            await lane.changed.wait()
+    finally:
+        lane.kept = False
 
 
 class _NestedFailure(Exception):

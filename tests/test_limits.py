@@ -416,3 +416,14 @@ def test_a_loop_timing_out_under_waves_and_a_budget_never_starts_into_its_closed
     for _ in range(20):  # the race depended on trio's random task order
         result = vrun_graph(timed_out_loop(), policy="waves", limits=Limits(resources={"r": 1}))
         assert isinstance(result, Success)
+
+
+def test_a_step_after_a_nested_loop_waits_for_a_slot_the_rest_of_the_run_holds() -> None:
+    log = Log()
+    nested = loop(log.step("Y", 1), until=lambda s: True, max_steps=1).named("M")
+    body = loop(nested >> log.step("X", 1), until=lambda s: True, max_steps=1).named("L")
+    g = gather([log.step("long", 10) >> log.step("long2", 10), body])
+    # X is queued when M ends, while long2 holds the only slot: its run must wait for it.
+    result = vrun_graph(g, policy="fifo", limits=Limits(concurrency=1))
+    assert result == Success((2, 2))
+    assert log.at("X") == 21
