@@ -900,6 +900,9 @@ class _Run:
             result = Failure(Paused((), completed, run_id=run_id, pending=pending))
             status = "paused"
         else:
+            if values[plan.output] is _MISSING:  # an interpreter bug: never return a sentinel
+                msg = f"dagfn: run ended without computing {plan.paths[plan.output]!r}; a bug"
+                raise AssertionError(msg)
             result, status = Success(values[plan.output]), "succeeded"
         if journal is not None:
             await trio.to_thread.run_sync(_finish, journal, status, values[plan.output])
