@@ -19,6 +19,7 @@ import collections
 import contextlib
 import functools
 import heapq
+import math
 import random
 import uuid
 from collections.abc import Callable
@@ -317,16 +318,21 @@ class _Dispatcher:
     budgets have overtaken it `_MAX_OVERTAKES` times, those budgets are held
     back for it (``overtaken`` counts, by arrival number), so a costly step is
     not starved by a stream of cheap ones. Only the budgets it lacks are held;
-    steps that need none of those are never held back. ``slack[r]`` is a
-    rounding allowance: float costs handed back in another order than they
-    were taken may leave ``available[r]`` a hair below its true value, which
-    must not keep a step that fits exactly from ever starting.
+    steps that need none of those are never held back.
+
+    Float costs handed back in another order than they were taken can leave
+    ``available[r]`` a rounding error below its true value, which must not
+    keep a step that fits exactly from ever starting: when a step misses by
+    less than ``slack[r]``, ``available[r]`` is recomputed exactly from the
+    costs held (``held[r]``: cost -> how many running steps hold it).
     """
 
     __slots__ = (
         "available",
+        "budgets",
         "capacity",
         "heap",
+        "held",
         "levels_running",
         "overtaken",
         "policy",
@@ -342,8 +348,12 @@ class _Dispatcher:
         self.running = 0
         self.policy = policy
         self.capacity = limits.concurrency if limits is not None else None
-        self.available = dict(limits.resources) if limits is not None else {}
-        self.slack = {r: abs(c) * 1e-9 for r, c in self.available.items()}
+        self.budgets = dict(limits.resources) if limits is not None else {}
+        self.available = dict(self.budgets)
+        self.held: dict[str, collections.Counter[float]] = {
+            r: collections.Counter() for r in self.budgets
+        }
+        self.slack = {r: c * 1e-9 for r, c in self.budgets.items()}
         self.waves = policy == "waves"
         self.levels_running: dict[int, int] = {}
         self.overtaken: dict[int, int] = {}
@@ -361,7 +371,7 @@ class _Dispatcher:
         lane.queued += 1
 
     def dispatch(self) -> None:
-        heap, available, capacity, slack = self.heap, self.available, self.capacity, self.slack
+        heap, available, capacity, held_by = self.heap, self.available, self.capacity, self.held
         blocked: list[tuple[float, int, _Lane, int]] = []
         held: set[str] = set()  # budgets kept for a step overtaken too often
         while heap and (capacity is None or self.running < capacity):
@@ -375,15 +385,16 @@ class _Dispatcher:
                 break  # the current wave is not over
             costs = lane.costs[i]
             if costs:
-                if any(available[r] + slack[r] < c or r in held for r, c in costs):
+                if any((available[r] < c and not self._fits(r, c)) or r in held for r, c in costs):
                     blocked.append(entry)
                     if self.overtaken.get(entry[1], 0) >= _MAX_OVERTAKES:
-                        held.update(r for r, c in costs if available[r] + slack[r] < c)
+                        held.update(r for r, c in costs if available[r] < c)
                     continue
                 if blocked:
                     self._overtake(blocked, costs)
                 for r, c in costs:
                     available[r] -= c
+                    held_by[r][c] += 1
             if self.overtaken:
                 self.overtaken.pop(entry[1], None)
             self.running += 1
@@ -400,6 +411,15 @@ class _Dispatcher:
         for entry in blocked:
             heapq.heappush(heap, entry)
 
+    def _fits(self, r: str, c: float) -> bool:
+        """Does cost ``c`` fit budget ``r``, once rounding errors are taken out?"""
+        if c - self.available[r] > self.slack[r]:
+            return False  # short by more than rounding: no need to recompute
+        held = self.held[r]
+        exact = math.fsum([self.budgets[r], *(-h for h, n in held.items() for _ in range(n))])
+        self.available[r] = exact
+        return exact >= c
+
     def _overtake(
         self, blocked: list[tuple[float, int, _Lane, int]], costs: tuple[tuple[str, float], ...]
     ) -> None:
@@ -414,6 +434,11 @@ class _Dispatcher:
         lane.running -= 1
         for r, c in lane.costs[i]:
             self.available[r] += c
+            held = self.held[r]
+            if held[c] > 1:
+                held[c] -= 1
+            else:
+                del held[c]
         if self.waves:
             level = lane.level[i]
             left = self.levels_running[level] - 1
@@ -447,6 +472,7 @@ class _Run:
         self.emitter: OnEvent | None = None  # on_event as the steps call it (for nested runs)
         self.executor: Executor | None = None  # the default for plain functions; None: inline
         self.values: list[Any] = []  # every step's value once the run is over
+        self.failures: list[tuple[int, Any]] = []  # (step, error) of its uncaught failures
         self.durations: list[float] | None = None  # seconds per step seen in earlier runs
         self.dispatcher: _Dispatcher | None = None  # set by _execute; shared with loop bodies
 
@@ -492,7 +518,14 @@ class _Run:
                     journal.store, journal.run_id, body, journal.durability, entries=journal.entries
                 )
                 inner.reuse = reuse_for(body, journal.entries)
-            result = await inner._execute(state, self.emitter)
+            try:
+                result = await inner._execute(state, self.emitter)
+            except BaseException:  # cancelled (a timeout, fail_fast): say what was cut short
+                if self.emitter is not None:
+                    failed = {i for i, _ in inner.failures}
+                    for path in _cut_short(body, inner.values, failed):
+                        self.emitter(Event("skip", path, trio.current_time()))
+                raise
             if isinstance(result, Failure):
                 failure = result.failure()
                 if isinstance(failure, Paused):
@@ -516,6 +549,7 @@ class _Run:
         self.values = values
         remaining = plan.indegree.copy()
         failures: list[tuple[int, Any]] = []
+        self.failures = failures
         kinds, fns, deps, dependents = plan.kinds, plan.fns, plan.deps, plan.dependents
         paths, internal, options, guarded = plan.paths, plan.internal, plan.options, plan.guarded
         region_of, regions = plan.region, plan.regions
@@ -764,6 +798,9 @@ class _Run:
                         dispatcher.release(lane, i)
 
             try:
+                # Started (by any lane's dispatch) after its run was cancelled by a
+                # timeout or fail_fast around it: end here, before it starts.
+                await trio.lowlevel.checkpoint_if_cancelled()
                 if fail_fast and failures:
                     return
                 if region_of[i] >= 0 and in_tripped_region(region_of[i]):
@@ -859,7 +896,12 @@ class _Run:
                 if dispatcher is not None:
                     dispatcher.dispatch()
             finally:
-                release()  # cancelled: give the budget back, start nothing
+                if lane is not None and dispatcher is not None and not released:
+                    # Cancelled (or fail_fast): the run is over. Drop what its lane has
+                    # queued and give the budget to the other lanes' steps.
+                    lane.closed = True
+                    release()
+                    dispatcher.dispatch()
                 if lane is not None and not lane.queued and not lane.running:
                     lane.changed.set()  # the lane is idle: its keep_open may end
 
@@ -1075,6 +1117,19 @@ def _said_already(plan: Plan, failures: list[tuple[int, Any]]) -> set[str]:
     return said
 
 
+def _cut_short(plan: Plan, values: list[Any], failed: set[int]) -> tuple[str, ...]:
+    """Steps of a cancelled run that were ready (running or queued) but never finished."""
+    internal, deps = plan.internal, plan.deps
+    return tuple(
+        plan.paths[i]
+        for i in range(len(values))
+        if not internal[i]
+        and values[i] is _MISSING
+        and i not in failed
+        and all(values[j] is not _MISSING for j in deps[i])
+    )
+
+
 def _run_failure(
     plan: Plan, values: list[Any], failures: list[tuple[int, Any]], fail_fast: bool
 ) -> RunFailure[Any]:
@@ -1102,14 +1157,5 @@ def _run_failure(
         for i in range(len(values))
         if not internal[i] and not missing(i) and values[i] is not NOT_TAKEN
     )
-    cancelled: tuple[str, ...] = ()
-    if fail_fast:
-        cancelled = tuple(
-            paths[i]
-            for i in range(len(values))
-            if not internal[i]
-            and missing(i)
-            and i not in failed
-            and all(not missing(j) for j in plan.deps[i])
-        )
+    cancelled = _cut_short(plan, values, failed) if fail_fast else ()
     return RunFailure(failures=tuple(steps), completed=completed, cancelled=cancelled)

@@ -20,7 +20,7 @@ import attrs
 from dagfn import _expr
 from dagfn._errors import DagfnError, expected
 from dagfn._loop import LoopExpr
-from dagfn._policy import StepOptions
+from dagfn._policy import NO_OPTIONS, StepOptions
 
 # Step kinds, as the interpreter dispatches on them.
 INPUT: Final = -1  # step 0: holds the run input, never executed
@@ -355,7 +355,7 @@ def _lower(root: _expr.Expr) -> Plan:
     plan._add("<input>", INPUT, None, (), guarded=False, internal=True, origin="run input")
     memo: dict[tuple[int, int, int], int] = {}
     by_path: dict[str, int] = {}
-    loop_bodies: dict[int, Plan] = {}
+    loop_bodies: dict[tuple[int, tuple[tuple[str, float], ...], int], Plan] = {}
     wires: list[int] = []  # output step of each finished sub-expression
     # Frames: (opcode, expression, input wire, context, extra).
     stack: list[tuple[int, Any, int, _Context, Any]] = [(_EVAL, root, 0, _Context(), None)]
@@ -449,8 +449,13 @@ def _lower(root: _expr.Expr) -> Plan:
                 wires.append(step)
             elif isinstance(e, LoopExpr):
                 path = ctx.prefix + e.name
-                spec = LoopSpec(_lower_body(e, loop_bodies), e.until, e.max_steps)
-                step = add_user(path, LOOP, spec, (wire,), ctx, StepOptions())
+                # What its steps use (budgets, an executor) goes to the body's steps;
+                # retry, timeout and breaker stay on the loop step: they are about it whole.
+                outer = ctx.options or NO_OPTIONS
+                per_step = StepOptions(resources=outer.resources, executor=outer.executor)
+                spec = LoopSpec(_lower_body(e, loop_bodies, per_step), e.until, e.max_steps)
+                whole = attrs.evolve(outer, resources=(), executor=None)
+                step = add_user(path, LOOP, spec, (wire,), attrs.evolve(ctx, options=whole), whole)
                 plan.origins[step] = f"{_expr.callable_origin(e.until)}, a loop's until"
                 plan.slow[step] = True
                 wires.append(step)
@@ -509,9 +514,18 @@ def _lower(root: _expr.Expr) -> Plan:
     return plan
 
 
-def _lower_body(e: LoopExpr, bodies: dict[int, Plan]) -> Plan:
-    """A loop body's own plan (lowered once per loop; recursion only as deep as loops nest)."""
-    body = bodies.get(id(e))
+def _lower_body(
+    e: LoopExpr,
+    bodies: dict[tuple[int, tuple[tuple[str, float], ...], int], Plan],
+    per_step: StepOptions,
+) -> Plan:
+    """A loop body's own plan, its steps under ``per_step`` unless they set their own.
+
+    Lowered once per loop and options; recursion only as deep as loops nest.
+    """
+    key = (id(e), per_step.resources, id(per_step.executor))  # an executor may not hash
+    body = bodies.get(key)
     if body is None:
-        body = bodies[id(e)] = lower(e.body)
+        inner = e.body if per_step.empty else _expr.Policied(e.body, per_step)
+        body = bodies[key] = lower(inner)
     return body

@@ -18,7 +18,7 @@ import pytest
 import trio
 from returns.result import Failure, Success
 
-from dagfn import Graph, RunFailure, gather, node, run
+from dagfn import Graph, RunFailure, gather, loop, node, run
 from dagfn.executors import Dask, Executor, Processes, ShippingError, Threads
 from dagfn.store import SqliteStore
 
@@ -164,6 +164,19 @@ def test_via_sends_one_step_to_its_own_executor() -> None:
     here, there = trio.run(main).unwrap()
     assert here == os.getpid()
     assert there != os.getpid()
+
+
+def test_via_on_a_loop_sends_each_step_of_its_body_to_the_executor() -> None:
+    def pid(x: int) -> int:
+        return os.getpid()
+
+    body = node(pid).named("work")
+    g = loop(body, until=lambda s: True, max_steps=1).named("L").via(Processes(workers=1))
+
+    async def main() -> Any:
+        return await run(g, 0)
+
+    assert trio.run(main).unwrap() != os.getpid()
 
 
 def test_an_unpicklable_input_fails_the_step_naming_it() -> None:

@@ -15,7 +15,7 @@ import trio
 import trio.testing
 from hypothesis import given
 from hypothesis import strategies as st
-from returns.result import Result, Success
+from returns.result import Failure, Result, Success
 
 from dagfn import Graph, InvalidArgument, Limits, RunFailure, gather, loop, node, run
 from dagfn._interpret import plan_of
@@ -427,3 +427,76 @@ def test_a_step_after_a_nested_loop_waits_for_a_slot_the_rest_of_the_run_holds()
     result = vrun_graph(g, policy="fifo", limits=Limits(concurrency=1))
     assert result == Success((2, 2))
     assert log.at("X") == 21
+
+
+def test_a_loop_s_resource_is_taken_by_each_step_of_its_body() -> None:
+    log = Log()
+    refine = loop(log.step("B", 1), until=lambda s: s >= 3, max_steps=5).named("L")
+    g = gather([log.step("other", 5).on("gpu"), refine.on("gpu")])
+    assert vrun_graph(g, limits=Limits(resources={"gpu": 1})) == Success((1, 3))
+    assert [t for name, t in log.starts if name == "B"] == [5, 6, 7]  # after "other"
+    with pytest.raises(InvalidArgument, match="needs 2 of 'gpu'"):
+        vrun_graph(refine.on("gpu", 2), limits=Limits(resources={"gpu": 1}))
+
+
+def test_a_tiny_cost_never_squeezes_into_a_full_large_budget() -> None:
+    log = Log()
+    g = gather([log.step("big", 1).on("tokens", 1e10), log.step("small", 1).on("tokens", 5)])
+    assert isinstance(vrun_graph(g, limits=Limits(resources={"tokens": 1e10})), Success)
+    assert sorted(t for _, t in log.starts) == [0, 1]
+
+
+def test_a_timed_out_loop_starts_nothing_more_and_its_cut_short_steps_are_skipped() -> None:
+    calls: list[tuple[str, float]] = []
+    events: list[tuple[str, str, float]] = []
+
+    async def cleanup_slowly(x: int) -> int:  # cancelled at 1 s, cleans up until 3 s
+        try:
+            await trio.sleep(10)
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.sleep(2)
+        return x
+
+    def queued(x: int) -> int:
+        calls.append(("queued", trio.current_time()))
+        return x
+
+    def total(a: int, b: int) -> int:
+        return a + b
+
+    body = (node(cleanup_slowly).named("A") & node(queued).named("B").on("r")).join(total)
+    timed = loop(body, until=lambda s: True, max_steps=1).named("L").timeout(1).recover(-1)
+    g = gather([Log().step("hog", 2).on("r"), timed])
+    result = vrun_graph(
+        g,
+        limits=Limits(resources={"r": 1}),
+        on_event=lambda e: events.append((e.kind, e.step, e.at)),
+    )
+    assert result == Success((1, -1))
+    assert calls == []  # B was queued behind "hog" when the loop timed out
+    ends = {(kind, step) for kind, step, _ in events if kind != "start"}
+    assert ("skip", "L/A#1") in ends and ("skip", "L/B#1") in ends
+    assert ("finish", "L/B#1") not in ends
+
+
+def test_fail_fast_starts_no_queued_step_of_a_loop_body() -> None:
+    calls: list[str] = []
+
+    async def boom(x: int) -> int:
+        await trio.sleep(1)
+        raise ValueError("boom")
+
+    def b(x: int) -> int:
+        calls.append("B")
+        return x
+
+    async def c(x: int) -> int:
+        calls.append("C")
+        return x
+
+    body = node(b).named("B").on("r") >> node(c).named("C")
+    g = gather([node(boom).named("X"), loop(body, until=lambda s: True, max_steps=1).named("L")])
+    limits = Limits(concurrency=1, resources={"r": 1})
+    assert isinstance(vrun_graph(g, limits=limits, fail_fast=True), Failure)
+    assert calls == []
