@@ -473,6 +473,7 @@ class _Run:
         self.executor: Executor | None = None  # the default for plain functions; None: inline
         self.values: list[Any] = []  # every step's value once the run is over
         self.failures: list[tuple[int, Any]] = []  # (step, error) of its uncaught failures
+        self.ended: set[int] = set()  # steps that had their last event (with on_event only)
         self.durations: list[float] | None = None  # seconds per step seen in earlier runs
         self.dispatcher: _Dispatcher | None = None  # set by _execute; shared with loop bodies
 
@@ -522,7 +523,7 @@ class _Run:
                 result = await inner._execute(state, self.emitter)
             except BaseException:  # cancelled (a timeout, fail_fast): say what was cut short
                 if self.emitter is not None:
-                    failed = {i for i, _ in inner.failures}
+                    failed = {i for i, _ in inner.failures} | inner.ended
                     for path in _cut_short(body, inner.values, failed):
                         self.emitter(Event("skip", path, trio.current_time()))
                 raise
@@ -550,6 +551,8 @@ class _Run:
         remaining = plan.indegree.copy()
         failures: list[tuple[int, Any]] = []
         self.failures = failures
+        ended: set[int] = set()
+        self.ended = ended
         kinds, fns, deps, dependents = plan.kinds, plan.fns, plan.deps, plan.dependents
         paths, internal, options, guarded = plan.paths, plan.internal, plan.options, plan.guarded
         region_of, regions = plan.region, plan.regions
@@ -591,6 +594,8 @@ class _Run:
 
         def emit(kind: EventKind, i: int, **fields: Any) -> None:
             if on_event is not None and not internal[i]:
+                if kind != "start" and kind != "retry":
+                    ended.add(i)  # finish, fail, skip, pause: no skip for it at the end
                 on_event(Event(kind, paths[i], trio.current_time(), **fields))
 
         def in_tripped_region(r: int) -> bool:
@@ -932,6 +937,8 @@ class _Run:
                 skipped.update(dict.fromkeys(failure.cancelled))  # cut short by fail_fast
                 for path in _said_already(plan, failures):
                     skipped.pop(path, None)
+                for i in ended:
+                    skipped.pop(paths[i], None)
                 for path in skipped:
                     on_event(Event("skip", path, trio.current_time()))
             result, status = Failure(failure), "failed"

@@ -181,6 +181,16 @@ def test_a_failing_loop_body_sends_one_event_per_step_inside_and_after_it(fail_f
     assert {step for kind, step in ends if kind == "skip"} == {"out/in/c#1#1", "out/d#1", "e"}
 
 
+def test_fail_fast_skips_only_steps_that_had_no_end_yet() -> None:
+    trace = Trace()
+    caught = sleeper("caught", 1, fail=True).recover(0)
+    g = gather([caught, sleeper("boom", 2, fail=True), sleeper("slow", 3)])
+    assert isinstance(vrun(g, 0, on_event=trace, fail_fast=True), Failure)
+    ends = [(e.kind, e.step) for e in trace.events if e.kind != "start"]
+    assert ends == [("fail", "caught"), ("fail", "boom"), ("skip", "slow")]
+    assert trace.status("caught") == "recovered"
+
+
 def test_recover_and_in_region_skip_events() -> None:
     trace = Trace()
     region = gather([sleeper("boom", 1, fail=True), sleeper("slow", 2) >> sleeper("next", 1)])
