@@ -350,9 +350,7 @@ class _Dispatcher:
         self.capacity = limits.concurrency if limits is not None else None
         self.budgets = dict(limits.resources) if limits is not None else {}
         self.available = dict(self.budgets)
-        self.held: dict[str, collections.Counter[float]] = {
-            r: collections.Counter() for r in self.budgets
-        }
+        self.held: dict[str, dict[float, int]] = {r: {} for r in self.budgets}
         self.slack = {r: c * 1e-9 for r, c in self.budgets.items()}
         self.waves = policy == "waves"
         self.levels_running: dict[int, int] = {}
@@ -373,7 +371,7 @@ class _Dispatcher:
     def dispatch(self) -> None:
         heap, available, capacity, held_by = self.heap, self.available, self.capacity, self.held
         blocked: list[tuple[float, int, _Lane, int]] = []
-        held: set[str] = set()  # budgets kept for a step overtaken too often
+        kept: set[str] = set()  # budgets kept for a step overtaken too often
         while heap and (capacity is None or self.running < capacity):
             entry = heapq.heappop(heap)
             _, _, lane, i = entry
@@ -385,16 +383,17 @@ class _Dispatcher:
                 break  # the current wave is not over
             costs = lane.costs[i]
             if costs:
-                if any((available[r] < c and not self._fits(r, c)) or r in held for r, c in costs):
+                if any((available[r] < c and not self._fits(r, c)) or r in kept for r, c in costs):
                     blocked.append(entry)
                     if self.overtaken.get(entry[1], 0) >= _MAX_OVERTAKES:
-                        held.update(r for r, c in costs if available[r] < c)
+                        kept.update(r for r, c in costs if available[r] < c)
                     continue
                 if blocked:
                     self._overtake(blocked, costs)
                 for r, c in costs:
                     available[r] -= c
-                    held_by[r][c] += 1
+                    counts = held_by[r]
+                    counts[c] = counts.get(c, 0) + 1
             if self.overtaken:
                 self.overtaken.pop(entry[1], None)
             self.running += 1
