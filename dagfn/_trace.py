@@ -18,6 +18,7 @@ import cattrs
 EventKind = Literal["start", "finish", "retry", "fail", "skip", "pause"]
 
 _unstructure = cattrs.Converter().unstructure
+_encode = json.JSONEncoder(sort_keys=True, default=repr).encode  # json.dumps builds one per call
 
 
 def digest(value: object) -> str:
@@ -27,7 +28,7 @@ def digest(value: object) -> str:
     (circular, or whose hooks raise) is digested by its ``repr``.
     """
     try:
-        text = json.dumps(_unstructure(value), sort_keys=True, default=repr)
+        text = _encode(_unstructure(value))
     except Exception:  # e.g. circular data (RecursionError): fall back to the repr
         try:
             text = repr(value)
