@@ -246,8 +246,8 @@ def run_sync(
 def _check_costs(plan: Plan, limits: Limits) -> None:
     """Every step, loop bodies included, must fit its budgets, or it could never start."""
     for i, options in enumerate(plan.options):
-        if plan.kinds[i] == LOOP:
-            _check_costs(plan.fns[i].body, limits)  # type: ignore[union-attr]
+        if plan.kinds[i] == LOOP:  # its body, with the paths of its first iteration
+            _check_costs(plan.fns[i].iteration(1, plan.paths[i]), limits)  # type: ignore[union-attr]
         for resource, cost in options.resources if options is not None else ():
             capacity = limits.resources.get(resource)
             if capacity is not None and cost > capacity:
@@ -475,6 +475,7 @@ class _Run:
         self.ended: set[int] = set()  # steps that had their last event (with on_event only)
         self.durations: list[float] | None = None  # seconds per step seen in earlier runs
         self.dispatcher: _Dispatcher | None = None  # set by _execute; shared with loop bodies
+        self.nested = False  # a loop body's iteration: the run it belongs to finishes the journal
 
     async def execute(self, x: object) -> Result[Any, RunFailure[Any]]:
         executors = _executors_of(self.plan, self.executor)
@@ -510,12 +511,18 @@ class _Run:
         for n in range(1, spec.max_steps + 1):
             body = spec.iteration(n, path)
             inner = _Run(body, self.policy, self.limits, self.fail_fast, None, self.rng)
+            inner.nested = True
             inner.run_id = self.run_id
             inner.executor = self.executor
             inner.dispatcher = self.dispatcher
             if journal is not None:
                 inner.journal = Journal(
-                    journal.store, journal.run_id, body, journal.durability, entries=journal.entries
+                    journal.store,
+                    journal.run_id,
+                    body,
+                    journal.durability,
+                    entries=journal.entries,
+                    pending=journal.pending,  # flushed when the whole run finishes
                 )
                 inner.reuse = reuse_for(body, journal.entries)
             try:
@@ -523,8 +530,11 @@ class _Run:
             except BaseException:  # cancelled (a timeout, fail_fast): say what was cut short
                 if self.emitter is not None:
                     failed = {i for i, _ in inner.failures} | inner.ended
-                    for path in _cut_short(body, inner.values, failed):
-                        self.emitter(Event("skip", path, trio.current_time()))
+                    # An event that cannot be delivered (the caller's cancel closed an
+                    # async on_event's channel) must not turn the cancel into a failure.
+                    with contextlib.suppress(Exception):
+                        for path in _cut_short(body, inner.values, failed):
+                            self.emitter(Event("skip", path, trio.current_time()))
                 raise
             if isinstance(result, Failure):
                 failure = result.failure()
@@ -848,6 +858,8 @@ class _Run:
                         elif cls is Failure or cls is CoroutineType:
                             raise _Failed(_failure_value(plan, i, out))
                     except _NestedPause as nested:
+                        if probe and breaker is not None:
+                            breaker.abandoned()  # no verdict yet: let another call probe
                         paused.extend((p.step, p.prompt) for p in nested.paused.pending)
                         release()
                         if dispatcher is not None:
@@ -952,7 +964,7 @@ class _Run:
                 msg = f"dagfn: run ended without computing {plan.paths[plan.output]!r}; a bug"
                 raise AssertionError(msg)
             result, status = Success(values[plan.output]), "succeeded"
-        if journal is not None:
+        if journal is not None and not self.nested:
             await trio.to_thread.run_sync(_finish, journal, status, values[plan.output])
         return result
 

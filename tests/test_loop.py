@@ -238,3 +238,42 @@ def test_fail_fast_under_limits_while_a_loop_body_waits_for_a_slot() -> None:
     result = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
     assert isinstance(result, Failure)
     assert result.failure().step == "bad"
+
+
+def test_a_loop_cut_off_midway_leaves_its_run_unfinished_and_a_rerun_completes_it(
+    tmp_path: Path,
+) -> None:
+    import trio
+
+    from dagfn import run
+
+    @node
+    async def slow_review(d: Draft) -> Draft:
+        calls.append(f"review {d.version}")
+        await trio.sleep(0.5)
+        return d
+
+    @node
+    def publish(d: Draft) -> str:
+        return f"v{d.version}"
+
+    g = loop(refine >> slow_review, until=good_enough, max_steps=5, name="improve") >> publish
+    db = str(tmp_path / "cut.sqlite")
+
+    async def cut_off() -> None:
+        with SqliteStore(db) as store, trio.move_on_after(0.75):  # inside iteration 2
+            await run(g, Draft(0), store=store, run_id="c")
+
+    trio.run(cut_off)  # real time: the store works in threads
+    with SqliteStore(db) as store:
+        info = store.get_run("c")
+        assert info is not None and info.status != "succeeded"  # iterations do not finish it
+    assert calls == ["refine 0", "review 1", "refine 1", "review 2"]
+    calls.clear()
+
+    async def rerun() -> Any:
+        with SqliteStore(db) as store:
+            return await run(g, Draft(0), store=store, run_id="c")
+
+    assert trio.run(rerun) == Success("v3")
+    assert calls == ["review 2", "refine 2", "review 3"]  # iteration 1 is not run again

@@ -27,11 +27,14 @@ from dagfn import (
     StepTimeout,
     Trace,
     gather,
+    interrupt,
+    loop,
     node,
     route,
     run,
     run_sync,
 )
+from dagfn.store import MemoryStore
 
 
 def vrun(graph: Graph[Any, Any, Any], x: object, **options: Any) -> Result[Any, RunFailure[Any]]:
@@ -415,6 +418,51 @@ def test_a_failed_trial_call_opens_the_breaker_again_for_a_full_cooldown() -> No
     assert isinstance(failure_of(run_sync(g, 1)).error, BreakerOpen)
     clock.now += 1
     assert breaker.state == "half-open"
+
+
+def test_a_half_open_loop_that_pauses_leaves_the_trial_to_the_next_call() -> None:
+    clock, service = Clock(), Service()
+    breaker = Breaker("search", failures=1, cooldown=30, clock=clock)
+    failure_of(run_sync(node(service).breaker(breaker), 1))
+    clock.now += 30
+    assert breaker.state == "half-open"
+
+    def prompt(x: int) -> str:
+        return f"ok {x}?"
+
+    def one(ok: bool) -> int:
+        return 1
+
+    ask = interrupt(prompt, answer=bool).named("ask")
+    asking = loop(ask >> node(one), until=lambda s: True, max_steps=1)
+    paused = run_sync(asking.breaker(breaker), 0)
+    assert isinstance(paused, Failure)  # paused inside the loop: no verdict on the breaker
+    service.healthy = True
+    assert run_sync(node(service).breaker(breaker), 5) == Success(5)  # admitted as the trial
+    assert breaker.state == "closed"
+
+
+def test_cancelling_a_run_with_an_async_on_event_is_no_failure_of_its_loop() -> None:
+    breaker = Breaker("loop", failures=1, cooldown=100)
+    store = MemoryStore()
+
+    async def slow(x: int) -> int:
+        await trio.sleep(10)
+        return x + 1
+
+    async def sink(event: object) -> None:
+        pass
+
+    body = node(slow).named("s")
+    g = loop(body, until=lambda x: x >= 1, max_steps=3).named("L").breaker(breaker)
+
+    async def main() -> None:
+        with trio.move_on_after(0.2):  # the caller gives up while the loop body runs
+            await run(g, 0, on_event=sink, store=store, run_id="r")
+
+    trio.run(main)  # real time: the store opens the run in a thread
+    assert breaker.state == "closed"
+    assert {e.status for e in store.entries("r").values()} <= {"done"}  # no failure journaled
 
 
 def test_a_success_resets_the_count_of_consecutive_failures() -> None:
