@@ -22,7 +22,7 @@ import heapq
 import math
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -476,6 +476,7 @@ class _Run:
         self.durations: list[float] | None = None  # seconds per step seen in earlier runs
         self.dispatcher: _Dispatcher | None = None  # set by _execute; shared with loop bodies
         self.nested = False  # a loop body's iteration: the run it belongs to finishes the journal
+        self.seed: int | None = None  # drawn from rng once per run; loop bodies share it
 
     async def execute(self, x: object) -> Result[Any, RunFailure[Any]]:
         executors = _executors_of(self.plan, self.executor)
@@ -512,6 +513,7 @@ class _Run:
             body = spec.iteration(n, path)
             inner = _Run(body, self.policy, self.limits, self.fail_fast, None, self.rng)
             inner.nested = True
+            inner.seed = self.seed
             inner.run_id = self.run_id
             inner.executor = self.executor
             inner.dispatcher = self.dispatcher
@@ -550,7 +552,11 @@ class _Run:
 
     async def _execute(self, x: object, on_event: OnEvent | None) -> Result[Any, RunFailure[Any]]:
         plan = self.plan
-        fail_fast, rng = self.fail_fast, self.rng
+        fail_fast = self.fail_fast
+        if self.seed is None:  # retry jitter: one generator per step, seeded by its path
+            self.seed = self.rng.getrandbits(64)
+        seed = self.seed
+        retry_waits: dict[int, trio.CancelScope] = {}  # steps in a region between attempts
         # Per-run state. Invariants: values[i] is _MISSING until step i finished
         # (then its output, or NOT_TAKEN in an unselected branch); remaining[i]
         # counts the distinct dependencies of i that have not finished; a step
@@ -597,7 +603,7 @@ class _Run:
             try:
                 journal.done(i, value, started, attempt)
             except JournalError as error:
-                fail(i, error)
+                fail(i, error, attempt)
                 return False
             return True
 
@@ -625,6 +631,9 @@ class _Run:
                     tripped[r] = True
                     if on_event is not None:
                         skip_region(r)
+                    for s, wait in retry_waits.items():
+                        if inside(region_of[s], r):
+                            wait.cancel()  # waiting to retry: it will not try again
                     region = regions[r]
                     catch = region.catch
                     remaining[catch] = -1  # it will never fire from its input
@@ -638,14 +647,18 @@ class _Run:
                 nursery.cancel_scope.cancel()
             return True
 
+        def inside(inner: int, r: int) -> bool:
+            """Is region ``inner`` region ``r`` or nested in it?"""
+            while inner >= 0 and inner != r:
+                inner = regions[inner].parent
+            return inner == r
+
         def skip_region(r: int) -> None:
             """Region ``r`` tripped: its steps not yet ready will never run; say so now."""
             for s, inner in enumerate(region_of):
                 if inner < 0 or not 0 < remaining[s] < _BLOCKED:
                     continue
-                while inner >= 0 and inner != r:
-                    inner = regions[inner].parent
-                if inner == r:
+                if inside(inner, r):
                     remaining[s] = _BLOCKED  # so it is not skipped a second time when ready
                     emit("skip", s)
 
@@ -831,6 +844,7 @@ class _Run:
                 retry, timeout, breaker = opts.retry, opts.timeout, opts.breaker
                 started = trio.current_time()
                 attempt = 0
+                step_rng: random.Random | None = None
                 while True:
                     attempt += 1
                     if on_event is not None:
@@ -839,19 +853,30 @@ class _Run:
                     try:
                         if breaker is not None:
                             probe = breaker.admit(paths[i])
+                        call: Awaitable[Any] | None = None
                         if kind == LOOP:
-                            with trio.fail_after(timeout) if timeout else _no_scope():
-                                out = await self._loop(fn, args[0], paths[i])  # type: ignore[arg-type]
+                            call = self._loop(fn, args[0], paths[i])  # type: ignore[arg-type]
                         elif remote is not None and (where := remote[i]) is not None:
-                            with trio.fail_after(timeout) if timeout else _no_scope():
-                                out = await where.submit(fn, tuple(args), step=paths[i])
+                            call = where.submit(fn, tuple(args), step=paths[i])
+                        elif kind in (ASYNC1, ASYNCN):
+                            call = fn(*args)
                         elif timeout is None:
-                            out = await _call(fn, kind, args, threaded=False)
-                        else:  # trio.fail_after, without its generator's cost per step
-                            with trio.CancelScope(deadline=trio.current_time() + timeout) as scope:
-                                out = await _call(fn, kind, args, threaded=True)
-                            if scope.cancelled_caught:
-                                raise trio.TooSlowError
+                            out = fn(*args)
+                        if timeout is None:
+                            if call is not None:
+                                out = await call
+                        elif call is not None:  # fail_after without its generator, only ours
+                            with trio.CancelScope(deadline=trio.current_time() + timeout) as sc:
+                                out = await call
+                            if sc.cancelled_caught:
+                                raise _TimedOut
+                        else:  # a plain function under a timeout: a thread it can abandon
+                            # The wait for a thread is not the step's time: take one first.
+                            async with trio.to_thread.current_default_thread_limiter():
+                                with trio.CancelScope(deadline=trio.current_time() + timeout) as sc:
+                                    out = await _abandonable(fn, args)
+                            if sc.cancelled_caught:
+                                raise _TimedOut
                         cls = out.__class__
                         if cls is Success:
                             out = out._inner_value
@@ -867,7 +892,7 @@ class _Run:
                         return
                     except BreakerOpen as open_error:
                         error: object = open_error
-                    except trio.TooSlowError:
+                    except _TimedOut:  # its own deadline; a TooSlowError of its code is its error
                         error = StepTimeout(paths[i], timeout or 0.0)
                         if breaker is not None:
                             breaker.failed()
@@ -887,10 +912,30 @@ class _Run:
                         if breaker is not None:
                             breaker.succeeded()
                         break
-                    if retry is not None and attempt < retry.attempts and retry.retries(error):
+                    if (
+                        retry is not None
+                        and attempt < retry.attempts
+                        and retry.retries(error)
+                        and error.__class__ is not BreakerOpen  # open: fail at once
+                        and not (region_of[i] >= 0 and in_tripped_region(region_of[i]))
+                    ):
                         emit("retry", i, attempt=attempt, error=error)
-                        await trio.sleep(retry.delay(attempt, rng))
-                        continue
+                        if step_rng is None:
+                            step_rng = random.Random(f"{seed}/{paths[i]}")
+                        delay = retry.delay(attempt, step_rng)
+                        if region_of[i] < 0:
+                            await trio.sleep(delay)
+                            continue
+                        with trio.CancelScope() as retry_waits[i]:  # the region may trip
+                            await trio.sleep(delay)
+                        del retry_waits[i]
+                        if not in_tripped_region(region_of[i]):
+                            continue
+                        emit("skip", i)  # its region failed meanwhile: no more attempts
+                        release()
+                        if dispatcher is not None:
+                            dispatcher.dispatch()
+                        return
                     release()
                     fail(i, error, attempt)
                     if dispatcher is not None:
@@ -1002,16 +1047,6 @@ class _NestedPause(Exception):
         self.paused = paused
 
 
-class _no_scope:
-    """A do-nothing context manager (a loop step without a timeout)."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
 def _is_inline(executor: object) -> bool:
     return executor is None or type(executor).__name__ == "Inline"
 
@@ -1061,12 +1096,27 @@ class _Failed(Exception):
         self.error = error
 
 
-async def _call(fn: Callable[..., Any], kind: int, args: list[Any], *, threaded: bool) -> Any:
-    if kind in (ASYNC1, ASYNCN):
-        return await fn(*args)
-    if threaded:  # a plain function under a timeout: a thread the cancel scope can abandon
-        return await trio.to_thread.run_sync(functools.partial(fn, *args), abandon_on_cancel=True)
-    return fn(*args)
+class _TimedOut(Exception):
+    """A step's own deadline passed (``trio.TooSlowError`` from its code is its own error)."""
+
+
+_ABANDONABLE: Final = trio.lowlevel.RunVar[trio.CapacityLimiter]("dagfn_abandonable_threads")
+
+
+async def _abandonable(fn: Callable[..., Any], args: list[Any]) -> Any:
+    """Call ``fn`` in a thread that a timeout abandons (it runs on until it returns).
+
+    The thread holds a token of an unbounded limiter, not of trio's default one
+    (the caller holds that for the step and gives it back on timeout), so hung
+    steps never starve later steps, or the journal, of threads.
+    """
+    try:
+        limiter = _ABANDONABLE.get()
+    except LookupError:
+        limiter = trio.CapacityLimiter(math.inf)
+        _ABANDONABLE.set(limiter)
+    call = functools.partial(fn, *args)
+    return await trio.to_thread.run_sync(call, abandon_on_cancel=True, limiter=limiter)
 
 
 def _failure_value(plan: Plan, i: int, out: Any) -> object:

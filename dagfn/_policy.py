@@ -71,7 +71,11 @@ class RetryPolicy:
 
     def delay(self, attempt: int, rng: random.Random) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        base = min(self.max_backoff, self.backoff * self.factor ** (attempt - 1))
+        try:
+            grown = self.backoff * self.factor ** (attempt - 1)
+        except OverflowError:  # thousands of attempts: the cap (or infinity) it is
+            grown = math.inf
+        base = min(self.max_backoff, grown)
         if self.jitter:
             base *= 0.5 + 0.5 * rng.random()
         return base

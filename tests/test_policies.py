@@ -77,10 +77,15 @@ def flaky_node(flaky: Flaky, name: str) -> Graph[int, int, Any]:
 
 
 def expected_delays(
-    n: int, *, backoff: float, factor: float, max_backoff: float, seed: int | None
+    n: int, *, backoff: float, factor: float, max_backoff: float, seed: int | None, step: str = "f"
 ) -> list[float]:
-    """The documented schedule: min(max_backoff, backoff * factor ** (k - 1)), jittered."""
-    rng = random.Random(seed) if seed is not None else None
+    """The documented schedule: min(max_backoff, backoff * factor ** (k - 1)), jittered.
+
+    Jitter comes from the step's own generator: seeded by a number the run
+    draws from its ``rng`` and by the step's path.
+    """
+    run_seed = random.Random(seed).getrandbits(64)
+    rng = random.Random(f"{run_seed}/{step}") if seed is not None else None
     delays = []
     for k in range(1, n + 1):
         base = min(max_backoff, backoff * factor ** (k - 1))
@@ -115,6 +120,62 @@ def test_retry_jitter_scales_each_wait_by_the_injected_random_generator() -> Non
     # and the jitter really is in [0.5, 1] of the base wait
     for got, base in zip(delays, [0.25, 0.5, 1.0], strict=True):
         assert 0.5 * base <= got <= base
+
+
+def test_steps_retrying_at_once_keep_their_own_jitter_whatever_order_trio_wakes_them() -> None:
+    schedules = set()
+    for _ in range(20):  # trio wakes tasks in a randomised order
+        a = Flaky(*[ValueError(n) for n in range(3)])
+        b = Flaky(*[ValueError(n) for n in range(3)])
+        g = gather([flaky_node(a, "a").retry(4), flaky_node(b, "b").retry(4)])
+        assert vrun(g, 1, rng=random.Random(0)) == Success((2, 2))
+        schedules.add((tuple(a.calls), tuple(b.calls)))
+    assert len(schedules) == 1
+    ((a_calls, b_calls),) = schedules
+    for calls, step in ((a_calls, "a"), (b_calls, "b")):
+        delays = expected_delays(3, backoff=0.1, factor=2.0, max_backoff=10.0, seed=0, step=step)
+        assert calls == pytest.approx(cumulative(delays))
+
+
+def test_a_step_retrying_in_a_region_that_failed_tries_no_more() -> None:
+    async def boom(x: int) -> int:
+        await trio.sleep(0.5)
+        raise ValueError("boom")
+
+    flaky = Flaky(*[ConnectionError(n) for n in range(5)])
+    trace = Trace()
+    g = gather([node(boom), flaky_node(flaky, "flaky").retry(5, backoff=10, jitter=False)])
+
+    async def main() -> tuple[Result[Any, RunFailure[Any]], float]:
+        return await run(g.recover((-1, -1)), 0, on_event=trace), trio.current_time()
+
+    result, ended = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert result == Success((-1, -1))
+    assert ended == 0.5  # its wait to retry was cut short when the region failed
+    assert flaky.calls == [0.0]
+    assert trace.status("flaky") == "skipped"
+
+
+def test_an_output_that_cannot_be_journaled_fails_the_attempt_that_made_it() -> None:
+    calls = []
+
+    async def unjournalable(x: int) -> object:
+        calls.append(x)
+        if len(calls) < 3:
+            raise OSError("again")
+        return object()  # not JSON
+
+    trace = Trace()
+    g = node(unjournalable).named("f").retry(3, jitter=False)
+    failure_of(vrun(g, 1, on_event=trace, store=MemoryStore(), run_id="j"))
+    assert [(e.kind, e.attempt) for e in trace.events][-2:] == [("start", 3), ("fail", 3)]
+
+
+def test_thousands_of_attempts_with_a_capped_backoff_never_overflow() -> None:
+    flaky = Flaky(*[ConnectionError(n) for n in range(1100)])
+    g = flaky_node(flaky, "poll").retry(2000, backoff=0.1, factor=10.0, max_backoff=1.0)
+    assert vrun(g, 1, rng=random.Random(0)) == Success(2)
+    assert len(flaky.calls) == 1101
 
 
 def test_the_same_seed_gives_the_same_schedule_and_another_seed_another() -> None:
@@ -291,6 +352,47 @@ def test_a_plain_function_under_a_timeout_runs_in_a_thread_that_is_abandoned() -
     main = threading.main_thread().name
     assert len(threads) == 2
     assert all(name != main for name in threads)
+
+
+def test_steps_hung_past_their_timeout_leave_threads_for_later_steps_and_the_journal() -> None:
+    release = threading.Event()
+    ran: list[tuple[int, ...]] = []
+
+    def hang(x: int) -> int:
+        release.wait(10)
+        return x
+
+    def quick(x: tuple[int, ...]) -> tuple[int, ...]:
+        ran.append(x)
+        return x
+
+    # More hung threads than trio's default limiter has (40).
+    hung = gather([node(hang).named(f"h{k}").timeout(0.05) for k in range(45)]).recover(())
+    g = hung >> node(quick).timeout(2)
+
+    async def main() -> tuple[Result[Any, RunFailure[Any]], float]:
+        began = trio.current_time()
+        result = await run(g, 1, store=MemoryStore(), run_id="hung")
+        return result, trio.current_time() - began
+
+    try:
+        result, took = trio.run(main)  # real time: threads do not advance a MockClock
+    finally:
+        release.set()
+    assert result == Success(())
+    assert ran == [()]
+    assert took < 2  # neither quick nor the journal waited for the hung threads
+
+
+def test_a_too_slow_error_raised_by_a_step_s_own_code_is_its_error_not_a_timeout() -> None:
+    async def fetch(x: int) -> int:
+        with trio.fail_after(5):
+            await trio.sleep(10)
+        return x
+
+    for g in (node(fetch), node(fetch).timeout(60)):
+        failure = failure_of(vrun(g, 0))
+        assert type(failure.error) is trio.TooSlowError
 
 
 def test_a_timeout_on_a_composite_applies_to_each_step_separately() -> None:
@@ -550,6 +652,23 @@ def test_one_breaker_on_a_composite_guards_every_step_and_counts_them_together()
     failure = failure_of(run_sync(g, 1))
     assert breaker.state == "open"
     assert {f.step for f in failure.failures} == {"first", "second"}
+
+
+def test_a_breaker_that_opens_during_retries_fails_the_step_at_once() -> None:
+    clock, service = Clock(), Service()
+    breaker = Breaker("svc", failures=2, cooldown=30, clock=clock)
+    trace = Trace()
+    g = node(service).named("svc").retry(6, backoff=1.0, jitter=False).breaker(breaker)
+
+    async def main() -> tuple[Result[Any, RunFailure[Any]], float]:
+        return await run(g, 0, on_event=trace), trio.current_time()
+
+    result, ended = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    failure = failure_of(result)
+    assert isinstance(failure.error, BreakerOpen)
+    assert service.calls == 2  # then the breaker opened: no more waiting or trying
+    assert ended == 3.0  # waits of 1 s and 2 s, then the refused third attempt
+    assert trace.steps["svc"].attempts == 3
 
 
 def test_timeouts_count_as_breaker_failures() -> None:
