@@ -122,6 +122,8 @@ class Breaker:
         cooldown: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if not isinstance(name, str) or not name:
+            raise expected("a non-empty str (the name errors show)", "name", name)
         self.name = name
         self.threshold = _positive_int("failures", failures)
         self.cooldown = _non_negative("cooldown", cooldown)

@@ -900,6 +900,8 @@ BAD_ARGUMENTS: list[tuple[Callable[[], object], str, str]] = [
     (lambda: ident.breaker(failures=0), "failures", "failures=0"),
     (lambda: ident.breaker(cooldown=-1), "cooldown", "cooldown=-1"),
     (lambda: ident.breaker("x"), "breaker", "Expected a Breaker"),  # type: ignore[arg-type]
+    (lambda: Breaker(3), "name", "a non-empty str"),  # type: ignore[arg-type]
+    (lambda: ident.breaker(name=""), "name", "name=''"),
     (lambda: Limits(concurrency=0), "concurrency", "concurrency=0"),
     (lambda: Limits(resources={"llm": 0}), "resources['llm']", "resources['llm']=0"),
     (lambda: Limits(resources={"": 1}), "resources key", "a non-empty resource name"),
