@@ -769,9 +769,10 @@ class _Run:
             breaker = opts.breaker if opts is not None else None
             if on_event is not None:
                 emit("start", d, attempt=1, digest=digest(args))
+            probe = False  # the half-open breaker's trial call
             try:
                 if breaker is not None:
-                    breaker.admit(paths[d])
+                    probe = breaker.admit(paths[d])
                 out = fns[d](*args)  # type: ignore[misc]
                 cls = out.__class__
                 if cls is Success:
@@ -783,16 +784,16 @@ class _Run:
                 return False
             except _Failed as failed:
                 if breaker is not None:
-                    breaker.failed()
+                    breaker.failed(trial=probe)
                 fail(d, failed.error)
                 return False
             except Exception as error:
                 if breaker is not None:
-                    breaker.failed()
+                    breaker.failed(trial=probe)
                 fail(d, error)
                 return False
             if breaker is not None:
-                breaker.succeeded()
+                breaker.succeeded(trial=probe)
             if not journaled(d, out, trio.current_time()):
                 return False
             values[d] = out
@@ -895,22 +896,22 @@ class _Run:
                     except _TimedOut:  # its own deadline; a TooSlowError of its code is its error
                         error = StepTimeout(paths[i], timeout or 0.0)
                         if breaker is not None:
-                            breaker.failed()
+                            breaker.failed(trial=probe)
                     except _Failed as failed:
                         error = failed.error
                         if breaker is not None:
-                            breaker.failed()
+                            breaker.failed(trial=probe)
                     except Exception as raised:
                         error = raised
                         if breaker is not None:
-                            breaker.failed()
+                            breaker.failed(trial=probe)
                     except BaseException:  # cancelled: a lost trial must not jam the breaker
                         if probe and breaker is not None:
                             breaker.abandoned()
                         raise
                     else:
                         if breaker is not None:
-                            breaker.succeeded()
+                            breaker.succeeded(trial=probe)
                         break
                     if (
                         retry is not None

@@ -155,15 +155,27 @@ class Breaker:
         retry_in = max(0.0, self.cooldown - (self._clock() - self._opened_at))
         raise BreakerOpen(self.name, step, retry_in)
 
-    def succeeded(self) -> None:
-        """Record a successful call: the breaker closes."""
+    def succeeded(self, *, trial: bool = False) -> None:
+        """Record a successful call (``trial``: the half-open one): the breaker closes.
+
+        A call let through while closed that ends after the breaker opened has
+        no say: the half-open trial decides.
+        """
+        if not trial and self._opened_at is not None:
+            return
         self._failures = 0
         self._opened_at = None
         self._probing = False
 
-    def failed(self) -> None:
-        """Record a failed call: open after ``failures`` in a row, or at once when half-open."""
-        if self._probing or self._opened_at is not None:
+    def failed(self, *, trial: bool = False) -> None:
+        """Record a failed call: open after ``failures`` in a row, or at once when half-open.
+
+        A call let through while closed that ends after the breaker opened
+        changes nothing (it must not end another call's trial).
+        """
+        if not trial and self._opened_at is not None:
+            return
+        if trial:
             self._probing = False
             self._opened_at = self._clock()
             return

@@ -671,6 +671,25 @@ def test_a_breaker_that_opens_during_retries_fails_the_step_at_once() -> None:
     assert trace.steps["svc"].attempts == 3
 
 
+def test_a_slow_call_let_through_before_the_breaker_opened_does_not_close_it() -> None:
+    breaker = Breaker("api", failures=2, cooldown=30, clock=Clock())
+
+    async def slow_ok(x: int) -> int:
+        await trio.sleep(5)
+        return x
+
+    async def bad(x: int) -> int:
+        await trio.sleep(x)
+        raise ConnectionError("down")
+
+    def first(a: int, b: int, c: int) -> int:
+        return a
+
+    shared = (node(slow_ok) & node(bad).named("b1") & node(bad).named("b2")).join(first)
+    failure_of(vrun(shared.breaker(breaker), 1))  # b1 and b2 fail at 1 s: open
+    assert breaker.state == "open"  # slow_ok's success at 5 s has no say
+
+
 def test_timeouts_count_as_breaker_failures() -> None:
     breaker = Breaker("slow", failures=1, clock=Clock())
 
