@@ -825,18 +825,20 @@ class _Run:
                     if kinds[i] != LOOP:
                         dispatcher.release(lane, i)
 
+            def give_back() -> None:
+                """It ends without a value: its slot and budget go to the next ready steps."""
+                if dispatcher is not None:
+                    release()
+                    dispatcher.dispatch()
+
             try:
                 # Started (by any lane's dispatch) after its run was cancelled by a
                 # timeout or fail_fast around it: end here, before it starts.
                 await trio.lowlevel.checkpoint_if_cancelled()
-                if fail_fast and failures:
-                    return
                 if region_of[i] >= 0 and in_tripped_region(region_of[i]):
                     # Queued (limits) or spawned before a step of its region failed.
                     emit("skip", i)
-                    release()
-                    if dispatcher is not None:
-                        dispatcher.dispatch()
+                    give_back()
                     return
                 opts = options[i] or NO_OPTIONS
                 fn: Callable[..., Any] = fns[i]  # type: ignore[assignment]
@@ -887,9 +889,7 @@ class _Run:
                         if probe and breaker is not None:
                             breaker.abandoned()  # no verdict yet: let another call probe
                         paused.extend((p.step, p.prompt) for p in nested.paused.pending)
-                        release()
-                        if dispatcher is not None:
-                            dispatcher.dispatch()
+                        give_back()
                         return
                     except BreakerOpen as open_error:
                         error: object = open_error
@@ -917,7 +917,6 @@ class _Run:
                         retry is not None
                         and attempt < retry.attempts
                         and retry.retries(error)
-                        and error.__class__ is not BreakerOpen  # open: fail at once
                         and not (region_of[i] >= 0 and in_tripped_region(region_of[i]))
                     ):
                         emit("retry", i, attempt=attempt, error=error)
@@ -933,9 +932,7 @@ class _Run:
                         if not in_tripped_region(region_of[i]):
                             continue
                         emit("skip", i)  # its region failed meanwhile: no more attempts
-                        release()
-                        if dispatcher is not None:
-                            dispatcher.dispatch()
+                        give_back()
                         return
                     release()
                     fail(i, error, attempt)
@@ -943,9 +940,7 @@ class _Run:
                         dispatcher.dispatch()
                     return
                 if not journaled(i, out, started, attempt):
-                    release()
-                    if dispatcher is not None:
-                        dispatcher.dispatch()
+                    give_back()
                     return
                 if sync_durable:
                     assert journal is not None
@@ -992,7 +987,7 @@ class _Run:
                 # once per step, though several failures may have kept it from running
                 skipped = dict.fromkeys(path for f in failure.failures for path in f.not_run)
                 skipped.update(dict.fromkeys(failure.cancelled))  # cut short by fail_fast
-                for path in _said_already(plan, failures):
+                for path in _skipped_by_loops(failures):
                     skipped.pop(path, None)
                 for i in ended:
                     skipped.pop(paths[i], None)
@@ -1170,15 +1165,10 @@ def _completed(plan: Plan, values: list[Any]) -> tuple[str, ...]:
     )
 
 
-def _said_already(plan: Plan, failures: list[tuple[int, Any]]) -> set[str]:
-    """Steps whose event a failed run has sent already: skip events must not repeat them.
-
-    A failed step has its ``fail`` event; a failed loop's body run sent ``skip``
-    for the body steps it kept from running before it ended.
-    """
+def _skipped_by_loops(failures: list[tuple[int, Any]]) -> set[str]:
+    """Body steps a failed loop's own run sent ``skip`` for: the outer run must not repeat it."""
     said: set[str] = set()
-    for i, error in failures:
-        said.add(plan.paths[i])
+    for _, error in failures:
         if isinstance(error, _NestedFailure):
             inner = error.failure
             said.update(path for f in inner.failures for path in f.not_run)

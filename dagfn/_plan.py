@@ -355,7 +355,7 @@ def _lower(root: _expr.Expr) -> Plan:
     plan._add("<input>", INPUT, None, (), guarded=False, internal=True, origin="run input")
     memo: dict[tuple[int, int, int], int] = {}
     by_path: dict[str, int] = {}
-    loop_bodies: dict[tuple[int, tuple[tuple[str, float], ...], int], Plan] = {}
+    loop_bodies: dict[_BodyKey, Plan] = {}
     wires: list[int] = []  # output step of each finished sub-expression
     # Frames: (opcode, expression, input wire, context, extra).
     stack: list[tuple[int, Any, int, _Context, Any]] = [(_EVAL, root, 0, _Context(), None)]
@@ -514,11 +514,11 @@ def _lower(root: _expr.Expr) -> Plan:
     return plan
 
 
-def _lower_body(
-    e: LoopExpr,
-    bodies: dict[tuple[int, tuple[tuple[str, float], ...], int], Plan],
-    per_step: StepOptions,
-) -> Plan:
+# A lowered loop body, by loop expression, resources and executor given to its steps.
+_BodyKey = tuple[int, tuple[tuple[str, float], ...], int]
+
+
+def _lower_body(e: LoopExpr, bodies: dict[_BodyKey, Plan], per_step: StepOptions) -> Plan:
     """A loop body's own plan, its steps under ``per_step`` unless they set their own.
 
     Lowered once per loop and options; recursion only as deep as loops nest.

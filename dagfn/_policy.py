@@ -81,8 +81,11 @@ class RetryPolicy:
         return base
 
     def retries(self, error: object) -> bool:
-        """Whether ``error`` (an exception or a failure value) is worth another attempt."""
-        return isinstance(error, self.on)
+        """Whether ``error`` (an exception or a failure value) is worth another attempt.
+
+        Never a `BreakerOpen`: an open breaker fails the step at once.
+        """
+        return isinstance(error, self.on) and not isinstance(error, BreakerOpen)
 
 
 class BreakerOpen(DagfnError, RuntimeError):

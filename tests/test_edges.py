@@ -15,21 +15,10 @@ import trio.testing
 from returns.result import Failure, Result, Success
 from test_limits import Log, vrun_graph
 from test_policies import failure_of
+from test_trace import sleeper
 
 from dagfn import Breaker, Graph, Limits, RunFailure, Trace, gather, loop, node, run
 from dagfn._interpret import plan_of
-
-
-def sleeper(
-    name: str, seconds: float, *, fail: bool = False, error: type[Exception] = ValueError
-) -> Graph[int, int, Any]:
-    async def body(x: int) -> int:
-        await trio.sleep(seconds)
-        if fail:
-            raise error(name)
-        return x + 1
-
-    return node(body).named(name)
 
 
 def ends_of(trace: Trace, step: str) -> list[str]:

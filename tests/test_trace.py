@@ -27,11 +27,13 @@ def vrun(graph: Graph[Any, Any, Any], x: object, **options: Any) -> Result[Any, 
     return trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
 
 
-def sleeper(name: str, seconds: float, *, fail: bool = False) -> Graph[int, int, Any]:
+def sleeper(
+    name: str, seconds: float, *, fail: bool = False, error: type[Exception] = ValueError
+) -> Graph[int, int, Any]:
     async def body(x: int) -> int:
         await trio.sleep(seconds)
         if fail:
-            raise ValueError(name)
+            raise error(name)
         return x + 1
 
     return node(body).named(name)
