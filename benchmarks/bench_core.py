@@ -23,7 +23,7 @@ from workloads import ROOT_INPUT, Dag, chain, critical_path, fanout, lattice, ma
 from workloads import reference_values as reference
 
 from dagfn import Graph, run
-from dagfn._interpret import plan_of
+from dagfn._plan import plan_of
 
 BARS = {"chain": 1.5, "fanout": 1.5, "lattice": 1.5, "sync": 0.75}
 

@@ -42,7 +42,7 @@ from workloads import ROOT_INPUT, Dag, fanout, lattice
 from workloads import reference_values as reference
 
 from dagfn import Graph, run
-from dagfn._interpret import plan_of
+from dagfn._plan import plan_of
 from dagfn.store import MemoryStore, RedisStore, SqliteStore, Store
 
 BAR_US = 10.0

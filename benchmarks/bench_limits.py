@@ -47,7 +47,7 @@ from trio_engine import prepare, run_trio_engine
 from workloads import Dag, lower_bound, makespan, reference_values, strong_lower_bound
 
 from dagfn import Graph, Limits, run
-from dagfn._interpret import plan_of
+from dagfn._plan import plan_of
 from dagfn.store import MemoryStore
 
 K = 4

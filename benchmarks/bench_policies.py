@@ -27,7 +27,7 @@ import trio
 from _timing import format_table, per_step_us, time_once
 
 from dagfn import Breaker, Graph, Limits, Trace, node, run
-from dagfn._interpret import plan_of
+from dagfn._plan import plan_of
 
 N = 2000
 TIMEOUT_BAR_US = 12.0

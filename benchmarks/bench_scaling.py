@@ -41,7 +41,7 @@ from dagfn_graphs import Body, build
 from workloads import ROOT_INPUT, Dag, chain, lattice, reference_values
 
 from dagfn import Graph, run
-from dagfn._interpret import plan_of
+from dagfn._plan import plan_of
 
 SIZES = (1_000, 10_000, 100_000)
 WIDTH = 50  # lattice layer width, as in BENCHMARKS.md

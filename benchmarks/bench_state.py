@@ -25,7 +25,7 @@ import attrs
 from _timing import format_table, median_time, per_step_us, ratio
 
 from dagfn import Builder, Graph, node, reduced, run, update
-from dagfn._interpret import plan_of
+from dagfn._plan import plan_of
 from dagfn.monoid import Concat, First, Last, Max, Sum, record
 
 

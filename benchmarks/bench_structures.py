@@ -19,7 +19,7 @@ from trio_engine import prepare, run_trio_engine
 from workloads import chain
 
 from dagfn import Builder, Graph, loop, node, run
-from dagfn._interpret import plan_of
+from dagfn._plan import plan_of
 
 STEPS = 2000
 BODY = 100

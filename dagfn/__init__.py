@@ -17,6 +17,7 @@ Mistakes in building a graph raise at once; failures while running come back
 as ``Failure(RunFailure(...))``.
 """
 
+from dagfn._attempt import StepTimeout as StepTimeout
 from dagfn._builder import Builder as Builder
 from dagfn._builder import CycleError as CycleError
 from dagfn._builder import StepMismatch as StepMismatch
@@ -29,6 +30,7 @@ from dagfn._durable import resume as resume
 from dagfn._durable import resume_sync as resume_sync
 from dagfn._errors import DagfnError as DagfnError
 from dagfn._errors import InvalidArgument as InvalidArgument
+from dagfn._expr import DuplicatePath as DuplicatePath
 from dagfn._failures import Paused as Paused
 from dagfn._failures import PendingAnswer as PendingAnswer
 from dagfn._failures import RunFailure as RunFailure
@@ -38,7 +40,6 @@ from dagfn._graph import Gathered as Gathered
 from dagfn._graph import Graph as Graph
 from dagfn._graph import gather as gather
 from dagfn._graph import node as node
-from dagfn._interpret import StepTimeout as StepTimeout
 from dagfn._interpret import run as run
 from dagfn._interpret import run_sync as run_sync
 from dagfn._journal import GraphChanged as GraphChanged
@@ -47,13 +48,12 @@ from dagfn._journal import JournalError as JournalError
 from dagfn._loop import MaxStepsExceeded as MaxStepsExceeded
 from dagfn._loop import loop as loop
 from dagfn._pause import interrupt as interrupt
-from dagfn._plan import DuplicatePath as DuplicatePath
-from dagfn._plan import NoBranch as NoBranch
 from dagfn._policy import Breaker as Breaker
 from dagfn._policy import BreakerOpen as BreakerOpen
 from dagfn._policy import Limits as Limits
 from dagfn._policy import RetryPolicy as RetryPolicy
 from dagfn._render import to_mermaid as to_mermaid
+from dagfn._route import NoBranch as NoBranch
 from dagfn._route import NotEnumerable as NotEnumerable
 from dagfn._route import Router as Router
 from dagfn._route import route as route

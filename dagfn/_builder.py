@@ -22,8 +22,8 @@ from returns.result import Result
 
 from dagfn import _expr
 from dagfn._errors import DagfnError, InvalidArgument, expected
+from dagfn._expr import DuplicatePath
 from dagfn._graph import Graph, _check_name
-from dagfn._plan import DuplicatePath
 
 
 class CycleError(DagfnError, ValueError):

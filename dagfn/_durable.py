@@ -20,10 +20,10 @@ from returns.result import Result
 from dagfn._errors import DagfnError, expected
 from dagfn._failures import RunFailure
 from dagfn._graph import Graph
-from dagfn._interpret import plan_of, run
+from dagfn._interpret import run
 from dagfn._journal import dumps, read_input
-from dagfn._plan import LOOP, Plan
-from dagfn.store import Entry, RunInfo, Store
+from dagfn._plan import Plan, plan_of
+from dagfn._storage import Entry, RunInfo, Store
 
 I = TypeVar("I")  # noqa: E741
 O = TypeVar("O")  # noqa: E741
@@ -159,11 +159,9 @@ def _interrupts(plan: Plan) -> dict[str, Any]:
         p, prefix = pending.pop()
         for i, answer_type in p.pauses.items():
             found[prefix + p.paths[i]] = answer_type
-        for i, kind in enumerate(p.kinds):
-            if kind == LOOP:
-                loop_prefix = _without_iterations(prefix + p.paths[i]).rpartition("/")[0]
-                body: Plan = p.fns[i].body  # type: ignore[union-attr]
-                pending.append((body, f"{loop_prefix}/" if loop_prefix else ""))
+        for i, spec in p.loops.items():
+            loop_prefix = _without_iterations(prefix + p.paths[i]).rpartition("/")[0]
+            pending.append((spec.body, f"{loop_prefix}/" if loop_prefix else ""))
     return found
 
 

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 import attrs
 
+from dagfn._errors import DagfnError
 from dagfn._policy import NO_OPTIONS, StepOptions
 
 #: Step function kinds, fixed when a node is built (never re-detected per call).
@@ -50,6 +51,15 @@ def callable_origin(fn: Callable[..., Any]) -> str:
     if code is None:
         return f"{type(fn).__module__}.{type(fn).__qualname__}"
     return f"{code.co_filename}:{code.co_firstlineno}"
+
+
+class DuplicatePath(DagfnError, ValueError):
+    """Two different steps of one graph have the same path (raised when it is built or lowered)."""
+
+    def __init__(self, message: str, *, path: str, places: tuple[str, str]) -> None:
+        super().__init__(message)
+        self.path = path
+        self.places = places
 
 
 class Expr:
@@ -155,4 +165,14 @@ class Interrupt(Expr):
 
     prompt: Callable[..., Any]
     answer: Any  # the answer's type, which cattrs structures resume's answer into
+    name: str
+
+
+@attrs.frozen(eq=False, slots=True)
+class Loop(Expr):
+    """``body`` repeated on its own output until ``until`` holds, at most ``max_steps`` times."""
+
+    body: Expr
+    until: Callable[[Any], bool]
+    max_steps: int
     name: str

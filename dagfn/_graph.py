@@ -8,7 +8,7 @@ Building a graph never runs anything; mistakes in building raise at once.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Generic, Never, TypeVar, TypeVarTuple, Unpack, overload
+from typing import Any, Generic, Never, TypeVar, TypeVarTuple, Unpack, overload
 
 from returns.result import Result
 
@@ -17,15 +17,13 @@ from dagfn._errors import expected
 from dagfn._policy import (
     Breaker,
     RetryPolicy,
+    StepExecutor,
     StepOptions,
+    check_executor,
     check_resource,
     check_timeout,
 )
 from dagfn.monoid import Monoid
-
-if TYPE_CHECKING:
-    from dagfn._plan import Plan
-    from dagfn.executors import Executor
 
 I = TypeVar("I", contravariant=True)  # noqa: E741 - the input, as in the design
 O = TypeVar("O", covariant=True)  # noqa: E741 - the output
@@ -49,11 +47,10 @@ class Graph(Generic[I, O, E]):
     twice in one expression (on the same input) is one step that runs once.
     """
 
-    __slots__ = ("_expr", "_plan_cache")
+    __slots__ = ("_expr",)
 
     def __init__(self, expr: _expr.Expr) -> None:
         self._expr = expr
-        self._plan_cache: Plan | None = None
 
     def __rshift__(self, other: Graph[O, O2, E2]) -> Graph[I, O2, E | E2]:
         """``a >> b``: feed ``a``'s output to ``b``; mypy checks that they fit."""
@@ -159,14 +156,13 @@ class Graph(Generic[I, O, E]):
             raise expected("a Breaker", "breaker", breaker)
         return self._with(StepOptions(breaker=breaker))
 
-    def via(self, executor: Executor) -> Graph[I, O, E]:
+    def via(self, executor: StepExecutor) -> Graph[I, O, E]:
         """Run the plain functions of these steps on ``executor`` (threads, processes, Dask).
 
         Async functions always run on the trio thread. Overrides the run's
         ``executor=`` for these steps; `run` opens the executor if needed.
         """
-        if not all(callable(getattr(executor, m, None)) for m in ("submit", "__aenter__")):
-            raise expected("a dagfn.executors.Executor", "executor", executor)
+        check_executor(executor)
         return self._with(StepOptions(executor=executor))
 
     def on(self, resource: str, cost: float = 1) -> Graph[I, O, E]:

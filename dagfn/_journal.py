@@ -13,6 +13,7 @@ import inspect
 import json
 import time
 import typing
+import weakref
 from collections.abc import Callable
 from typing import Any, Final, Literal
 
@@ -22,10 +23,9 @@ import trio
 from cattrs.preconf.json import make_converter
 from returns.result import Result
 
-from dagfn import _plan
 from dagfn._errors import DagfnError, expected
-from dagfn._plan import Plan
-from dagfn.store import Entry, RunInfo, Store
+from dagfn._plan import NOT_TAKEN, Plan, Role
+from dagfn._storage import Entry, RunInfo, Store
 
 Durability = Literal["sync", "batched", "exit"]
 DURABILITIES: Final = ("sync", "batched", "exit")
@@ -150,21 +150,21 @@ def value_type(plan: Plan, i: int, memo: dict[int, Any]) -> Any:
             memo[j] = input_type(plan)
         elif j in plan.pauses:
             memo[j] = plan.pauses[j]
-        elif plan.kinds[j] == _plan.LOOP:
-            body = plan.fns[j].body  # type: ignore[union-attr]
+        elif j in plan.loops:
+            body = plan.loops[j].body
             memo[j] = value_type(body, body.output, {})
         elif not plan.internal[j]:
             memo[j] = output_type(plan.fns[j])
         else:
-            fn, ds = plan.fns[j], plan.deps[j]
-            wanted = ds if fn is _plan._pack else ds[:1]
+            role, ds = plan.roles[j], plan.deps[j]
+            wanted = ds if role is Role.PACK else ds[:1]
             missing = [d for d in wanted if d not in memo]
             if missing:
                 stack.extend(missing)
                 continue
-            if fn is _plan._pack:
+            if role is Role.PACK:
                 memo[j] = _tuple_of(tuple(memo[d] for d in ds))
-            elif fn is _plan._empty:
+            elif role is Role.EMPTY:
                 memo[j] = tuple[()]
             else:  # identity, gates and merges pass a value of their first input's type
                 memo[j] = memo[ds[0]] if ds else Any
@@ -187,13 +187,32 @@ _BUILTINS: Final = {
 }
 
 
+@attrs.define
+class _PlanFacts:
+    """What the journal derives from one plan, computed once per plan when first needed."""
+
+    types: dict[int, Any] = attrs.field(factory=dict)  # step -> its value's static type
+    value_types: dict[int, Any] = attrs.field(factory=dict)  # `value_type`'s memo
+    known: dict[str, type] | None = None  # `known_types`
+    fingerprints: dict[str, str] | None = None  # `step_fingerprints`
+    steps_json: str | None = None  # the fingerprints as JSON, for a run's meta row
+
+
+_FACTS: Final[weakref.WeakKeyDictionary[Plan, _PlanFacts]] = weakref.WeakKeyDictionary()
+
+
+def _facts(plan: Plan) -> _PlanFacts:
+    facts = _FACTS.get(plan)
+    if facts is None:
+        facts = _FACTS[plan] = _PlanFacts()
+    return facts
+
+
 def _static_type(plan: Plan, i: int) -> Any:
-    types: dict[int, Any] | None = plan.cache.get("journal.types")
-    if types is None:
-        types = plan.cache["journal.types"] = {}
-    t = types.get(i, _UNKNOWN)
+    facts = _facts(plan)
+    t = facts.types.get(i, _UNKNOWN)
     if t is _UNKNOWN:
-        t = types[i] = value_type(plan, i, plan.cache.setdefault("journal.value_types", {}))
+        t = facts.types[i] = value_type(plan, i, facts.value_types)
     return t
 
 
@@ -219,12 +238,14 @@ def known_types(plan: Plan) -> dict[str, type]:
     class name; reading it back only ever uses a class from this table, so a
     journal can never make dagfn import or call anything the graph does not.
     """
-    cached: dict[str, type] | None = plan.cache.get("journal.known")
-    if cached is not None:
-        return cached
+    facts = _facts(plan)
+    if facts.known is not None:
+        return facts.known
     found: dict[str, type] = dict(_BUILTINS)
     pending: list[Any] = [input_type(plan), *plan.pauses.values()]
     for i in plan.user_steps():
+        if plan.fns[i] is None:  # a loop step: its body's plan has its own table
+            continue
         fn = getattr(plan.fns[i], "__dagfn_wrapped__", plan.fns[i])
         try:
             target = fn if inspect.isfunction(fn) or isinstance(fn, type) else type(fn).__call__
@@ -244,7 +265,7 @@ def known_types(plan: Plan) -> dict[str, type]:
             if attrs.has(t):
                 pending.extend(f.type for f in attrs.fields(t) if f.type is not None)
         pending.extend(typing.get_args(t))
-    plan.cache["journal.known"] = found
+    facts.known = found
     return found
 
 
@@ -276,15 +297,15 @@ def loads(text: str, t: Any, known: dict[str, type] | None = None) -> Any:
 
 def step_fingerprints(plan: Plan) -> dict[str, str]:
     """Per user step: its kind and the paths it depends on (how it is wired)."""
-    cached: dict[str, str] | None = plan.cache.get("journal.fingerprints")
-    if cached is not None:
-        return cached
-    out: dict[str, str] = {}
-    for i in plan.user_steps():
-        inputs = ",".join(plan.paths[d] for d in _user_inputs(plan, i))
-        out[plan.paths[i]] = f"{plan.kinds[i]}|{inputs}"
-    plan.cache["journal.fingerprints"] = out
-    return out
+    facts = _facts(plan)
+    if facts.fingerprints is None:
+        facts.fingerprints = {
+            plan.paths[
+                i
+            ]: f"{plan.kinds[i]}|{','.join(plan.paths[d] for d in _user_inputs(plan, i))}"
+            for i in plan.user_steps()
+        }
+    return facts.fingerprints
 
 
 def _user_inputs(plan: Plan, i: int) -> list[int]:
@@ -322,7 +343,7 @@ class Journal:
 
         A region result in a route branch that was not taken has no value: no row.
         """
-        if value is _plan.NOT_TAKEN:
+        if value is NOT_TAKEN:
             return
         path = self.plan.paths[i]
         now = time.time()
@@ -378,9 +399,10 @@ def open_journal(
     ``on_change`` is ``"refuse"``; `JournalError` if the input is not JSON.
     """
     fingerprints = step_fingerprints(plan)
-    steps_json: str | None = plan.cache.get("journal.steps_json")
-    if steps_json is None:
-        steps_json = plan.cache["journal.steps_json"] = json.dumps(fingerprints)
+    facts = _facts(plan)
+    if facts.steps_json is None:
+        facts.steps_json = json.dumps(fingerprints)
+    steps_json = facts.steps_json
     # {"input": ..., "steps": ...} without encoding the plan's part again on every run.
     head = '{"input":' + _input_json(plan, x) + ',"steps":'
     meta_json = head + steps_json + "}"

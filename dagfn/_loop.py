@@ -8,9 +8,7 @@ nested run of its own plan, whose step paths get the iteration number
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
-
-import attrs
+from typing import TypeVar
 
 from dagfn import _expr
 from dagfn._errors import DagfnError, expected
@@ -32,16 +30,6 @@ class MaxStepsExceeded(DagfnError, RuntimeError):
         self.limit = limit
         self.last_step = last_step
         self.last = last
-
-
-@attrs.frozen(eq=False, slots=True)
-class LoopExpr(_expr.Expr):
-    """``body`` repeated on its own output until ``until`` holds, at most ``max_steps`` times."""
-
-    body: _expr.Expr
-    until: Callable[[Any], bool]
-    max_steps: int
-    name: str
 
 
 def loop(
@@ -67,4 +55,4 @@ def loop(
     if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
         raise expected("a positive int", "max_steps", max_steps)
     _check_name(name)
-    return Graph(LoopExpr(body._expr, until, max_steps, name))
+    return Graph(_expr.Loop(body._expr, until, max_steps, name))

@@ -6,21 +6,32 @@ topological order (every dependency has a smaller number); step 0 is the run
 input. Lowering is iterative (an explicit stack), linear in steps plus edges,
 and never recursion whose depth follows the graph's: a chain of 100,000 steps
 lowers under the default recursion limit. The plan never does I/O.
+
+What a step is for is its `Role` (a user's step, or which piece of plumbing);
+other layers ask the role, never compare functions. A loop step's body is a
+plan of its own (`Plan.loops`); `Plan.iter_plans` walks a plan and its bodies.
+`plan_of` lowers a graph once and keeps the plan while the expression lives.
 """
 
 from __future__ import annotations
 
+import enum
 import gc
 import hashlib
-from collections.abc import Callable, Hashable, Mapping
-from typing import Any, Final
+import weakref
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
 from dagfn import _expr
-from dagfn._errors import DagfnError, expected
-from dagfn._loop import LoopExpr
+from dagfn._errors import expected
+from dagfn._expr import DuplicatePath
 from dagfn._policy import NO_OPTIONS, StepOptions
+from dagfn._route import NoBranch
+
+if TYPE_CHECKING:
+    from dagfn._graph import Graph
 
 # Step kinds, as the interpreter dispatches on them.
 INPUT: Final = -1  # step 0: holds the run input, never executed
@@ -28,7 +39,20 @@ SYNC1: Final = 0  # fn(value of the single dependency), inline on the trio threa
 ASYNC1: Final = 1  # await fn(value), in its own task
 SYNCN: Final = 2  # fn(*values of the dependencies, in order), inline
 ASYNCN: Final = 3  # await fn(*values), in its own task
-LOOP: Final = 4  # fn is a LoopSpec: the interpreter runs its body plan once per iteration
+LOOP: Final = 4  # no fn: the interpreter runs ``loops[i]``'s body once per iteration
+
+
+class Role(enum.Enum):
+    """What a step is for: a user's step, or which piece of plumbing."""
+
+    INPUT = "input"  # step 0: the run input
+    USER = "user"  # a node, join, route selector, interrupt or loop the user wrote
+    PACK = "pack"  # gather: the tuple of its dependencies' values
+    EMPTY = "empty"  # gather of no graphs: ()
+    GATE = "gate"  # a route branch's entry: its input if its key was selected (`gate_keys`)
+    MERGE = "merge"  # the one taken value among a route's or a fallback's branches
+    CATCH = "catch"  # a recover region's end: its value, or the fallback when it failed
+    UNLESS = "unless"  # a fallback graph's entry: its input only if the region failed
 
 
 class _NotTaken:
@@ -44,40 +68,22 @@ class _NotTaken:
 NOT_TAKEN: Final = _NotTaken()
 
 
-class DuplicatePath(DagfnError, ValueError):
-    """Two different steps of one graph have the same path."""
-
-    def __init__(self, message: str, *, path: str, places: tuple[str, str]) -> None:
-        super().__init__(message)
-        self.path = path
-        self.places = places
-
-
-class NoBranch(DagfnError, LookupError):
-    """A route's selector returned a key that has no branch (a run failure value)."""
-
-    def __init__(self, key: object, cases: tuple[object, ...], route: str) -> None:
-        listed = ", ".join(repr(c) for c in cases)
-        super().__init__(f"route {route!r} selected {key!r}, which has no branch (cases: {listed})")
-        self.key = key
-        self.cases = cases
-        self.route = route
-
-
 class Plan:
     """A flat DAG: parallel lists indexed by step number (0 is the run input)."""
 
     __slots__ = (
-        "cache",
+        "__weakref__",
         "dependents",
         "deps",
         "fingerprint",
         "fns",
+        "gate_keys",
         "guarded",
         "indegree",
         "internal",
         "kinds",
         "level",
+        "loops",
         "options",
         "origins",
         "output",
@@ -86,13 +92,15 @@ class Plan:
         "rank",
         "region",
         "regions",
+        "roles",
         "slow",
     )
 
     def __init__(self) -> None:
         self.paths: list[str] = []  # unique among non-internal steps
-        self.kinds: list[int] = []  # one of INPUT, SYNC1, ASYNC1, SYNCN, ASYNCN
-        self.fns: list[Callable[..., Any] | None] = []  # None only for INPUT
+        self.kinds: list[int] = []  # one of INPUT, SYNC1, ASYNC1, SYNCN, ASYNCN, LOOP
+        self.roles: list[Role] = []  # internal[i] is exactly roles[i] is not Role.USER
+        self.fns: list[Callable[..., Any] | None] = []  # None only for INPUT and LOOP
         self.deps: list[tuple[int, ...]] = []  # argument order; each < the step's number
         self.dependents: list[tuple[int, ...]] = []  # distinct, ascending
         self.indegree: list[int] = []  # number of distinct deps
@@ -108,9 +116,10 @@ class Plan:
         # is in a region or has policies); the others take the inline fast path.
         self.slow: list[bool] = []
         self.pauses: dict[int, Any] = {}  # interrupt steps: step -> answer type
+        self.loops: dict[int, LoopSpec] = {}  # loop steps (kind LOOP): step -> its body
+        self.gate_keys: dict[int, Hashable] = {}  # route gates (Role.GATE): step -> case key
         self.output = 0
         self.fingerprint = ""
-        self.cache: dict[str, Any] = {}  # derived data other layers compute once per plan
 
     def __len__(self) -> int:
         return len(self.kinds)
@@ -118,12 +127,23 @@ class Plan:
     def renamed(self, rename: Callable[[str], str]) -> Plan:
         """A copy sharing everything but the paths of user steps, renamed."""
         copy = Plan()
-        for name in Plan.__slots__:
+        for name in Plan.__slots__[1:]:  # not __weakref__
             setattr(copy, name, getattr(self, name))
         internal = self.internal
         copy.paths = [p if internal[i] else rename(p) for i, p in enumerate(self.paths)]
-        copy.cache = {}
         return copy
+
+    def iter_plans(self) -> Iterator[Plan]:
+        """This plan, then every loop body in it (nested ones too), each once."""
+        seen: set[int] = set()
+        pending = [self]
+        while pending:
+            plan = pending.pop()
+            if id(plan) in seen:
+                continue
+            seen.add(id(plan))
+            yield plan
+            pending.extend(spec.body for spec in reversed(plan.loops.values()))
 
     def weighted_rank(self, durations: list[float]) -> list[float]:
         """Upward rank weighted by ``durations``: the longest sum of durations from each
@@ -175,15 +195,17 @@ class Plan:
         fn: Callable[..., Any] | None,
         deps: tuple[int, ...],
         *,
+        role: Role,
         guarded: bool,
-        internal: bool,
         origin: str,
         region: int = -1,
         options: StepOptions | None = None,
     ) -> int:
         index = len(self.kinds)
+        internal = role is not Role.USER
         self.paths.append(path)
         self.kinds.append(kind)
+        self.roles.append(role)
         self.fns.append(fn)
         self.deps.append(deps)
         self.guarded.append(guarded)
@@ -336,6 +358,27 @@ class _Context:
     region: int = -1  # innermost recover region
 
 
+# A frame of the lowering stack: (opcode, expression or key, input wire, context, extra).
+_Frame = tuple[int, Any, int, _Context, Any]
+# A lowered loop body, by loop expression, resources and executor given to its steps.
+_BodyKey = tuple[int, tuple[tuple[str, float], ...], int]
+
+# Plumbing called with one argument (SYNC1); every other kind of plumbing takes its
+# dependencies' values as arguments (SYNCN), however many there are.
+_ONE_ARGUMENT: Final = frozenset((Role.EMPTY, Role.CATCH))
+
+_PLANS: Final[weakref.WeakKeyDictionary[_expr.Expr, Plan]] = weakref.WeakKeyDictionary()
+
+
+def plan_of(graph: Graph[Any, Any, Any]) -> Plan:
+    """The graph's plan: lowered once, kept as long as the graph's expression lives."""
+    expr = graph._expr
+    plan = _PLANS.get(expr)
+    if plan is None:
+        plan = _PLANS[expr] = lower(expr)
+    return plan
+
+
 def lower(root: _expr.Expr) -> Plan:
     """Lower an expression to a `Plan`; raises `DuplicatePath` naming both steps."""
     # Lowering allocates only objects that stay alive (the plan's lists and tuples):
@@ -344,29 +387,62 @@ def lower(root: _expr.Expr) -> Plan:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _lower(root)
+        return _Lowering().run(root)
     finally:
         if collecting:
             gc.enable()
 
 
-def _lower(root: _expr.Expr) -> Plan:
-    plan = Plan()
-    plan._add("<input>", INPUT, None, (), guarded=False, internal=True, origin="run input")
-    memo: dict[tuple[int, int, int], int] = {}
-    by_path: dict[str, int] = {}
-    loop_bodies: dict[_BodyKey, Plan] = {}
-    wires: list[int] = []  # output step of each finished sub-expression
-    # Frames: (opcode, expression, input wire, context, extra).
-    stack: list[tuple[int, Any, int, _Context, Any]] = [(_EVAL, root, 0, _Context(), None)]
+class _Lowering:
+    """One lowering: a stack machine over the expression, adding steps to one plan.
+
+    Invariants: ``wires`` holds the output step of every finished
+    sub-expression not yet consumed, in evaluation order; ``memo`` maps
+    (expression, input wire, region) to the step it lowered to, so a shared
+    expression on the same input is one step; ``by_path`` holds every user
+    step's path, which is unique.
+    """
+
+    __slots__ = ("by_path", "loop_bodies", "memo", "plan", "stack", "wires")
+
+    def __init__(self) -> None:
+        self.plan = Plan()
+        self.plan._add(
+            "<input>", INPUT, None, (), role=Role.INPUT, guarded=False, origin="run input"
+        )
+        self.memo: dict[tuple[int, int, int], int] = {}
+        self.by_path: dict[str, int] = {}
+        self.loop_bodies: dict[_BodyKey, Plan] = {}
+        self.wires: list[int] = []
+        self.stack: list[_Frame] = []
+
+    def run(self, root: _expr.Expr) -> Plan:
+        self.stack.append((_EVAL, root, 0, _Context(), None))
+        steps: dict[int, Callable[[Any, int, _Context, Any], None]] = {
+            _EVAL: self.evaluate,
+            _THEN: self.then,
+            _MEMO: self.remember,
+            _JOIN: self.join,
+            _MERGE: self.merge,
+            _RECOVER: self.recover,
+            _FALLBACK: self.fallback,
+            _FALLBACK_END: self.fallback_end,
+        }
+        stack = self.stack
+        while stack:
+            op, e, wire, ctx, extra = stack.pop()
+            steps[op](e, wire, ctx, extra)
+        (output,) = self.wires
+        self.plan._finish(output)
+        return self.plan
 
     def add_user(
-        path: str, kind: int, fn: Any, deps: tuple[int, ...], ctx: _Context, own: StepOptions
+        self, path: str, kind: int, fn: Any, deps: tuple[int, ...], ctx: _Context, own: StepOptions
     ) -> int:
+        plan = self.plan
         origin = f"{_expr.callable_origin(fn)}, fed by {plan.paths[deps[0]]!r}"
-        if path in by_path:
-            first = by_path[path]
-            places = (plan.origins[first], origin)
+        if path in self.by_path:
+            places = (plan.origins[self.by_path[path]], origin)
             msg = (
                 f"two different steps have the path {path!r}: ({places[0]}) and "
                 f"({places[1]}); give one a distinct name with .named(...)"
@@ -378,147 +454,170 @@ def _lower(root: _expr.Expr) -> Plan:
             kind,
             fn,
             deps,
+            role=Role.USER,
             guarded=ctx.guarded,
-            internal=False,
             origin=origin,
             region=ctx.region,
             options=None if options.empty else options,
         )
-        by_path[path] = index
+        self.by_path[path] = index
         return index
 
     def add_internal(
-        what: str, kind: int, fn: Any, deps: tuple[int, ...], ctx: _Context, *, guarded: bool
+        self,
+        role: Role,
+        what: str,
+        fn: Callable[..., Any],
+        deps: tuple[int, ...],
+        ctx: _Context,
+        *,
+        guarded: bool,
     ) -> int:
-        path = f"{ctx.prefix}<{what}#{len(plan.kinds)}>"
-        return plan._add(
-            path, kind, fn, deps, guarded=guarded, internal=True, origin=what, region=ctx.region
+        path = f"{ctx.prefix}<{what}#{len(self.plan.kinds)}>"
+        kind = SYNC1 if role in _ONE_ARGUMENT else SYNCN  # part of the plan's fingerprint
+        return self.plan._add(
+            path, kind, fn, deps, role=role, guarded=guarded, origin=what, region=ctx.region
         )
 
-    def take(n: int) -> tuple[int, ...]:
+    def take(self, n: int) -> tuple[int, ...]:
+        wires = self.wires
         taken = tuple(wires[len(wires) - n :])
         del wires[len(wires) - n :]
         return taken
 
-    while stack:
-        op, e, wire, ctx, extra = stack.pop()
-        if op == _EVAL:
-            key = (id(e), wire, ctx.region)
-            hit = memo.get(key)
-            if hit is not None:
-                wires.append(hit)
-                continue
-            stack.append((_MEMO, key, 0, ctx, None))
-            if isinstance(e, _expr.Input):
-                wires.append(wire)  # the input itself: no step
-            elif isinstance(e, _expr.Call):
-                kind = ASYNC1 if e.kind == _expr.ASYNC else SYNC1
-                wires.append(add_user(ctx.prefix + e.name, kind, e.fn, (wire,), ctx, e.options))
-            elif isinstance(e, _expr.Then):
-                stack.append((_THEN, e.second, 0, ctx, None))
-                stack.append((_EVAL, e.first, wire, ctx, None))
-            elif isinstance(e, _expr.Join | _expr.Gather):
-                stack.append((_JOIN, e, wire, ctx, None))
-                for branch in reversed(e.branches):
-                    stack.append((_EVAL, branch, wire, ctx, None))
-            elif isinstance(e, _expr.Route):
-                cases = tuple(k for k, _ in e.table)
-                name = ctx.prefix + e.name
-                select_fn = _selector(e.selector, e.kind, cases, name)
-                kind = ASYNC1 if e.kind == _expr.ASYNC else SYNC1
-                sel = add_user(name, kind, select_fn, (wire,), ctx, StepOptions())
-                plan.origins[sel] = f"{_expr.callable_origin(e.selector)}, a route selector"
-                stack.append((_MERGE, e, wire, ctx, len(cases)))
-                inside = attrs.evolve(ctx, guarded=True)
-                for case_key, branch in reversed(e.table):
-                    gate_fn = _gate(case_key)
-                    gate = add_internal(
-                        f"{e.name}={case_key!r}",
-                        SYNCN,
-                        gate_fn,
-                        (wire, sel),
-                        ctx,
-                        guarded=ctx.guarded,
-                    )
-                    plan.cache.setdefault("gate_keys", {})[gate] = case_key
-                    stack.append((_EVAL, branch, gate, inside, None))
-            elif isinstance(e, _expr.Interrupt):
-                step = add_user(ctx.prefix + e.name, SYNC1, e.prompt, (wire,), ctx, StepOptions())
-                plan.pauses[step] = e.answer
-                plan.slow[step] = True
-                wires.append(step)
-            elif isinstance(e, LoopExpr):
-                path = ctx.prefix + e.name
-                # What its steps use (budgets, an executor) goes to the body's steps;
-                # retry, timeout and breaker stay on the loop step: they are about it whole.
-                outer = ctx.options or NO_OPTIONS
-                per_step = StepOptions(resources=outer.resources, executor=outer.executor)
-                spec = LoopSpec(_lower_body(e, loop_bodies, per_step), e.until, e.max_steps)
-                whole = attrs.evolve(outer, resources=(), executor=None)
-                step = add_user(path, LOOP, spec, (wire,), attrs.evolve(ctx, options=whole), whole)
-                plan.origins[step] = f"{_expr.callable_origin(e.until)}, a loop's until"
-                plan.slow[step] = True
-                wires.append(step)
-            elif isinstance(e, _expr.Scope):
-                inner = attrs.evolve(ctx, prefix=f"{ctx.prefix}{e.name}/")
-                stack.append((_EVAL, e.inner, wire, inner, None))
-            elif isinstance(e, _expr.Policied):
-                inner = attrs.evolve(ctx, options=e.options.under(ctx.options))
-                stack.append((_EVAL, e.inner, wire, inner, None))
-            elif isinstance(e, _expr.Recover | _expr.Fallback):
-                is_graph = isinstance(e, _expr.Fallback)
-                fallback = e.fallback if isinstance(e, _expr.Recover) else None
-                region = len(plan.regions)
-                plan.regions.append(Region(parent=ctx.region, fallback=fallback, graph=is_graph))
-                stack.append((_FALLBACK if is_graph else _RECOVER, e, wire, ctx, region))
-                stack.append((_EVAL, e.inner, wire, attrs.evolve(ctx, region=region), None))
-            else:  # pragma: no cover - every Expr subclass is handled above
-                raise TypeError(f"unknown expression {e!r}")
-        elif op == _THEN:
-            stack.append((_EVAL, e, wires.pop(), ctx, None))
-        elif op == _MEMO:
-            memo[e] = wires[-1]
-        elif op == _JOIN:
-            deps = take(len(e.branches))
-            if isinstance(e, _expr.Join):
-                kind = ASYNCN if e.kind == _expr.ASYNC else SYNCN
-                wires.append(add_user(ctx.prefix + e.name, kind, e.fn, deps, ctx, e.options))
-            elif deps:
-                wires.append(add_internal("gather", SYNCN, _pack, deps, ctx, guarded=ctx.guarded))
-            else:
-                wires.append(
-                    add_internal("gather", SYNC1, _empty, (wire,), ctx, guarded=ctx.guarded)
-                )
-        elif op == _MERGE:
-            # A merge runs even when branches were not taken: it picks the taken one.
-            deps = take(extra)
-            wires.append(add_internal(f"{e.name}<merge>", SYNCN, _merge, deps, ctx, guarded=False))
-        elif op == _RECOVER:
-            catch = add_internal("recover", SYNC1, _identity, (wires.pop(),), ctx, guarded=False)
-            plan.regions[extra].catch = plan.regions[extra].result = catch
-            wires.append(catch)
-        elif op == _FALLBACK:
-            catch = add_internal("try", SYNC1, _identity, (wires.pop(),), ctx, guarded=False)
-            plan.regions[extra].catch = catch
-            gate = add_internal("fallback", SYNCN, _unless, (wire, catch), ctx, guarded=False)
-            stack.append((_FALLBACK_END, e, wire, ctx, extra))
-            stack.append((_EVAL, e.other, gate, attrs.evolve(ctx, guarded=True), None))
-        elif op == _FALLBACK_END:
-            region = plan.regions[extra]
-            deps = (region.catch, wires.pop())
-            merge = add_internal("fallback<merge>", SYNCN, _merge, deps, ctx, guarded=False)
-            region.result = merge
-            wires.append(merge)
-    (output,) = wires
-    plan._finish(output)
-    return plan
+    def push(self, op: int, e: Any, wire: int, ctx: _Context, extra: Any = None) -> None:
+        self.stack.append((op, e, wire, ctx, extra))
+
+    def evaluate(self, e: _expr.Expr, wire: int, ctx: _Context, _: Any) -> None:
+        key = (id(e), wire, ctx.region)
+        hit = self.memo.get(key)
+        if hit is not None:
+            self.wires.append(hit)
+            return
+        self.push(_MEMO, key, 0, ctx)
+        if isinstance(e, _expr.Input):
+            self.wires.append(wire)  # the input itself: no step
+        elif isinstance(e, _expr.Call):
+            kind = ASYNC1 if e.kind == _expr.ASYNC else SYNC1
+            self.wires.append(
+                self.add_user(ctx.prefix + e.name, kind, e.fn, (wire,), ctx, e.options)
+            )
+        elif isinstance(e, _expr.Then):
+            self.push(_THEN, e.second, 0, ctx)
+            self.push(_EVAL, e.first, wire, ctx)
+        elif isinstance(e, _expr.Join | _expr.Gather):
+            self.push(_JOIN, e, wire, ctx)
+            for branch in reversed(e.branches):
+                self.push(_EVAL, branch, wire, ctx)
+        elif isinstance(e, _expr.Route):
+            self.route(e, wire, ctx)
+        elif isinstance(e, _expr.Interrupt):
+            path = ctx.prefix + e.name
+            step = self.add_user(path, SYNC1, e.prompt, (wire,), ctx, StepOptions())
+            self.plan.pauses[step] = e.answer
+            self.plan.slow[step] = True
+            self.wires.append(step)
+        elif isinstance(e, _expr.Loop):
+            self.loop(e, wire, ctx)
+        elif isinstance(e, _expr.Scope):
+            self.push(_EVAL, e.inner, wire, attrs.evolve(ctx, prefix=f"{ctx.prefix}{e.name}/"))
+        elif isinstance(e, _expr.Policied):
+            inner = attrs.evolve(ctx, options=e.options.under(ctx.options))
+            self.push(_EVAL, e.inner, wire, inner)
+        elif isinstance(e, _expr.Recover | _expr.Fallback):
+            is_graph = isinstance(e, _expr.Fallback)
+            fallback = e.fallback if isinstance(e, _expr.Recover) else None
+            region = len(self.plan.regions)
+            self.plan.regions.append(Region(parent=ctx.region, fallback=fallback, graph=is_graph))
+            self.push(_FALLBACK if is_graph else _RECOVER, e, wire, ctx, region)
+            self.push(_EVAL, e.inner, wire, attrs.evolve(ctx, region=region))
+        else:  # pragma: no cover - every Expr subclass is handled above
+            raise TypeError(f"unknown expression {e!r}")
+
+    def route(self, e: _expr.Route, wire: int, ctx: _Context) -> None:
+        """A selector step, one gate per case feeding its branch, and a merge (pushed)."""
+        cases = tuple(k for k, _ in e.table)
+        name = ctx.prefix + e.name
+        select_fn = _selector(e.selector, e.kind, cases, name)
+        kind = ASYNC1 if e.kind == _expr.ASYNC else SYNC1
+        sel = self.add_user(name, kind, select_fn, (wire,), ctx, StepOptions())
+        self.plan.origins[sel] = f"{_expr.callable_origin(e.selector)}, a route selector"
+        self.push(_MERGE, e, wire, ctx, len(cases))
+        inside = attrs.evolve(ctx, guarded=True)
+        for case_key, branch in reversed(e.table):
+            what = f"{e.name}={case_key!r}"
+            gate = self.add_internal(
+                Role.GATE, what, _gate(case_key), (wire, sel), ctx, guarded=ctx.guarded
+            )
+            self.plan.gate_keys[gate] = case_key
+            self.push(_EVAL, branch, gate, inside)
+
+    def loop(self, e: _expr.Loop, wire: int, ctx: _Context) -> None:
+        """One loop step; its body lowered to a plan of its own."""
+        # What its steps use (budgets, an executor) goes to the body's steps;
+        # retry, timeout and breaker stay on the loop step: they are about it whole.
+        outer = ctx.options or NO_OPTIONS
+        per_step = StepOptions(resources=outer.resources, executor=outer.executor)
+        spec = LoopSpec(_lower_body(e, self.loop_bodies, per_step), e.until, e.max_steps)
+        whole = attrs.evolve(outer, resources=(), executor=None)
+        path = ctx.prefix + e.name
+        step = self.add_user(path, LOOP, None, (wire,), attrs.evolve(ctx, options=whole), whole)
+        self.plan.loops[step] = spec
+        self.plan.origins[step] = f"{_expr.callable_origin(e.until)}, a loop's until"
+        self.plan.slow[step] = True
+        self.wires.append(step)
+
+    def then(self, e: _expr.Expr, _: int, ctx: _Context, __: Any) -> None:
+        self.push(_EVAL, e, self.wires.pop(), ctx)
+
+    def remember(self, key: tuple[int, int, int], _: int, __: _Context, ___: Any) -> None:
+        self.memo[key] = self.wires[-1]
+
+    def join(self, e: _expr.Join | _expr.Gather, wire: int, ctx: _Context, _: Any) -> None:
+        deps = self.take(len(e.branches))
+        if isinstance(e, _expr.Join):
+            kind = ASYNCN if e.kind == _expr.ASYNC else SYNCN
+            self.wires.append(self.add_user(ctx.prefix + e.name, kind, e.fn, deps, ctx, e.options))
+        elif deps:
+            pack = self.add_internal(Role.PACK, "gather", _pack, deps, ctx, guarded=ctx.guarded)
+            self.wires.append(pack)
+        else:
+            empty = self.add_internal(
+                Role.EMPTY, "gather", _empty, (wire,), ctx, guarded=ctx.guarded
+            )
+            self.wires.append(empty)
+
+    def merge(self, e: _expr.Route, _: int, ctx: _Context, n: int) -> None:
+        # A merge runs even when branches were not taken: it picks the taken one.
+        deps = self.take(n)
+        what = f"{e.name}<merge>"
+        self.wires.append(self.add_internal(Role.MERGE, what, _merge, deps, ctx, guarded=False))
+
+    def recover(self, _: _expr.Recover, __: int, ctx: _Context, region: int) -> None:
+        value = (self.wires.pop(),)
+        catch = self.add_internal(Role.CATCH, "recover", _identity, value, ctx, guarded=False)
+        self.plan.regions[region].catch = self.plan.regions[region].result = catch
+        self.wires.append(catch)
+
+    def fallback(self, e: _expr.Fallback, wire: int, ctx: _Context, region: int) -> None:
+        value = (self.wires.pop(),)
+        catch = self.add_internal(Role.CATCH, "try", _identity, value, ctx, guarded=False)
+        self.plan.regions[region].catch = catch
+        gate = self.add_internal(
+            Role.UNLESS, "fallback", _unless, (wire, catch), ctx, guarded=False
+        )
+        self.push(_FALLBACK_END, e, wire, ctx, region)
+        self.push(_EVAL, e.other, gate, attrs.evolve(ctx, guarded=True))
+
+    def fallback_end(self, _: _expr.Fallback, __: int, ctx: _Context, region: int) -> None:
+        found = self.plan.regions[region]
+        deps = (found.catch, self.wires.pop())
+        merge = self.add_internal(Role.MERGE, "fallback<merge>", _merge, deps, ctx, guarded=False)
+        found.result = merge
+        self.wires.append(merge)
 
 
-# A lowered loop body, by loop expression, resources and executor given to its steps.
-_BodyKey = tuple[int, tuple[tuple[str, float], ...], int]
-
-
-def _lower_body(e: LoopExpr, bodies: dict[_BodyKey, Plan], per_step: StepOptions) -> Plan:
+def _lower_body(e: _expr.Loop, bodies: dict[_BodyKey, Plan], per_step: StepOptions) -> Plan:
     """A loop body's own plan, its steps under ``per_step`` unless they set their own.
 
     Lowered once per loop and options; recursion only as deep as loops nest.

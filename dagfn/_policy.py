@@ -10,7 +10,8 @@ import math
 import random
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from types import TracebackType
+from typing import Any, Final, Protocol, Self, runtime_checkable
 
 import attrs
 
@@ -197,6 +198,60 @@ class Breaker:
         return f"<Breaker {self.name!r} {self.state}>"
 
 
+@runtime_checkable
+class StepExecutor(Protocol):
+    """Where a step's (sync) function runs; the trio interpreter keeps everything else.
+
+    Public as `dagfn.executors.Executor`; defined here so that policies can name it.
+
+    ``await ex.submit(fn, args, step=path)`` runs ``fn(*args)`` and returns its
+    result. If ``fn`` raises, the same exception type (with its message) is
+    raised in the caller. Problems of the executor itself (something that
+    cannot be pickled, a worker that died, a cluster that cannot be reached)
+    raise `ExecutorError`, whose message names the step. Cancelling the task
+    awaiting ``submit`` cancels the remote work as far as the executor can
+    (see each class).
+
+    An executor is an async context manager that owns its resources (worker
+    processes, a Dask client and cluster). Entering is reentrant: the first
+    ``async with`` opens it, nested ones share it, the last exit closes it; so
+    the interpreter may always ``async with executor:``, whether or not the
+    caller opened it already, and ``opened`` says which. A closed executor can
+    be opened again. Open it inside the trio run that uses it.
+
+    An executor whose ``submit`` calls the function right here on the trio
+    thread says so with a class attribute ``runs_inline = True`` (`Inline`);
+    the interpreter then calls plain functions directly instead.
+    """
+
+    @property
+    def opened(self) -> bool:
+        """True between the first ``__aenter__`` and the matching last ``__aexit__``."""
+        ...
+
+    async def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], *, step: str) -> Any:
+        """Run ``fn(*args)`` where this executor runs things; return or raise its outcome."""
+        ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+def check_executor(value: object, name: str = "executor", *, optional: bool = False) -> None:
+    """Raise `InvalidArgument` unless ``value`` is an `Executor` (or None when ``optional``)."""
+    if value is None and optional:
+        return
+    if not all(callable(getattr(value, m, None)) for m in ("submit", "__aenter__", "__aexit__")):
+        what = "a dagfn.executors.Executor" + (" or None" if optional else "")
+        raise expected(what, name, value)
+
+
 @attrs.frozen
 class StepOptions:
     """Policies of one step; ``None`` (or empty) means "not set", so inner settings win."""
@@ -205,7 +260,7 @@ class StepOptions:
     timeout: float | None = None
     breaker: Breaker | None = None
     resources: tuple[tuple[str, float], ...] = ()
-    executor: Any = None  # a dagfn.executors.Executor for the step's plain function
+    executor: StepExecutor | None = None  # where the step's plain function runs (None: the run's)
 
     def under(self, outer: StepOptions | None) -> StepOptions:
         """These options, with every unset one taken from ``outer``."""

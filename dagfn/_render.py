@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dagfn._graph import Graph
-from dagfn._interpret import plan_of
-from dagfn._plan import Plan, _unless
+from dagfn._plan import Plan, Role, plan_of
 from dagfn._trace import Trace
 
 _CLASSES = {
@@ -34,7 +33,7 @@ def _label(text: str) -> str:
 
 def _inputs(plan: Plan, i: int) -> list[tuple[int, str | None]]:
     """User steps (or 0, the input) feeding step ``i``, with edge labels, through plumbing."""
-    gate_keys: dict[int, object] = plan.cache.get("gate_keys", {})
+    gate_keys = plan.gate_keys
     found: dict[int, str | None] = {}
     stack: list[tuple[int, str | None]] = [(d, None) for d in plan.deps[i]]
     seen: set[tuple[int, str | None]] = set()
@@ -48,7 +47,7 @@ def _inputs(plan: Plan, i: int) -> list[tuple[int, str | None]]:
                 found[d] = label
         elif d in gate_keys:  # a route gate: the edge comes from the selector
             stack.append((plan.deps[d][1], str(gate_keys[d])))
-        elif plan.fns[d] is _unless:  # a fallback graph's gate
+        elif plan.roles[d] is Role.UNLESS:  # a fallback graph's gate
             stack.append((plan.deps[d][0], "on failure"))
         else:
             stack.extend((dd, label) for dd in plan.deps[d])

@@ -23,6 +23,17 @@ O = TypeVar("O")  # noqa: E741
 E = TypeVar("E")
 
 
+class NoBranch(DagfnError, LookupError):
+    """A route's selector returned a key that has no branch (a run failure value)."""
+
+    def __init__(self, key: object, cases: tuple[object, ...], route: str) -> None:
+        listed = ", ".join(repr(c) for c in cases)
+        super().__init__(f"route {route!r} selected {key!r}, which has no branch (cases: {listed})")
+        self.key = key
+        self.cases = cases
+        self.route = route
+
+
 class Router(Generic[I, K]):
     """A selector waiting for its table of branches: call `Router.cases`."""
 

@@ -8,53 +8,14 @@ and folds them into one `StepRecord` per step, exportable as JSON.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from typing import Any, Literal
+from typing import Literal
 
 import attrs
-import cattrs
 
-EventKind = Literal["start", "finish", "retry", "fail", "skip", "pause"]
-
-_unstructure = cattrs.Converter().unstructure
-_encode = json.JSONEncoder(sort_keys=True, default=repr).encode  # json.dumps builds one per call
-
-
-def digest(value: object) -> str:
-    """A short, stable digest of a step's input or output (for the audit trail).
-
-    Never raises: the trail must not fail a run. Data cattrs cannot unstructure
-    (circular, or whose hooks raise) is digested by its ``repr``.
-    """
-    try:
-        text = _encode(_unstructure(value))
-    except Exception:  # e.g. circular data (RecursionError): fall back to the repr
-        try:
-            text = repr(value)
-        except Exception:
-            text = f"<unrepresentable {type(value).__qualname__}>"
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-@attrs.frozen(slots=True)
-class Event:
-    """One thing that happened to a step, at ``at`` (trio's clock, in seconds).
-
-    ``attempt`` counts from 1 on start, finish, retry and fail; ``error`` is set
-    on retry and fail; ``digest`` is the input's digest on start and the
-    output's on finish. ``recovered`` is True on the fail event of a step whose
-    failure a ``recover`` (or ``|``) region caught: the run goes on.
-    """
-
-    kind: EventKind
-    step: str
-    at: float
-    attempt: int | None = None
-    error: Any = None
-    digest: str | None = None
-    recovered: bool = False
-
+from dagfn._events import Event as Event
+from dagfn._events import EventKind as EventKind
+from dagfn._events import digest as digest
 
 StepStatus = Literal["pending", "running", "completed", "failed", "recovered", "skipped", "paused"]
 

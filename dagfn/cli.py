@@ -25,8 +25,9 @@ from dagfn._durable import history, resume
 from dagfn._errors import DagfnError
 from dagfn._failures import Paused, RunFailure
 from dagfn._graph import Graph
-from dagfn._interpret import plan_of, run
+from dagfn._interpret import run
 from dagfn._journal import converter, input_type, loads
+from dagfn._plan import plan_of
 from dagfn._render import to_mermaid
 from dagfn._trace import Event
 from dagfn.store import MemoryStore, SqliteStore, Store

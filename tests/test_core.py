@@ -28,7 +28,7 @@ from dagfn import (
     run,
     run_sync,
 )
-from dagfn._interpret import plan_of
+from dagfn._plan import plan_of
 
 
 @node

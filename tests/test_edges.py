@@ -18,7 +18,7 @@ from test_policies import failure_of
 from test_trace import sleeper
 
 from dagfn import Breaker, Graph, Limits, RunFailure, Trace, gather, loop, node, run
-from dagfn._interpret import plan_of
+from dagfn._plan import plan_of
 
 
 def ends_of(trace: Trace, step: str) -> list[str]:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from returns.result import Failure, Result, Success
 
 from dagfn import Graph, InvalidArgument, Limits, RunFailure, gather, loop, node, run
-from dagfn._interpret import plan_of
+from dagfn._plan import plan_of
 from dagfn.store import MemoryStore
 from dagfn.testing import DagSpec, Recorder, build_graph, dag_specs
 

@@ -27,7 +27,7 @@ from dagfn import (
     run_sync,
     update,
 )
-from dagfn._interpret import plan_of
+from dagfn._plan import plan_of
 from dagfn.monoid import Concat, First, Last, Merge, Sum, record
 
 

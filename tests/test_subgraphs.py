@@ -8,7 +8,7 @@ import pytest
 from returns.result import Success
 
 from dagfn import DuplicatePath, Graph, node, route, run_sync
-from dagfn._interpret import plan_of
+from dagfn._plan import plan_of
 
 calls: list[str] = []
 

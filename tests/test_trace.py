@@ -14,9 +14,9 @@ import trio
 import trio.testing
 from returns.result import Failure, Result, Success
 
-import dagfn._interpret
+import dagfn._execute
 from dagfn import Event, Graph, Limits, RunFailure, StepRecord, Trace, gather, loop, node, run
-from dagfn._interpret import plan_of
+from dagfn._plan import plan_of
 from dagfn._trace import digest
 
 
@@ -339,8 +339,8 @@ def test_without_on_event_nothing_is_emitted_and_the_run_still_works(
         raise AssertionError("an event was built in a run without on_event")
 
     # Neither events nor digests are computed when nobody listens.
-    monkeypatch.setattr(dagfn._interpret, "Event", forbidden)
-    monkeypatch.setattr(dagfn._interpret, "digest", forbidden)
+    monkeypatch.setattr(dagfn._execute, "Event", forbidden)
+    monkeypatch.setattr(dagfn._execute, "digest", forbidden)
     g = gather([sleeper("a", 1) >> plain, sleeper("b", 1, fail=True) >> plain.named("p2")])
     assert vrun(sleeper("a", 1) >> plain, 1) == Success(4)
     failure = vrun(g, 1, on_event=None, limits=Limits(concurrency=1))

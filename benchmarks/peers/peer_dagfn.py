@@ -22,7 +22,7 @@ import trio
 from _common import ROOT_INPUT, Case, Dag, Probe, Skip
 
 from dagfn import Graph, Limits, gather, node, run
-from dagfn._interpret import plan_of
+from dagfn._plan import plan_of
 
 NAME = "dagfn"
 VERSION = version("dagfn")

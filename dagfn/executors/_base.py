@@ -2,53 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Protocol, Self, runtime_checkable
+from typing import Protocol, Self, runtime_checkable
 
 import trio
 
 from dagfn._errors import expected
+from dagfn._policy import StepExecutor
 from dagfn.executors._errors import ExecutorUnavailableError
 
 
 @runtime_checkable
-class Executor(Protocol):
-    """Where a step's (sync) function runs; the trio interpreter keeps everything else.
+class Executor(StepExecutor, Protocol):
+    """Where a step's (sync) function runs: ``submit``, ``opened`` and ``async with``.
 
-    ``await ex.submit(fn, args, step=path)`` runs ``fn(*args)`` and returns its
-    result. If ``fn`` raises, the same exception type (with its message) is
-    raised in the caller. Problems of the executor itself (something that
-    cannot be pickled, a worker that died, a cluster that cannot be reached)
-    raise `ExecutorError`, whose message names the step. Cancelling the task
-    awaiting ``submit`` cancels the remote work as far as the executor can
-    (see each class).
-
-    An executor is an async context manager that owns its resources (worker
-    processes, a Dask client and cluster). Entering is reentrant: the first
-    ``async with`` opens it, nested ones share it, the last exit closes it; so
-    the interpreter may always ``async with executor:``, whether or not the
-    caller opened it already, and ``opened`` says which. A closed executor can
-    be opened again. Open it inside the trio run that uses it.
+    The contract is `dagfn._policy.StepExecutor`'s, which the expression layer
+    names; this is its public name.
     """
-
-    @property
-    def opened(self) -> bool:
-        """True between the first ``__aenter__`` and the matching last ``__aexit__``."""
-        ...
-
-    async def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], *, step: str) -> Any:
-        """Run ``fn(*args)`` where this executor runs things; return or raise its outcome."""
-        ...
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
 
 
 class Lifetime:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import trio
 
@@ -18,6 +18,8 @@ class Inline(Lifetime):
     an `Inline` that was never entered. A cancelled caller is cancelled at
     ``submit``'s checkpoints, never in the middle of the function.
     """
+
+    runs_inline: ClassVar[bool] = True  # the interpreter calls plain functions itself
 
     async def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], *, step: str) -> Any:
         """Run ``fn(*args)`` here and now; its exception propagates unchanged."""

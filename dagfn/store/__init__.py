@@ -1,7 +1,8 @@
 """Journal stores: where a run's finished steps are kept, so it can resume.
 
-Layout: `_records` (the row types), `_protocol` (the `Store` protocol),
-`_ops` (write operations and their meaning, written once), `_writer` (the
+Layout: the contract (the row types and the `Store` protocol) lives in
+`dagfn._storage`, where the interpreter, which uses it, can import it;
+here are `_ops` (write operations and their meaning, written once), `_writer` (the
 group-commit writer thread), `_base` (checks shared by every store), and one
 module per backend: `_memory`, `_sqlite`, `_redis` (imports redis-py lazily,
 so it is an optional dependency).
@@ -13,6 +14,12 @@ from __future__ import annotations
 
 import typing as _typing
 
+from dagfn._storage import Entry as Entry
+from dagfn._storage import EntryStatus as EntryStatus
+from dagfn._storage import RunInfo as RunInfo
+from dagfn._storage import RunStatus as RunStatus
+from dagfn._storage import Store as Store
+
 from ._errors import RunExistsError as RunExistsError
 from ._errors import SchemaVersionError as SchemaVersionError
 from ._errors import StoreClosedError as StoreClosedError
@@ -20,11 +27,6 @@ from ._errors import StoreError as StoreError
 from ._errors import StoreWriteError as StoreWriteError
 from ._errors import UnknownRunError as UnknownRunError
 from ._memory import MemoryStore as MemoryStore
-from ._protocol import Store as Store
-from ._records import Entry as Entry
-from ._records import EntryStatus as EntryStatus
-from ._records import RunInfo as RunInfo
-from ._records import RunStatus as RunStatus
 from ._sqlite import SqliteStore as SqliteStore
 
 if _typing.TYPE_CHECKING:

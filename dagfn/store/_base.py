@@ -8,10 +8,7 @@ from types import TracebackType
 from typing import Self
 
 from dagfn._errors import expected
-
-from ._errors import UnknownRunError
-from ._ops import CopyRun, DeleteRun, FinishRun, Op, OpenRun, ResetRun
-from ._records import (
+from dagfn._storage import (
     Entry,
     RunInfo,
     RunStatus,
@@ -19,6 +16,9 @@ from ._records import (
     check_run_status,
     check_text,
 )
+
+from ._errors import UnknownRunError
+from ._ops import CopyRun, DeleteRun, FinishRun, Op, OpenRun, ResetRun
 from ._writer import GroupWriter
 
 

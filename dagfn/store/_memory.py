@@ -7,10 +7,11 @@ import time
 from collections import deque
 from collections.abc import Collection, Sequence
 
+from dagfn._storage import Entry, RunInfo
+
 from ._base import StoreBase
 from ._errors import StoreClosedError
 from ._ops import Op, Record, apply
-from ._records import Entry, RunInfo
 
 
 class _MemoryTxn:

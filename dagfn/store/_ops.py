@@ -14,8 +14,9 @@ from typing import Protocol
 
 import attrs
 
+from dagfn._storage import Entry, RunInfo, RunStatus
+
 from ._errors import RunExistsError, UnknownRunError
-from ._records import Entry, RunInfo, RunStatus
 
 
 @attrs.frozen

@@ -24,11 +24,11 @@ from urllib.parse import quote
 import redis
 
 from dagfn._errors import expected
+from dagfn._storage import Entry, RunInfo, stored_entry_status, stored_run_status
 
 from ._base import WriterStore
 from ._errors import SchemaVersionError, StoreError
 from ._ops import Op, apply
-from ._records import Entry, RunInfo, stored_entry_status, stored_run_status
 from ._writer import GroupWriter
 
 SCHEMA_VERSION = 1

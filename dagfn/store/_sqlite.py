@@ -21,11 +21,11 @@ from collections.abc import Collection, Iterator, Sequence
 from typing import Any, Literal
 
 from dagfn._errors import expected
+from dagfn._storage import Entry, RunInfo, stored_entry_status, stored_run_status
 
 from ._base import WriterStore
 from ._errors import SchemaVersionError, StoreError
 from ._ops import Op, apply
-from ._records import Entry, RunInfo, stored_entry_status, stored_run_status
 from ._writer import GroupWriter
 
 SCHEMA_VERSION = 1

@@ -1,0 +1,283 @@
+"""One step's careful call: attempts under retries, a timeout and a breaker, as one outcome.
+
+`attempt` runs a step until it has an outcome and returns it as a value:
+`Done` (its output), `Failed` (the error of its last attempt), `Suspended` (a
+loop body paused at an interrupt) or `Abandoned` (its recover region failed
+while it waited to retry). It never raises for a failure of the step; only
+cancellation (and BaseExceptions that are not failures) propagate. What the
+outcome means for the run is the interpreter's business, so this module can be
+tested with a `Hooks` of a few lines and no run at all.
+
+Invariants:
+- a step function's output is unwrapped exactly once (`unwrap`): a
+  ``Success`` gives its value; a ``Failure`` (or a coroutine a plain function
+  returned by mistake) is the attempt's error;
+- a breaker hears one verdict per call it let through: ``succeeded`` or
+  ``failed``, or ``abandoned`` when a half-open trial is cancelled or pauses,
+  so a lost trial never jams it; a call it refused (`BreakerOpen`) is no
+  verdict and is never retried;
+- a timeout is the step's own deadline: ``trio.TooSlowError`` raised by the
+  step's code is its error, not a `StepTimeout`; a plain function under a
+  timeout runs in a thread the timeout abandons.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import random
+from collections.abc import Callable
+from types import CoroutineType
+from typing import Any, Final, Protocol
+
+import trio
+from returns.result import Failure, Success
+
+from dagfn._errors import DagfnError
+from dagfn._failures import Paused
+from dagfn._outcome import NestedPause
+from dagfn._policy import Breaker, BreakerOpen, RetryPolicy, StepExecutor, StepOptions
+
+
+class StepTimeout(DagfnError, TimeoutError):
+    """A step attempt took longer than its ``.timeout(seconds)``."""
+
+    def __init__(self, step: str, seconds: float) -> None:
+        super().__init__(f"step {step!r} timed out after {seconds:g} s")
+        self.step = step
+        self.seconds = seconds
+
+
+class Done:
+    """The step produced ``value`` on attempt number ``attempt``."""
+
+    __slots__ = ("attempt", "value")
+
+    def __init__(self, value: Any, attempt: int) -> None:
+        self.value = value
+        self.attempt = attempt
+
+
+class Failed:
+    """The step failed with ``error`` on its last attempt, number ``attempt``."""
+
+    __slots__ = ("attempt", "error")
+
+    def __init__(self, error: object, attempt: int) -> None:
+        self.error = error
+        self.attempt = attempt
+
+
+class Suspended:
+    """A loop step's body paused at interrupts (``paused.pending``): the run pauses too."""
+
+    __slots__ = ("paused",)
+
+    def __init__(self, paused: Paused) -> None:
+        self.paused = paused
+
+
+class Abandoned:
+    """The step's recover region failed while it waited to retry: it makes no more attempts."""
+
+    __slots__ = ()
+
+
+ABANDONED: Final = Abandoned()
+
+Outcome = Done | Failed | Suspended | Abandoned
+
+
+class Hooks(Protocol):
+    """What `attempt` tells the run and asks of it, for step number ``i``."""
+
+    def started(self, i: int, attempt: int) -> None:
+        """Attempt number ``attempt`` starts now."""
+
+    def retrying(self, i: int, attempt: int, error: object) -> None:
+        """Attempt number ``attempt`` failed with ``error``; another one follows."""
+
+    def given_up(self, i: int) -> bool:
+        """True if the step must not try again (its recover region failed)."""
+        ...
+
+    async def wait(self, i: int, seconds: float) -> bool:
+        """Sleep ``seconds`` before the next attempt; False to make no more."""
+        ...
+
+
+def failure_value(path: str, out: Any) -> object:
+    """The error of a step that returned a ``Failure`` or, by mistake, a coroutine."""
+    if out.__class__ is Failure:
+        return out.failure()
+    out.close()
+    msg = (
+        f"step {path!r} returned a coroutine from a function dagfn took for a "
+        "plain one; define it with `async def` (or give it an async __call__)"
+    )
+    return TypeError(msg)
+
+
+class _Failed(Exception):
+    """Carries a step's failure value out of the call."""
+
+    def __init__(self, error: object) -> None:
+        self.error = error
+
+
+class _TimedOut(Exception):
+    """A step's own deadline passed (``trio.TooSlowError`` from its code is its own error)."""
+
+
+def unwrap(out: Any, path: str) -> Any:
+    """A step function's output: a ``Success``'s value; raises `_Failed` for a failure."""
+    cls = out.__class__
+    if cls is Success:
+        return out.unwrap()
+    if cls is Failure or cls is CoroutineType:
+        raise _Failed(failure_value(path, out))
+    return out
+
+
+def call_inline(
+    fn: Callable[..., Any], args: list[Any], path: str, breaker: Breaker | None
+) -> Done | Failed:
+    """One attempt of a plain function right here, on the trio thread (no retry, no timeout)."""
+    probe = False  # this call is the half-open breaker's trial
+    try:
+        if breaker is not None:
+            probe = breaker.admit(path)
+        out = unwrap(fn(*args), path)
+    except BreakerOpen as refused:
+        return Failed(refused, 1)
+    except Exception as raised:
+        if breaker is not None:
+            breaker.failed(trial=probe)
+        return Failed(raised.error if isinstance(raised, _Failed) else raised, 1)
+    if breaker is not None:
+        breaker.succeeded(trial=probe)
+    return Done(out, 1)
+
+
+async def attempt(
+    hooks: Hooks,
+    i: int,
+    path: str,
+    call: Callable[..., Any],
+    args: list[Any],
+    awaited: bool,
+    options: StepOptions,
+    seed: int | None,
+) -> Outcome:
+    """Step ``i``'s attempts until it has an outcome; ``call(*args)`` is one attempt.
+
+    ``awaited``: ``call`` returns an awaitable (an async step, a loop, a remote
+    executor); otherwise it is a plain function, called inline or, under a
+    timeout, in an abandonable thread. ``seed`` and ``path`` seed the jitter.
+    """
+    retry, breaker = options.retry, options.breaker
+    n = 0
+    rng: random.Random | None = None
+    while True:
+        n += 1
+        hooks.started(i, n)
+        probe = False  # this attempt is a half-open breaker's trial call
+        try:
+            if breaker is not None:
+                probe = breaker.admit(path)
+            out = await _once(call, args, awaited, options.timeout, path)
+        except NestedPause as nested:
+            if probe and breaker is not None:
+                breaker.abandoned()  # no verdict yet: let another call probe
+            return Suspended(nested.paused)
+        except BreakerOpen as refused:
+            error: object = refused
+        except Exception as raised:
+            error = _error_of(raised, path, options.timeout)
+            if breaker is not None:
+                breaker.failed(trial=probe)
+        except BaseException:  # cancelled: a lost trial must not jam the breaker
+            if probe and breaker is not None:
+                breaker.abandoned()
+            raise
+        else:
+            if breaker is not None:
+                breaker.succeeded(trial=probe)
+            return Done(out, n)
+        if not _again(retry, n, error) or hooks.given_up(i):
+            return Failed(error, n)
+        hooks.retrying(i, n, error)
+        if rng is None:
+            rng = random.Random(f"{seed}/{path}")
+        assert retry is not None
+        if not await hooks.wait(i, retry.delay(n, rng)):
+            return ABANDONED
+
+
+def _again(retry: RetryPolicy | None, n: int, error: object) -> bool:
+    return retry is not None and n < retry.attempts and retry.retries(error)
+
+
+def _error_of(raised: Exception, path: str, timeout: float | None) -> object:
+    if isinstance(raised, _TimedOut):
+        return StepTimeout(path, timeout or 0.0)
+    if isinstance(raised, _Failed):
+        return raised.error
+    return raised
+
+
+async def _once(
+    call: Callable[..., Any], args: list[Any], awaited: bool, timeout: float | None, path: str
+) -> Any:
+    """One attempt: its output, unwrapped. Raises what the step raised, `_Failed`, `_TimedOut`."""
+    if awaited:
+        if timeout is None:
+            out = await call(*args)
+        else:  # fail_after without its generator, only ours
+            with trio.CancelScope(deadline=trio.current_time() + timeout) as scope:
+                out = await call(*args)
+            if scope.cancelled_caught:
+                raise _TimedOut
+    elif timeout is None:
+        out = call(*args)
+    else:  # a plain function under a timeout: a thread it can abandon
+        # The wait for a thread is not the step's time: take one first.
+        async with trio.to_thread.current_default_thread_limiter():
+            with trio.CancelScope(deadline=trio.current_time() + timeout) as scope:
+                out = await _abandonable(call, args)
+        if scope.cancelled_caught:
+            raise _TimedOut
+    return unwrap(out, path)
+
+
+_ABANDONABLE: Final = trio.lowlevel.RunVar[trio.CapacityLimiter]("dagfn_abandonable_threads")
+
+
+async def _abandonable(fn: Callable[..., Any], args: list[Any]) -> Any:
+    """Call ``fn`` in a thread that a timeout abandons (it runs on until it returns).
+
+    The thread holds a token of an unbounded limiter, not of trio's default one
+    (the caller holds that for the step and gives it back on timeout), so hung
+    steps never starve later steps, or the journal, of threads.
+    """
+    try:
+        limiter = _ABANDONABLE.get()
+    except LookupError:
+        limiter = trio.CapacityLimiter(math.inf)
+        _ABANDONABLE.set(limiter)
+    call = functools.partial(fn, *args)
+    return await trio.to_thread.run_sync(call, abandon_on_cancel=True, limiter=limiter)
+
+
+def remote(executor: StepExecutor, fn: Callable[..., Any], path: str) -> Callable[..., Any]:
+    """``fn`` as a call that runs it on ``executor`` (an awaited call for `attempt`)."""
+
+    def submit(*args: Any) -> Any:
+        return executor.submit(fn, args, step=path)
+
+    return submit
+
+
+def runs_inline(executor: StepExecutor | None) -> bool:
+    """Does ``executor`` call functions right here (None, or one that says it does)?"""
+    return executor is None or getattr(executor, "runs_inline", False) is True

@@ -1,0 +1,77 @@
+"""Events: what a run tells ``on_event`` about its steps, and which steps it skipped.
+
+The interpreter produces an `Event` for every start, finish, retry, fail, skip
+and pause of a user step (never of plumbing). Invariants the views rely on:
+a step's ``start`` and ``retry`` events come before its one final event
+(``finish``, ``fail``, ``skip`` or ``pause``; a ``fail`` with ``recovered=True``
+is final too); a step that gets no final event while running gets a ``skip``
+when the run ends (`end_of_run_skips`), once, whatever kept it from running.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from typing import Any, Literal
+
+import attrs
+import cattrs
+
+from dagfn._failures import RunFailure
+
+EventKind = Literal["start", "finish", "retry", "fail", "skip", "pause"]
+
+_unstructure = cattrs.Converter().unstructure
+_encode = json.JSONEncoder(sort_keys=True, default=repr).encode  # json.dumps builds one per call
+
+
+def digest(value: object) -> str:
+    """A short, stable digest of a step's input or output (for the audit trail).
+
+    Never raises: the trail must not fail a run. Data cattrs cannot unstructure
+    (circular, or whose hooks raise) is digested by its ``repr``.
+    """
+    try:
+        text = _encode(_unstructure(value))
+    except Exception:  # e.g. circular data (RecursionError): fall back to the repr
+        try:
+            text = repr(value)
+        except Exception:
+            text = f"<unrepresentable {type(value).__qualname__}>"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@attrs.frozen(slots=True)
+class Event:
+    """One thing that happened to a step, at ``at`` (trio's clock, in seconds).
+
+    ``attempt`` counts from 1 on start, finish, retry and fail; ``error`` is set
+    on retry and fail; ``digest`` is the input's digest on start and the
+    output's on finish. ``recovered`` is True on the fail event of a step whose
+    failure a ``recover`` (or ``|``) region caught: the run goes on.
+    """
+
+    kind: EventKind
+    step: str
+    at: float
+    attempt: int | None = None
+    error: Any = None
+    digest: str | None = None
+    recovered: bool = False
+
+
+def end_of_run_skips(
+    failure: RunFailure[Any], said_by_loops: Iterable[str], ended: Iterable[str]
+) -> list[str]:
+    """Paths to send ``skip`` for when a run failed: each once, in a stable order.
+
+    That is every step a failure kept from running and every step ``fail_fast``
+    cut short, less those a failed loop's own run already reported and those
+    that already had their final event.
+    """
+    skipped = dict.fromkeys(path for f in failure.failures for path in f.not_run)
+    skipped.update(dict.fromkeys(failure.cancelled))  # cut short by fail_fast
+    for path in (*said_by_loops, *ended):
+        skipped.pop(path, None)
+    return list(skipped)
