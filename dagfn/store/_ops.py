@@ -139,79 +139,88 @@ def apply(ops: Sequence[Op], txn: Txn, now: float) -> list[object]:
                 )
             continue
         write_batch()
-        if isinstance(op, OpenRun):
-            info = runs[op.run_id]
-            if info is None:
-                info = RunInfo(
-                    run_id=op.run_id,
-                    fingerprint=op.fingerprint,
-                    status="running",
-                    created_at=now,
-                    updated_at=now,
-                    meta_json=op.meta_json,
-                    result_json=None,
-                )
-                txn.put_run(info)
-                runs[op.run_id] = info
-                touched.discard(op.run_id)
-            results[index] = info
-        elif isinstance(op, FinishRun):
-            info = runs[op.run_id]
-            if info is None:
-                results[index] = UnknownRunError.for_run(op.run_id)
-                continue
-            info = attrs.evolve(info, status=op.status, result_json=op.result_json, updated_at=now)
-            txn.put_run(info)
-            runs[op.run_id] = info
-            touched.discard(op.run_id)
-        elif isinstance(op, ResetRun):
-            info = runs[op.run_id]
-            if info is None:
-                results[index] = UnknownRunError.for_run(op.run_id)
-                continue
-            info = attrs.evolve(
-                info,
-                fingerprint=op.fingerprint,
-                meta_json=op.meta_json,
-                status="running",
-                result_json=None,
-                updated_at=now,
-            )
-            txn.delete_run(op.run_id)
-            txn.put_run(info)
-            txn.put_entries(op.run_id, op.entries)
-            runs[op.run_id] = info
-            touched.discard(op.run_id)
-        elif isinstance(op, DeleteRun):
-            if runs[op.run_id] is None:
-                results[index] = UnknownRunError.for_run(op.run_id)
-                continue
-            txn.delete_run(op.run_id)
-            runs[op.run_id] = None
-            touched.discard(op.run_id)
-        else:
-            source = runs[op.src]
-            if source is None:
-                results[index] = UnknownRunError.for_run(op.src, detail=" (the copy source)")
-                continue
-            if runs[op.dst] is not None:
-                message = f"Cannot copy run {op.src!r} into existing run {op.dst!r}: pick a new id"
-                results[index] = RunExistsError(message, run_id=op.dst)
-                continue
-            info = attrs.evolve(
-                source,
-                run_id=op.dst,
-                status="running",
-                created_at=now,
-                updated_at=now,
-                result_json=None,
-            )
-            txn.put_run(info)
-            txn.put_entries(op.dst, op.entries)
-            runs[op.dst] = info
+        results[index] = _apply_run_op(op, runs, txn, now, touched)
     write_batch()
     for run_id in touched:
         info = runs[run_id]
         if info is not None:
             txn.put_run(attrs.evolve(info, updated_at=now))
     return results
+
+
+def _apply_run_op(
+    op: OpenRun | FinishRun | ResetRun | DeleteRun | CopyRun,
+    runs: dict[str, RunInfo | None],
+    txn: Txn,
+    now: float,
+    touched: set[str],
+) -> object:
+    """Apply one op on a whole run, updating ``runs``; its result (see `apply`).
+
+    A run whose row it writes (with ``updated_at=now``) leaves ``touched``.
+    """
+    if isinstance(op, OpenRun):
+        return _open_run(op, runs, txn, now, touched)
+    if isinstance(op, CopyRun):
+        return _copy_run(op, runs, txn, now)
+    info = runs[op.run_id]
+    if info is None:
+        return UnknownRunError.for_run(op.run_id)
+    touched.discard(op.run_id)
+    if isinstance(op, DeleteRun):
+        txn.delete_run(op.run_id)
+        runs[op.run_id] = None
+        return None
+    if isinstance(op, FinishRun):
+        info = attrs.evolve(info, status=op.status, result_json=op.result_json, updated_at=now)
+    else:  # ResetRun: the run starts over with the rows it keeps
+        info = attrs.evolve(
+            info,
+            fingerprint=op.fingerprint,
+            meta_json=op.meta_json,
+            status="running",
+            result_json=None,
+            updated_at=now,
+        )
+        txn.delete_run(op.run_id)
+    txn.put_run(info)
+    if isinstance(op, ResetRun):
+        txn.put_entries(op.run_id, op.entries)
+    runs[op.run_id] = info
+    return None
+
+
+def _open_run(
+    op: OpenRun, runs: dict[str, RunInfo | None], txn: Txn, now: float, touched: set[str]
+) -> RunInfo:
+    info = runs[op.run_id]
+    if info is None:
+        info = RunInfo(
+            run_id=op.run_id,
+            fingerprint=op.fingerprint,
+            status="running",
+            created_at=now,
+            updated_at=now,
+            meta_json=op.meta_json,
+            result_json=None,
+        )
+        txn.put_run(info)
+        runs[op.run_id] = info
+        touched.discard(op.run_id)
+    return info
+
+
+def _copy_run(op: CopyRun, runs: dict[str, RunInfo | None], txn: Txn, now: float) -> object:
+    source = runs[op.src]
+    if source is None:
+        return UnknownRunError.for_run(op.src, detail=" (the copy source)")
+    if runs[op.dst] is not None:
+        message = f"Cannot copy run {op.src!r} into existing run {op.dst!r}: pick a new id"
+        return RunExistsError(message, run_id=op.dst)
+    info = attrs.evolve(
+        source, run_id=op.dst, status="running", created_at=now, updated_at=now, result_json=None
+    )
+    txn.put_run(info)
+    txn.put_entries(op.dst, op.entries)
+    runs[op.dst] = info
+    return None
