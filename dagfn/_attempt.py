@@ -175,7 +175,7 @@ async def attempt(
     executor); otherwise it is a plain function, called inline or, under a
     timeout, in an abandonable thread. ``seed`` and ``path`` seed the jitter.
     """
-    retry, breaker = options.retry, options.breaker
+    retry, breaker, timeout = options.retry, options.breaker, options.timeout
     n = 0
     rng: random.Random | None = None
     while True:
@@ -185,7 +185,12 @@ async def attempt(
         try:
             if breaker is not None:
                 probe = breaker.admit(path)
-            out = await _once(call, args, awaited, options.timeout, path)
+            if timeout is not None:
+                out = await _under_timeout(call, args, awaited, timeout, path)
+            elif awaited:
+                out = unwrap(await call(*args), path)
+            else:
+                out = unwrap(call(*args), path)
         except NestedPause as nested:
             if probe and breaker is not None:
                 breaker.abandoned()  # no verdict yet: let another call probe
@@ -193,7 +198,7 @@ async def attempt(
         except BreakerOpen as refused:
             error: object = refused
         except Exception as raised:
-            error = _error_of(raised, path, options.timeout)
+            error = _error_of(raised, path, timeout)
             if breaker is not None:
                 breaker.failed(trial=probe)
         except BaseException:  # cancelled: a lost trial must not jam the breaker
@@ -226,27 +231,20 @@ def _error_of(raised: Exception, path: str, timeout: float | None) -> object:
     return raised
 
 
-async def _once(
-    call: Callable[..., Any], args: list[Any], awaited: bool, timeout: float | None, path: str
+async def _under_timeout(
+    call: Callable[..., Any], args: list[Any], awaited: bool, timeout: float, path: str
 ) -> Any:
-    """One attempt: its output, unwrapped. Raises what the step raised, `_Failed`, `_TimedOut`."""
-    if awaited:
-        if timeout is None:
+    """One attempt under the step's deadline: its output, unwrapped, or `_TimedOut`."""
+    if awaited:  # fail_after without its generator, only ours
+        with trio.CancelScope(deadline=trio.current_time() + timeout) as scope:
             out = await call(*args)
-        else:  # fail_after without its generator, only ours
-            with trio.CancelScope(deadline=trio.current_time() + timeout) as scope:
-                out = await call(*args)
-            if scope.cancelled_caught:
-                raise _TimedOut
-    elif timeout is None:
-        out = call(*args)
     else:  # a plain function under a timeout: a thread it can abandon
         # The wait for a thread is not the step's time: take one first.
         async with trio.to_thread.current_default_thread_limiter():
             with trio.CancelScope(deadline=trio.current_time() + timeout) as scope:
                 out = await _abandonable(call, args)
-        if scope.cancelled_caught:
-            raise _TimedOut
+    if scope.cancelled_caught:
+        raise _TimedOut
     return unwrap(out, path)
 
 

@@ -377,7 +377,13 @@ class Execution:
             started = trio.current_time()
             outcome = await self._attempts(i)
             if isinstance(outcome, Done):
-                held = await self._done(i, outcome, started)
+                if not self.journaled(i, outcome.value, started, outcome.attempt):
+                    held = self._give_back(i)
+                    return
+                if self.sync_durable:
+                    assert self.journal is not None
+                    await trio.to_thread.run_sync(self.journal.flush)
+                held = self._done(i, outcome)
             elif isinstance(outcome, Failed):
                 held = self._release(i)
                 self.fail(i, outcome.error, outcome.attempt)
@@ -419,16 +425,11 @@ class Execution:
         awaited = kind in (ASYNC1, ASYNCN)
         return attempt(self, i, path, fn, args, awaited, options, self.seed)
 
-    async def _done(self, i: int, outcome: Done, started: float) -> bool:
-        """Step ``i`` produced its output: journal it, then start its dependents.
+    def _done(self, i: int, outcome: Done) -> bool:
+        """Step ``i``'s output is journaled: keep it, then start its dependents.
 
-        Returns whether it still holds its slot (False: given back).
+        Returns False: its slot and budget were given back.
         """
-        if not self.journaled(i, outcome.value, started, outcome.attempt):
-            return self._give_back(i)
-        if self.sync_durable:
-            assert self.journal is not None
-            await trio.to_thread.run_sync(self.journal.flush)
         self.values[i] = outcome.value
         if self.emitter is not None:
             self.emit("finish", i, attempt=outcome.attempt, digest=digest(outcome.value))
