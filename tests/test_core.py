@@ -11,6 +11,7 @@ import attrs
 import pytest
 import trio
 import trio.testing
+from _support import failure_of
 from returns.result import Failure, Result, Success
 
 import dagfn
@@ -56,12 +57,6 @@ def times_100(x: int) -> int:
 
 def negate(x: int) -> int:
     return -x
-
-
-def failure_of(result: Result[Any, RunFailure[Any]]) -> RunFailure[Any]:
-    assert isinstance(result, Failure), result
-    failure: RunFailure[Any] = result.failure()
-    return failure
 
 
 # --- building -------------------------------------------------------------------

@@ -12,10 +12,9 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from _support import failure_of, sleeper, vrun_graph
 from returns.result import Failure, Result, Success
-from test_limits import Log, vrun_graph
-from test_policies import failure_of
-from test_trace import sleeper
+from test_limits import Log
 
 from dagfn import Breaker, Graph, Limits, RunFailure, Trace, gather, loop, node, run
 from dagfn._interpret import plan_of

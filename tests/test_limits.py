@@ -13,6 +13,7 @@ import attrs
 import pytest
 import trio
 import trio.testing
+from _support import vrun, vrun_graph
 from hypothesis import given
 from hypothesis import strategies as st
 from returns.result import Failure, Result, Success
@@ -27,16 +28,13 @@ RESOURCES = {"llm": 2.0, "tokens": 5.0}
 STEP_TIMES = st.sampled_from([0.0, 1.0, 2.0, 3.0])
 
 
-def vrun(
+def vrun_spec(
     spec: DagSpec, *, policy: str, limits: Limits | None
 ) -> tuple[Result[Any, RunFailure[Any]], Recorder, Graph[int, tuple[int, ...], Any]]:
+    """Build ``spec``'s graph with a `Recorder` and run it in virtual time on the input 0."""
     recorder = Recorder()
     graph = build_graph(spec, recorder)
-
-    async def main() -> Result[Any, RunFailure[Any]]:
-        return await run(graph, 0, policy=policy, limits=limits)
-
-    result = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    result = vrun(graph, 0, policy=policy, limits=limits)
     return result, recorder, graph
 
 
@@ -75,7 +73,7 @@ def expected_result(spec: DagSpec) -> Result[Any, Any]:
 def test_concurrency_and_every_budget_are_never_exceeded_and_every_step_runs_once(
     spec: DagSpec, k: int, policy: str
 ) -> None:
-    result, recorder, _ = vrun(
+    result, recorder, _ = vrun_spec(
         spec, policy=policy, limits=Limits(concurrency=k, resources=RESOURCES)
     )
     assert recorder.calls == dict.fromkeys(range(len(spec)), 1)
@@ -91,7 +89,7 @@ def test_concurrency_and_every_budget_are_never_exceeded_and_every_step_runs_onc
 def test_under_a_concurrency_limit_results_match_sequential_evaluation(
     spec: DagSpec, k: int, policy: str
 ) -> None:
-    result, recorder, _ = vrun(spec, policy=policy, limits=Limits(concurrency=k))
+    result, recorder, _ = vrun_spec(spec, policy=policy, limits=Limits(concurrency=k))
     assert recorder.calls == dict.fromkeys(range(len(spec)), 1)
     assert result == expected_result(spec)
     assert all(len(r) <= k for _, r in running_at_each_start(spec, recorder))
@@ -101,7 +99,7 @@ def test_under_a_concurrency_limit_results_match_sequential_evaluation(
 def test_a_step_that_needs_no_budget_starts_the_instant_its_inputs_exist(
     spec: DagSpec, policy: str
 ) -> None:
-    _, recorder, _ = vrun(spec, policy=policy, limits=Limits(resources=RESOURCES))
+    _, recorder, _ = vrun_spec(spec, policy=policy, limits=Limits(resources=RESOURCES))
     for i, ds in enumerate(spec.deps):
         if spec.cost(i):
             continue
@@ -125,13 +123,6 @@ class Log:
 
     def at(self, name: str) -> float:
         return dict(self.starts)[name]
-
-
-def vrun_graph(graph: Graph[int, Any, Any], **options: Any) -> Result[Any, RunFailure[Any]]:
-    async def main() -> Result[Any, RunFailure[Any]]:
-        return await run(graph, 0, **options)
-
-    return trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
 
 
 @pytest.mark.parametrize("policy", POLICIES[:2])
@@ -265,7 +256,7 @@ def test_critical_path_under_a_limit_always_starts_a_ready_step_of_highest_rank(
     spec: DagSpec,
 ) -> None:
     spec = all_async(spec)
-    result, recorder, graph = vrun(spec, policy="critical_path", limits=Limits(concurrency=1))
+    result, recorder, graph = vrun_spec(spec, policy="critical_path", limits=Limits(concurrency=1))
     assert result == expected_result(spec)
     rank, _ = ranks_and_levels(graph, len(spec))
     for step, ready in ready_at_each_start(spec, recorder):
@@ -276,7 +267,7 @@ def test_critical_path_under_a_limit_always_starts_a_ready_step_of_highest_rank(
 @given(dag_specs(durations=STEP_TIMES))
 def test_fifo_under_a_limit_starts_steps_in_the_order_they_became_ready(spec: DagSpec) -> None:
     spec = all_async(spec)
-    result, recorder, _ = vrun(spec, policy="fifo", limits=Limits(concurrency=1))
+    result, recorder, _ = vrun_spec(spec, policy="fifo", limits=Limits(concurrency=1))
     assert result == expected_result(spec)
     position = {("end", i): n for n, (what, i) in enumerate(recorder.order) if what == "end"}
 
@@ -293,7 +284,7 @@ def test_waves_never_starts_a_deeper_level_while_a_shallower_one_runs(
     spec: DagSpec, k: int | None
 ) -> None:
     spec = all_async(spec)
-    result, recorder, graph = vrun(spec, policy="waves", limits=Limits(concurrency=k))
+    result, recorder, graph = vrun_spec(spec, policy="waves", limits=Limits(concurrency=k))
     assert result == expected_result(spec)
     _, level = ranks_and_levels(graph, len(spec))
     for step, running in running_at_each_start(spec, recorder):

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import pytest
 import trio
 import trio.testing
+from _support import failure_of, vrun
 from returns.result import Failure, Result, Success
 
 from dagfn import (
@@ -35,21 +36,6 @@ from dagfn import (
     run_sync,
 )
 from dagfn.store import MemoryStore
-
-
-def vrun(graph: Graph[Any, Any, Any], x: object, **options: Any) -> Result[Any, RunFailure[Any]]:
-    """Run in virtual time: sleeps and timeouts jump the clock instead of waiting."""
-
-    async def main() -> Result[Any, RunFailure[Any]]:
-        return await run(graph, x, **options)
-
-    return trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
-
-
-def failure_of(result: Result[Any, RunFailure[Any]]) -> RunFailure[Any]:
-    assert isinstance(result, Failure), result
-    failure: RunFailure[Any] = result.failure()
-    return failure
 
 
 class Flaky:

@@ -12,31 +12,13 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from returns.result import Failure, Result, Success
+from _support import sleeper, vrun
+from returns.result import Failure, Success
 
 import dagfn._interpret
-from dagfn import Event, Graph, Limits, RunFailure, StepRecord, Trace, gather, loop, node, run
+from dagfn import Event, Limits, StepRecord, Trace, gather, loop, node, run
 from dagfn._interpret import plan_of
 from dagfn._trace import digest
-
-
-def vrun(graph: Graph[Any, Any, Any], x: object, **options: Any) -> Result[Any, RunFailure[Any]]:
-    async def main() -> Result[Any, RunFailure[Any]]:
-        return await run(graph, x, **options)
-
-    return trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
-
-
-def sleeper(
-    name: str, seconds: float, *, fail: bool = False, error: type[Exception] = ValueError
-) -> Graph[int, int, Any]:
-    async def body(x: int) -> int:
-        await trio.sleep(seconds)
-        if fail:
-            raise error(name)
-        return x + 1
-
-    return node(body).named(name)
 
 
 @node
