@@ -13,7 +13,7 @@ import attrs
 import pytest
 import trio
 import trio.testing
-from _support import vrun, vrun_graph
+from _support import sleeper, vrun, vrun_graph
 from hypothesis import given
 from hypothesis import strategies as st
 from returns.result import Failure, Result, Success
@@ -155,6 +155,13 @@ def test_a_budget_is_taken_by_cost_not_by_count() -> None:
     assert max(times.values()) == 1.0  # and the budget was shared, not serialised
 
 
+def test_a_step_s_own_cost_wins_over_its_composite_s() -> None:
+    log = Log()
+    g = gather([log.step("a", 1).on("gpu", 2), log.step("b", 1).on("gpu", 2)]).on("gpu", 1)
+    vrun_graph(g, policy="fifo", limits=Limits(resources={"gpu": 3}))
+    assert sorted(t for _, t in log.starts) == [0, 1]
+
+
 def test_plain_functions_without_a_resource_run_inline_and_take_no_slot() -> None:
     log = Log()
     ran: list[float] = []
@@ -186,6 +193,15 @@ def test_the_budgets_of_a_cancelled_step_are_given_back() -> None:
         return await run(log.step("after", 1).on("llm"), 0, limits=limits)
 
     assert trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0)) == Success(1)
+
+
+def test_a_region_step_that_stops_retrying_gives_its_slot_back() -> None:
+    log = Log()
+    flaky = sleeper("flaky", 0, fail=True).retry(3, backoff=10, jitter=False)
+    region = gather([sleeper("boom", 1, fail=True), flaky]).recover((-1, -1))
+    g = gather([region, *[log.step(f"o{k}", 1) for k in range(4)]])
+    result = vrun_graph(g, policy="fifo", limits=Limits(concurrency=2))
+    assert result == Success(((-1, -1), 1, 1, 1, 1))
 
 
 # --- priority order ----------------------------------------------------------
@@ -333,6 +349,20 @@ def test_weighted_rank_is_the_longest_sum_of_durations_to_the_end() -> None:
         plan.weighted_rank([1.0])
 
 
+def test_steps_without_a_seen_duration_get_the_mean_and_plumbing_gets_none() -> None:
+    def ident(x: int) -> int:
+        return x
+
+    plan = plan_of(gather([node(ident).named(name) for name in "abc"]))
+    durations = plan.durations_from({"a": 2.0, "b": 4.0})
+    by_path = dict(zip(plan.paths, durations, strict=True))
+    assert (by_path["a"], by_path["b"], by_path["c"]) == (2.0, 4.0, 3.0)
+    assert all(durations[i] == 0.0 for i in range(len(plan)) if plan.internal[i])
+
+
+# --- budgets: waiting steps, overtaking, float costs --------------------------
+
+
 @pytest.mark.parametrize("policy", POLICIES[:2])
 def test_a_costly_step_is_not_starved_by_a_stream_of_cheap_ones(policy: str) -> None:
     log = Log()
@@ -371,6 +401,36 @@ def test_a_waiting_step_holds_back_only_the_budget_it_lacks() -> None:
     assert max(t for name, t in log.starts if name.startswith("c")) < 25
 
 
+def test_only_steps_needing_a_waiting_step_s_budget_count_as_overtaking_it() -> None:
+    log = Log()
+    chains = []
+    for k in range(10):
+        chain = log.step(f"a{k}_0", 1).on("A")
+        for n in range(1, 6):
+            chain = chain >> log.step(f"a{k}_{n}", 1).on("A")
+        chains.append(log.step(f"off{k}", 1) >> chain)
+    waiting = log.step("wpre", 0.5) >> log.step("W", 1).on("B", 2)
+    later = log.step("ypre", 5) >> log.step("y", 1).on("B", 1)
+    g = gather([log.step("x", 100).on("B", 1), waiting, later, *chains])
+    vrun_graph(g, policy="fifo", limits=Limits(resources={"A": 100, "B": 2}))
+    assert log.at("y") == 5  # the A-only chains did not make W hold B back
+
+
+def test_a_waiting_step_is_overtaken_at_most_8_times() -> None:
+    log = Log()
+
+    def chain(k: int, offset: float) -> Graph[int, int, Any]:
+        steps = log.step(f"off{k}", offset)
+        for n in range(20):
+            steps = steps >> log.step(f"c{k}_{n}", 1).on("B", 1)
+        return steps
+
+    waiting = log.step("wpre", 0.5) >> log.step("W", 1).on("B", 2)
+    g = gather([chain(0, 0), chain(1, 0.25), waiting])
+    vrun_graph(g, policy="fifo", limits=Limits(resources={"B": 2}))
+    assert log.at("W") == 5.25  # README: after 8 overtakes its budget is held for it
+
+
 def test_float_costs_given_back_in_another_order_still_fill_the_budget() -> None:
     log = Log()
     small = [log.step("a", 3).on("r", 0.1), log.step("b", 1).on("r", 0.2)]
@@ -383,6 +443,29 @@ def test_float_costs_given_back_in_another_order_still_fill_the_budget() -> None
 
     assert isinstance(trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0)), Success)
     assert log.at("whole") == 4
+
+
+def test_a_budget_drifted_by_float_costs_is_recounted_while_steps_still_hold_it() -> None:
+    log = Log()
+    g = gather(
+        [
+            log.step("a", 10).on("r", 0.3),
+            log.step("b", 10).on("r", 0.2),
+            log.step("pre", 1) >> log.step("c", 1).on("r", 0.5),  # 1 - 0.3 - 0.2 < 0.5
+        ]
+    )
+    vrun_graph(g, policy="fifo", limits=Limits(resources={"r": 1.0}))
+    assert log.at("c") == 1
+
+
+def test_a_tiny_cost_never_squeezes_into_a_full_large_budget() -> None:
+    log = Log()
+    g = gather([log.step("big", 1).on("tokens", 1e10), log.step("small", 1).on("tokens", 5)])
+    assert isinstance(vrun_graph(g, limits=Limits(resources={"tokens": 1e10})), Success)
+    assert sorted(t for _, t in log.starts) == [0, 1]
+
+
+# --- loops under limits -------------------------------------------------------
 
 
 def test_a_loop_body_step_costing_more_than_its_budget_is_an_error_naming_it() -> None:
@@ -420,6 +503,17 @@ def test_a_step_after_a_nested_loop_waits_for_a_slot_the_rest_of_the_run_holds()
     assert log.at("X") == 21
 
 
+def test_a_lane_whose_keep_open_ended_gets_a_new_one() -> None:
+    log = Log()
+    nested = loop(log.step("Y", 1).on("r"), until=lambda s: True, max_steps=1).named("M")
+    steps = log.step("pre", 1).on("r") >> nested >> log.step("X", 1).on("r")
+    body = loop(steps, until=lambda s: True, max_steps=1).named("L")
+    first = log.step("w", 0.5) >> log.step("long", 10).on("r") >> log.step("long2", 10).on("r")
+    result = vrun_graph(gather([first, body]), policy="fifo", limits=Limits(resources={"r": 1}))
+    assert result == Success((3, 3))
+    assert log.at("X") == 22
+
+
 def test_a_loop_s_resource_is_taken_by_each_step_of_its_body() -> None:
     log = Log()
     refine = loop(log.step("B", 1), until=lambda s: s >= 3, max_steps=5).named("L")
@@ -430,11 +524,11 @@ def test_a_loop_s_resource_is_taken_by_each_step_of_its_body() -> None:
         vrun_graph(refine.on("gpu", 2), limits=Limits(resources={"gpu": 1}))
 
 
-def test_a_tiny_cost_never_squeezes_into_a_full_large_budget() -> None:
+def test_a_loop_is_not_charged_its_composite_cost_only_its_body_steps_are() -> None:
     log = Log()
-    g = gather([log.step("big", 1).on("tokens", 1e10), log.step("small", 1).on("tokens", 5)])
-    assert isinstance(vrun_graph(g, limits=Limits(resources={"tokens": 1e10})), Success)
-    assert sorted(t for _, t in log.starts) == [0, 1]
+    body = log.step("B", 1).on("gpu", 1)
+    g = loop(body, until=lambda s: True, max_steps=1).named("L").on("gpu", 5)
+    assert vrun_graph(g, limits=Limits(resources={"gpu": 2})) == Success(1)
 
 
 def test_a_timed_out_loop_starts_nothing_more_and_its_cut_short_steps_are_skipped() -> None:
