@@ -1,17 +1,23 @@
 """dagfn: pipelines as typed expressions, run on trio with dataflow scheduling.
 
-Layout (data flows top to bottom; each layer only uses the ones above it):
+Layout (data flows top to bottom; a module imports only modules of its own
+layer or of the layers above it, as `tests/test_layers.py` checks):
 
-- expression: `_graph` (`Graph`, `node`, `>>`, `&`, `gather`, policies), `_route`
-  (`route`), `_state` (`update`), `_loop` (`loop`), `_pause` (`interrupt`),
-  `_policy` (`Limits`, breakers), `monoid`: immutable typed values; building
-  one never runs anything. `_builder` (`Builder`) makes the same values from data.
+- foundation: `_errors` (`DagfnError`, argument messages), `_failures`
+  (`RunFailure`, `Paused`): plain values every layer may use.
+- expression: `_expr` (the untyped nodes), `_graph` (`Graph`, `node`, `>>`,
+  `&`, `gather`, policies), `_route` (`route`), `_state` (`update`), `_loop`
+  (`loop`), `_pause` (`interrupt`), `_policy` (`Limits`, breakers, the
+  executor protocol), `monoid`: immutable typed values; building one never
+  runs anything. `_builder` (`Builder`) makes the same values from data.
 - plan: `_plan` lowers an expression to a flat, validated DAG of numbered steps.
-- interpreter: `_interpret` runs a plan on trio (`run`, `run_sync`); `_journal`
-  and `_durable` keep and resume runs in a store (`resume`, `replay`).
+- interpreter: `_interpret` (`run`, `run_sync`) runs a plan on trio through
+  `_execute`, `_schedule`, `_attempt`, `_regions`, `_events` and `_outcome`;
+  `_storage` is what it needs of a store; `_journal` and `_durable` keep and
+  resume runs in a store (`resume`, `replay`).
 - edges: `store/` (journals), `executors/` (where step functions run).
-- views: `_trace` (events, `Trace`), `_render` (`to_mermaid`), `cli` (the
-  ``dagfn`` command), `testing` (hypothesis strategies).
+- views: `_trace` (`Trace`), `_render` (`to_mermaid`), `cli` (the ``dagfn``
+  command), `testing` (hypothesis strategies), `_benchmark` (``dagfn bench``).
 
 Mistakes in building a graph raise at once; failures while running come back
 as ``Failure(RunFailure(...))``.

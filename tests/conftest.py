@@ -1,5 +1,8 @@
 """Shared test configuration: hypothesis profiles (``HYPOTHESIS_PROFILE=ci|dev``) and the
-store fixtures (`_stores`, `_redis_server`)."""
+store fixtures (`_stores`, `_redis_server`).
+
+Helpers shared by test modules live in `_support`; a test module never imports another one.
+"""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ import attrs
 import pytest
 import trio
 import trio.testing
+from _support import failure_of, sleeper, vrun_graph
 from returns.result import Failure, Result, Success
 
 import dagfn
@@ -56,12 +57,6 @@ def times_100(x: int) -> int:
 
 def negate(x: int) -> int:
     return -x
-
-
-def failure_of(result: Result[Any, RunFailure[Any]]) -> RunFailure[Any]:
-    assert isinstance(result, Failure), result
-    failure: RunFailure[Any] = result.failure()
-    return failure
 
 
 # --- building -------------------------------------------------------------------
@@ -279,6 +274,11 @@ def test_fail_fast_cancels_the_running_steps() -> None:
     assert cancelled == ["long"]
     assert failure.cancelled == ("long",)
     assert failure.completed == ()
+
+
+def test_fail_fast_cancels_exactly_the_steps_that_were_ready_and_unfinished() -> None:
+    g = gather([sleeper("boom", 1, fail=True), sleeper("slow", 5) >> sleeper("after", 1)])
+    assert failure_of(vrun_graph(g, fail_fast=True)).cancelled == ("slow",)
 
 
 def test_without_fail_fast_independent_steps_run_to_the_end() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import sys
 from pathlib import Path
@@ -10,12 +9,9 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-import trio
-import trio.testing
+from _support import vrun
 from hypothesis import given
 from hypothesis import strategies as st
-
-from dagfn import run
 
 PATH = Path(__file__).parent.parent / "examples" / "state_rag.py"
 
@@ -37,8 +33,7 @@ QUESTIONS = (
 
 
 def run_virtual(question: str) -> Any:
-    call = functools.partial(run, example.pipeline, example.RAGState(question=question))
-    return trio.run(call, clock=trio.testing.MockClock(autojump_threshold=0)).unwrap()
+    return vrun(example.pipeline, example.RAGState(question=question)).unwrap()
 
 
 BASELINE = {q: run_virtual(q) for q in QUESTIONS}

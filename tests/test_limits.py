@@ -13,6 +13,7 @@ import attrs
 import pytest
 import trio
 import trio.testing
+from _support import sleeper, vrun, vrun_graph
 from hypothesis import given
 from hypothesis import strategies as st
 from returns.result import Failure, Result, Success
@@ -27,16 +28,13 @@ RESOURCES = {"llm": 2.0, "tokens": 5.0}
 STEP_TIMES = st.sampled_from([0.0, 1.0, 2.0, 3.0])
 
 
-def vrun(
+def vrun_spec(
     spec: DagSpec, *, policy: str, limits: Limits | None
 ) -> tuple[Result[Any, RunFailure[Any]], Recorder, Graph[int, tuple[int, ...], Any]]:
+    """Build ``spec``'s graph with a `Recorder` and run it in virtual time on the input 0."""
     recorder = Recorder()
     graph = build_graph(spec, recorder)
-
-    async def main() -> Result[Any, RunFailure[Any]]:
-        return await run(graph, 0, policy=policy, limits=limits)
-
-    result = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    result = vrun(graph, 0, policy=policy, limits=limits)
     return result, recorder, graph
 
 
@@ -75,7 +73,7 @@ def expected_result(spec: DagSpec) -> Result[Any, Any]:
 def test_concurrency_and_every_budget_are_never_exceeded_and_every_step_runs_once(
     spec: DagSpec, k: int, policy: str
 ) -> None:
-    result, recorder, _ = vrun(
+    result, recorder, _ = vrun_spec(
         spec, policy=policy, limits=Limits(concurrency=k, resources=RESOURCES)
     )
     assert recorder.calls == dict.fromkeys(range(len(spec)), 1)
@@ -91,7 +89,7 @@ def test_concurrency_and_every_budget_are_never_exceeded_and_every_step_runs_onc
 def test_under_a_concurrency_limit_results_match_sequential_evaluation(
     spec: DagSpec, k: int, policy: str
 ) -> None:
-    result, recorder, _ = vrun(spec, policy=policy, limits=Limits(concurrency=k))
+    result, recorder, _ = vrun_spec(spec, policy=policy, limits=Limits(concurrency=k))
     assert recorder.calls == dict.fromkeys(range(len(spec)), 1)
     assert result == expected_result(spec)
     assert all(len(r) <= k for _, r in running_at_each_start(spec, recorder))
@@ -101,7 +99,7 @@ def test_under_a_concurrency_limit_results_match_sequential_evaluation(
 def test_a_step_that_needs_no_budget_starts_the_instant_its_inputs_exist(
     spec: DagSpec, policy: str
 ) -> None:
-    _, recorder, _ = vrun(spec, policy=policy, limits=Limits(resources=RESOURCES))
+    _, recorder, _ = vrun_spec(spec, policy=policy, limits=Limits(resources=RESOURCES))
     for i, ds in enumerate(spec.deps):
         if spec.cost(i):
             continue
@@ -125,13 +123,6 @@ class Log:
 
     def at(self, name: str) -> float:
         return dict(self.starts)[name]
-
-
-def vrun_graph(graph: Graph[int, Any, Any], **options: Any) -> Result[Any, RunFailure[Any]]:
-    async def main() -> Result[Any, RunFailure[Any]]:
-        return await run(graph, 0, **options)
-
-    return trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
 
 
 @pytest.mark.parametrize("policy", POLICIES[:2])
@@ -162,6 +153,13 @@ def test_a_budget_is_taken_by_cost_not_by_count() -> None:
         by_time[times[f"t{i}"]] = by_time.get(times[f"t{i}"], 0) + c
     assert max(by_time.values()) <= 1000
     assert max(times.values()) == 1.0  # and the budget was shared, not serialised
+
+
+def test_a_step_s_own_cost_wins_over_its_composite_s() -> None:
+    log = Log()
+    g = gather([log.step("a", 1).on("gpu", 2), log.step("b", 1).on("gpu", 2)]).on("gpu", 1)
+    vrun_graph(g, policy="fifo", limits=Limits(resources={"gpu": 3}))
+    assert sorted(t for _, t in log.starts) == [0, 1]
 
 
 def test_plain_functions_without_a_resource_run_inline_and_take_no_slot() -> None:
@@ -195,6 +193,15 @@ def test_the_budgets_of_a_cancelled_step_are_given_back() -> None:
         return await run(log.step("after", 1).on("llm"), 0, limits=limits)
 
     assert trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0)) == Success(1)
+
+
+def test_a_region_step_that_stops_retrying_gives_its_slot_back() -> None:
+    log = Log()
+    flaky = sleeper("flaky", 0, fail=True).retry(3, backoff=10, jitter=False)
+    region = gather([sleeper("boom", 1, fail=True), flaky]).recover((-1, -1))
+    g = gather([region, *[log.step(f"o{k}", 1) for k in range(4)]])
+    result = vrun_graph(g, policy="fifo", limits=Limits(concurrency=2))
+    assert result == Success(((-1, -1), 1, 1, 1, 1))
 
 
 # --- priority order ----------------------------------------------------------
@@ -265,7 +272,7 @@ def test_critical_path_under_a_limit_always_starts_a_ready_step_of_highest_rank(
     spec: DagSpec,
 ) -> None:
     spec = all_async(spec)
-    result, recorder, graph = vrun(spec, policy="critical_path", limits=Limits(concurrency=1))
+    result, recorder, graph = vrun_spec(spec, policy="critical_path", limits=Limits(concurrency=1))
     assert result == expected_result(spec)
     rank, _ = ranks_and_levels(graph, len(spec))
     for step, ready in ready_at_each_start(spec, recorder):
@@ -276,7 +283,7 @@ def test_critical_path_under_a_limit_always_starts_a_ready_step_of_highest_rank(
 @given(dag_specs(durations=STEP_TIMES))
 def test_fifo_under_a_limit_starts_steps_in_the_order_they_became_ready(spec: DagSpec) -> None:
     spec = all_async(spec)
-    result, recorder, _ = vrun(spec, policy="fifo", limits=Limits(concurrency=1))
+    result, recorder, _ = vrun_spec(spec, policy="fifo", limits=Limits(concurrency=1))
     assert result == expected_result(spec)
     position = {("end", i): n for n, (what, i) in enumerate(recorder.order) if what == "end"}
 
@@ -293,7 +300,7 @@ def test_waves_never_starts_a_deeper_level_while_a_shallower_one_runs(
     spec: DagSpec, k: int | None
 ) -> None:
     spec = all_async(spec)
-    result, recorder, graph = vrun(spec, policy="waves", limits=Limits(concurrency=k))
+    result, recorder, graph = vrun_spec(spec, policy="waves", limits=Limits(concurrency=k))
     assert result == expected_result(spec)
     _, level = ranks_and_levels(graph, len(spec))
     for step, running in running_at_each_start(spec, recorder):
@@ -342,6 +349,20 @@ def test_weighted_rank_is_the_longest_sum_of_durations_to_the_end() -> None:
         plan.weighted_rank([1.0])
 
 
+def test_steps_without_a_seen_duration_get_the_mean_and_plumbing_gets_none() -> None:
+    def ident(x: int) -> int:
+        return x
+
+    plan = plan_of(gather([node(ident).named(name) for name in "abc"]))
+    durations = plan.durations_from({"a": 2.0, "b": 4.0})
+    by_path = dict(zip(plan.paths, durations, strict=True))
+    assert (by_path["a"], by_path["b"], by_path["c"]) == (2.0, 4.0, 3.0)
+    assert all(durations[i] == 0.0 for i in range(len(plan)) if plan.internal[i])
+
+
+# --- budgets: waiting steps, overtaking, float costs --------------------------
+
+
 @pytest.mark.parametrize("policy", POLICIES[:2])
 def test_a_costly_step_is_not_starved_by_a_stream_of_cheap_ones(policy: str) -> None:
     log = Log()
@@ -380,6 +401,36 @@ def test_a_waiting_step_holds_back_only_the_budget_it_lacks() -> None:
     assert max(t for name, t in log.starts if name.startswith("c")) < 25
 
 
+def test_only_steps_needing_a_waiting_step_s_budget_count_as_overtaking_it() -> None:
+    log = Log()
+    chains = []
+    for k in range(10):
+        chain = log.step(f"a{k}_0", 1).on("A")
+        for n in range(1, 6):
+            chain = chain >> log.step(f"a{k}_{n}", 1).on("A")
+        chains.append(log.step(f"off{k}", 1) >> chain)
+    waiting = log.step("wpre", 0.5) >> log.step("W", 1).on("B", 2)
+    later = log.step("ypre", 5) >> log.step("y", 1).on("B", 1)
+    g = gather([log.step("x", 100).on("B", 1), waiting, later, *chains])
+    vrun_graph(g, policy="fifo", limits=Limits(resources={"A": 100, "B": 2}))
+    assert log.at("y") == 5  # the A-only chains did not make W hold B back
+
+
+def test_a_waiting_step_is_overtaken_at_most_8_times() -> None:
+    log = Log()
+
+    def chain(k: int, offset: float) -> Graph[int, int, Any]:
+        steps = log.step(f"off{k}", offset)
+        for n in range(20):
+            steps = steps >> log.step(f"c{k}_{n}", 1).on("B", 1)
+        return steps
+
+    waiting = log.step("wpre", 0.5) >> log.step("W", 1).on("B", 2)
+    g = gather([chain(0, 0), chain(1, 0.25), waiting])
+    vrun_graph(g, policy="fifo", limits=Limits(resources={"B": 2}))
+    assert log.at("W") == 5.25  # README: after 8 overtakes its budget is held for it
+
+
 def test_float_costs_given_back_in_another_order_still_fill_the_budget() -> None:
     log = Log()
     small = [log.step("a", 3).on("r", 0.1), log.step("b", 1).on("r", 0.2)]
@@ -392,6 +443,29 @@ def test_float_costs_given_back_in_another_order_still_fill_the_budget() -> None
 
     assert isinstance(trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0)), Success)
     assert log.at("whole") == 4
+
+
+def test_a_budget_drifted_by_float_costs_is_recounted_while_steps_still_hold_it() -> None:
+    log = Log()
+    g = gather(
+        [
+            log.step("a", 10).on("r", 0.3),
+            log.step("b", 10).on("r", 0.2),
+            log.step("pre", 1) >> log.step("c", 1).on("r", 0.5),  # 1 - 0.3 - 0.2 < 0.5
+        ]
+    )
+    vrun_graph(g, policy="fifo", limits=Limits(resources={"r": 1.0}))
+    assert log.at("c") == 1
+
+
+def test_a_tiny_cost_never_squeezes_into_a_full_large_budget() -> None:
+    log = Log()
+    g = gather([log.step("big", 1).on("tokens", 1e10), log.step("small", 1).on("tokens", 5)])
+    assert isinstance(vrun_graph(g, limits=Limits(resources={"tokens": 1e10})), Success)
+    assert sorted(t for _, t in log.starts) == [0, 1]
+
+
+# --- loops under limits -------------------------------------------------------
 
 
 def test_a_loop_body_step_costing_more_than_its_budget_is_an_error_naming_it() -> None:
@@ -429,6 +503,17 @@ def test_a_step_after_a_nested_loop_waits_for_a_slot_the_rest_of_the_run_holds()
     assert log.at("X") == 21
 
 
+def test_a_lane_whose_keep_open_ended_gets_a_new_one() -> None:
+    log = Log()
+    nested = loop(log.step("Y", 1).on("r"), until=lambda s: True, max_steps=1).named("M")
+    steps = log.step("pre", 1).on("r") >> nested >> log.step("X", 1).on("r")
+    body = loop(steps, until=lambda s: True, max_steps=1).named("L")
+    first = log.step("w", 0.5) >> log.step("long", 10).on("r") >> log.step("long2", 10).on("r")
+    result = vrun_graph(gather([first, body]), policy="fifo", limits=Limits(resources={"r": 1}))
+    assert result == Success((3, 3))
+    assert log.at("X") == 22
+
+
 def test_a_loop_s_resource_is_taken_by_each_step_of_its_body() -> None:
     log = Log()
     refine = loop(log.step("B", 1), until=lambda s: s >= 3, max_steps=5).named("L")
@@ -439,11 +524,11 @@ def test_a_loop_s_resource_is_taken_by_each_step_of_its_body() -> None:
         vrun_graph(refine.on("gpu", 2), limits=Limits(resources={"gpu": 1}))
 
 
-def test_a_tiny_cost_never_squeezes_into_a_full_large_budget() -> None:
+def test_a_loop_is_not_charged_its_composite_cost_only_its_body_steps_are() -> None:
     log = Log()
-    g = gather([log.step("big", 1).on("tokens", 1e10), log.step("small", 1).on("tokens", 5)])
-    assert isinstance(vrun_graph(g, limits=Limits(resources={"tokens": 1e10})), Success)
-    assert sorted(t for _, t in log.starts) == [0, 1]
+    body = log.step("B", 1).on("gpu", 1)
+    g = loop(body, until=lambda s: True, max_steps=1).named("L").on("gpu", 5)
+    assert vrun_graph(g, limits=Limits(resources={"gpu": 2})) == Success(1)
 
 
 def test_a_timed_out_loop_starts_nothing_more_and_its_cut_short_steps_are_skipped() -> None:

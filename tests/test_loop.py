@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 import pytest
+from _support import sleeper
 from returns.result import Failure, Success
 
 from dagfn import (
@@ -213,13 +214,6 @@ def test_fail_fast_under_limits_while_a_loop_body_waits_for_a_slot() -> None:
     import trio.testing
 
     from dagfn import Limits, gather, run
-
-    def sleeper(name: str, seconds: float) -> Graph[int, int, Any]:
-        async def step(x: int) -> int:
-            await trio.sleep(seconds)
-            return x + 1
-
-        return node(step).named(name)
 
     @node
     async def bad(x: int) -> int:

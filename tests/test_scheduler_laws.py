@@ -10,24 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import trio
-import trio.testing
+from _support import vrun
 from hypothesis import given
 from hypothesis import strategies as st
 from returns.result import Failure, Success
 
-from dagfn import RunFailure, run
+from dagfn import RunFailure
 from dagfn.testing import DagSpec, InjectedFailure, Recorder, build_graph, dag_specs
 
 
 def _run(spec: DagSpec, *, fail_fast: bool = False) -> tuple[Any, Recorder]:
     recorder = Recorder()
     graph = build_graph(spec, recorder)
-
-    async def main() -> Any:
-        return await run(graph, 0, fail_fast=fail_fast)
-
-    result = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    result = vrun(graph, 0, fail_fast=fail_fast)
     return result, recorder
 
 

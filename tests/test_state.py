@@ -9,6 +9,7 @@ import attrs
 import pytest
 import trio
 import trio.testing
+from _support import vrun
 from hypothesis import given
 from hypothesis import strategies as st
 from returns.result import Failure, Result, Success
@@ -53,8 +54,7 @@ def writer(name: str, seconds: float) -> Graph[State, State, Any]:
 
 def run_virtual(graph: Graph[State, State, Any], state: State) -> Result[State, RunFailure[Any]]:
     """Run in virtual time: sleeps take no wall time, and finishing order follows them."""
-    call = functools.partial(run, graph, state)
-    return trio.run(call, clock=trio.testing.MockClock(autojump_threshold=0))
+    return vrun(graph, state)
 
 
 NAMES = ("ingest", "chunk", "classify", "embed", "rank")
@@ -149,7 +149,8 @@ def test_a_composite_delta_node_is_folded_like_a_step() -> None:
 # --- bad deltas are failures naming the step and the field -----------------------
 
 
-def failure_of(result: Result[Any, RunFailure[Any]]) -> tuple[str, StateError]:
+def state_error_of(result: Result[Any, RunFailure[Any]]) -> tuple[str, StateError]:
+    """The step that failed and its `StateError` (`_support.failure_of` gives the `RunFailure`)."""
     assert isinstance(result, Failure)
     failure = result.failure()
     assert isinstance(failure.error, StateError)
@@ -161,7 +162,7 @@ def test_a_delta_of_another_class_fails_its_own_step() -> None:
     def wrong(s: State) -> State:
         return cast(State, "not a state")
 
-    step, error = failure_of(run_sync(update(writer("ok", 0), wrong).named("sub"), State()))
+    step, error = state_error_of(run_sync(update(writer("ok", 0), wrong).named("sub"), State()))
     assert step == "sub/wrong"  # the failure has the full path
     assert error.step == "wrong"
     assert error.field is None
@@ -174,7 +175,7 @@ def test_an_ill_typed_field_fails_naming_the_step_and_the_field() -> None:
     async def sloppy(s: State) -> State:
         return State(total=cast(int, "3"))
 
-    step, error = failure_of(run_sync(update(sloppy), State()))
+    step, error = state_error_of(run_sync(update(sloppy), State()))
     assert (step, error.step, error.field) == ("sloppy", "sloppy", "total")
     assert str(error) == "step 'sloppy' set State.total to '3' (type=str), expected int"
 
@@ -189,7 +190,7 @@ def test_fields_are_checked_one_level_deep() -> None:
         return State(log=cast(tuple[str, ...], ["a list"]))
 
     assert run_sync(update(items_unchecked), State()).unwrap().log == cast(Any, (1, 2))
-    _, error = failure_of(run_sync(update(container_checked), State()))
+    _, error = state_error_of(run_sync(update(container_checked), State()))
     assert error.field == "log"
     assert "expected tuple[str, ...]" in str(error)
 
@@ -209,7 +210,7 @@ def test_optional_and_literal_fields_are_checked() -> None:
         return Mood(mood=cast(str, 3))
 
     assert run_sync(update(fine), Mood()) == Success(Mood(level=1))
-    _, error = failure_of(run_sync(update(bad), Mood()))
+    _, error = state_error_of(run_sync(update(bad), Mood()))
     assert error.field == "mood"
 
 
@@ -226,7 +227,7 @@ def test_a_dict_delta_with_an_unknown_key_fails_naming_it() -> None:
     def typo(s: State) -> State:
         return cast(State, {"log": ["a"], "totl": 2})
 
-    _, error = failure_of(run_sync(update(typo), State()))
+    _, error = state_error_of(run_sync(update(typo), State()))
     assert error.field == "totl"
     assert str(error) == (
         "step 'typo' returned a dict delta with the key 'totl', which is not a field "
@@ -239,7 +240,7 @@ def test_a_dict_delta_never_coerces_scalars() -> None:
     def text(s: State) -> State:
         return cast(State, {"total": "2"})
 
-    _, error = failure_of(run_sync(update(text), State()))
+    _, error = state_error_of(run_sync(update(text), State()))
     assert error.field == "total"
     assert "expected int" in str(error)
 
@@ -253,7 +254,7 @@ def test_a_composite_nodes_bad_delta_fails_the_update_step() -> None:
     def bad(n: int) -> State:
         return State(last=cast(str, n))
 
-    step, error = failure_of(run_sync(update(count >> bad), State()))
+    step, error = state_error_of(run_sync(update(count >> bad), State()))
     assert step == "bad<update>"
     assert (error.step, error.field) == ("bad", "last")
 
@@ -299,7 +300,9 @@ def test_update_rejects_bad_arguments_at_once() -> None:
 # --- gather(...).fold(monoid) -------------------------------------------------------
 
 
-def sleeper(name: str, seconds: float) -> Graph[int, tuple[str, ...], Any]:
+def say_after(name: str, seconds: float) -> Graph[int, tuple[str, ...], Any]:
+    """A step ``name`` that sleeps ``seconds``, then returns ``(f"{name}{x}",)`` to be folded."""
+
     async def say(x: int) -> tuple[str, ...]:
         await trio.sleep(seconds)
         return (f"{name}{x}",)
@@ -312,7 +315,7 @@ def sleeper(name: str, seconds: float) -> Graph[int, tuple[str, ...], Any]:
 def test_fold_combines_in_list_order_whatever_order_the_branches_finish(
     order: list[int],
 ) -> None:
-    g = gather([sleeper(n, s) for n, s in zip("abcde", order, strict=True)]).fold(Concat[str]())
+    g = gather([say_after(n, s) for n, s in zip("abcde", order, strict=True)]).fold(Concat[str]())
     call = functools.partial(run, g, 1)
     result = trio.run(call, clock=trio.testing.MockClock(autojump_threshold=0))
     assert result == Success(("a1", "b1", "c1", "d1", "e1"))

@@ -12,31 +12,13 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from returns.result import Failure, Result, Success
+from _support import sleeper, vrun, vrun_graph
+from returns.result import Failure, Success
 
 import dagfn._execute
-from dagfn import Event, Graph, Limits, RunFailure, StepRecord, Trace, gather, loop, node, run
+from dagfn import Event, Graph, Limits, StepRecord, Trace, gather, loop, node, run
 from dagfn._plan import plan_of
 from dagfn._trace import digest
-
-
-def vrun(graph: Graph[Any, Any, Any], x: object, **options: Any) -> Result[Any, RunFailure[Any]]:
-    async def main() -> Result[Any, RunFailure[Any]]:
-        return await run(graph, x, **options)
-
-    return trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
-
-
-def sleeper(
-    name: str, seconds: float, *, fail: bool = False, error: type[Exception] = ValueError
-) -> Graph[int, int, Any]:
-    async def body(x: int) -> int:
-        await trio.sleep(seconds)
-        if fail:
-            raise error(name)
-        return x + 1
-
-    return node(body).named(name)
 
 
 @node
@@ -46,6 +28,10 @@ def plain(x: int) -> int:
 
 def kinds(trace: Trace) -> list[tuple[str, str, float]]:
     return [(e.kind, e.step, e.at) for e in trace.events]
+
+
+def ends_of(trace: Trace, step: str) -> list[str]:
+    return [e.kind for e in trace.events if e.step == step and e.kind not in ("start", "retry")]
 
 
 def test_a_chain_emits_start_and_finish_per_step_in_order_with_exact_times() -> None:
@@ -183,6 +169,25 @@ def test_a_failing_loop_body_sends_one_event_per_step_inside_and_after_it(fail_f
     assert {step for kind, step in ends if kind == "skip"} == {"out/in/c#1#1", "out/d#1", "e"}
 
 
+def _region_with_a_failure() -> Graph[int, tuple[int, ...], Any]:
+    inner = gather([sleeper("bad", 0.5, fail=True), sleeper("c", 1) >> sleeper("nxt", 1)])
+    return inner.recover((0, 0))
+
+
+def test_a_timed_out_loop_body_sends_one_end_event_per_step() -> None:
+    trace = Trace()
+
+    def join(t: tuple[object, ...]) -> int:
+        return 0
+
+    body = gather([_region_with_a_failure(), sleeper("slow", 10)]) >> node(join).named("j")
+    timed = loop(body, until=lambda s: True, max_steps=1).named("L").timeout(2).recover(-1)
+    assert vrun_graph(timed, on_event=trace) == Success(-1)
+    assert ends_of(trace, "L/bad#1") == ["fail"]
+    assert ends_of(trace, "L/nxt#1") == ["skip"]
+    assert trace.status("L/bad#1") == "recovered"
+
+
 def test_fail_fast_skips_only_steps_that_had_no_end_yet() -> None:
     trace = Trace()
     caught = sleeper("caught", 1, fail=True).recover(0)
@@ -191,6 +196,13 @@ def test_fail_fast_skips_only_steps_that_had_no_end_yet() -> None:
     ends = [(e.kind, e.step) for e in trace.events if e.kind != "start"]
     assert ends == [("fail", "caught"), ("fail", "boom"), ("skip", "slow")]
     assert trace.status("caught") == "recovered"
+
+
+def test_fail_fast_sends_one_skip_for_a_step_its_region_already_skipped() -> None:
+    trace = Trace()
+    g = gather([_region_with_a_failure(), sleeper("boom", 3, fail=True)])
+    vrun_graph(g, on_event=trace, fail_fast=True)
+    assert ends_of(trace, "nxt") == ["skip"]
 
 
 def test_recover_and_in_region_skip_events() -> None:
