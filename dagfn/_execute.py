@@ -81,7 +81,7 @@ from dagfn._schedule import Dispatcher, Lane, keep_open
 
 OnEvent = Callable[[Event], Any]
 
-BLOCKED: Final = 1 << 62  # a counter that never reaches 0
+BLOCKED: Final = 1 << 62  # a counter that never reaches 0 (nor BLOCKED // 2) by decrements
 
 
 class Execution:

@@ -65,9 +65,13 @@ class Regions:
         return True
 
     def waiting_in(self, r: int, remaining: list[int], blocked: int) -> Iterator[int]:
-        """Steps of region ``r`` still waiting for inputs (``0 < remaining[s] < blocked``)."""
+        """Steps of region ``r`` still waiting for inputs (``remaining[s] > 0``), not blocked.
+
+        A counter set to ``blocked`` is still decremented as the step's inputs
+        arrive, at most once per input: anything above ``blocked // 2`` is blocked.
+        """
         for s, inner in enumerate(self.region_of):
-            if inner >= 0 and 0 < remaining[s] < blocked and self.inside(inner, r):
+            if inner >= 0 and 0 < remaining[s] < blocked // 2 and self.inside(inner, r):
                 yield s
 
     async def wait(self, i: int, seconds: float) -> bool:

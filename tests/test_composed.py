@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 import trio
 import trio.testing
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from returns.result import Failure, Result, Success
 
@@ -271,6 +271,10 @@ def has_loop_timeout(shape: Any) -> bool:
     return False
 
 
+_OK = Step(is_async=False, seconds=0.0, cost=None, fails=0, retry=None, timeout=None)
+_BAD = attrs.evolve(_OK, fails=1)
+
+
 @given(
     shapes,
     st.sampled_from([None, 1, 2]),
@@ -278,6 +282,8 @@ def has_loop_timeout(shape: Any) -> bool:
     st.sampled_from(["critical_path", "fifo", "waves"]),
     st.booleans(),
 )
+# A step skipped when its region tripped was skipped again when the enclosing one did.
+@example(Recover(Recover(Or(Par((_OK, _BAD, _OK)), _BAD))), None, {}, "critical_path", False)
 def test_composed_policies_keep_limits_events_and_outcomes(
     shape: Any, concurrency: int | None, budgets: dict[str, float], policy: str, fail_fast: bool
 ) -> None:
