@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import attrs
 
 from dagfn import _expr
+from dagfn._checks import positive_int
 from dagfn._errors import DagfnError, expected
 from dagfn._graph import Graph, _check_name
 
@@ -64,7 +65,6 @@ def loop(
         raise expected("a Graph", "body", body)
     if not callable(until):
         raise expected("a callable returning bool", "until", until)
-    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-        raise expected("a positive int", "max_steps", max_steps)
+    positive_int("max_steps", max_steps)
     _check_name(name)
     return Graph(LoopExpr(body._expr, until, max_steps, name))

@@ -13,11 +13,12 @@ import json
 from typing import Any, Literal
 
 import attrs
-import cattrs
+
+from dagfn._convert import make_converter
 
 EventKind = Literal["start", "finish", "retry", "fail", "skip", "pause"]
 
-_unstructure = cattrs.Converter().unstructure
+_unstructure = make_converter().unstructure
 _encode = json.JSONEncoder(sort_keys=True, default=repr).encode  # json.dumps builds one per call
 
 
