@@ -2,16 +2,20 @@
 
 Layout (data flows top to bottom; each layer only uses the ones above it):
 
+- foundation: `_errors` (`DagfnError`, the message shape), `_checks` (argument
+  predicates), `_annotations` (what a return annotation promises), `_convert`
+  (the cattrs converter factory); every layer, edges included, may use it.
 - expression: `_graph` (`Graph`, `node`, `>>`, `&`, `gather`, policies), `_route`
   (`route`), `_state` (`update`), `_loop` (`loop`), `_pause` (`interrupt`),
   `_policy` (`Limits`, breakers), `monoid`: immutable typed values; building
-  one never runs anything. `_builder` (`Builder`) makes the same values from data.
+  one never runs anything. `_builder` (`Builder`) makes the same values from data;
+  `_workloads` holds the benchmark DAGs and wires a DAG as a graph.
 - plan: `_plan` lowers an expression to a flat, validated DAG of numbered steps.
 - interpreter: `_interpret` runs a plan on trio (`run`, `run_sync`); `_journal`
   and `_durable` keep and resume runs in a store (`resume`, `replay`).
 - edges: `store/` (journals), `executors/` (where step functions run).
 - views: `_trace` (events, `Trace`), `_render` (`to_mermaid`), `cli` (the
-  ``dagfn`` command), `testing` (hypothesis strategies).
+  ``dagfn`` command), `testing` (hypothesis strategies), `_benchmark` (``dagfn bench``).
 
 Mistakes in building a graph raise at once; failures while running come back
 as ``Failure(RunFailure(...))``.
