@@ -14,7 +14,8 @@ from typing import Any, Literal
 import trio
 from workloads import Dag
 
-from dagfn import Graph, gather, node
+from dagfn import Graph, node
+from dagfn._workloads import graph_of, spread
 
 Body = Literal["async", "sync", "sleep"]
 IntGraph = Graph[int, int, Any]
@@ -78,48 +79,21 @@ def _bounded_bodies(body: Body, modulus: int) -> tuple[Callable[[int], Any], Cal
 def build(dag: Dag, body: Body, *, modulus: int | None = None) -> Graph[int, tuple[int, ...], Any]:
     """The dagfn graph of `dag`: step i is named ``s{i}``; the output is every sink's value.
 
+    A step with two or three inputs is ``(a & b & c).join(...)``, one with more
+    a ``gather`` of them followed by the step (`dagfn._workloads.graph_of`).
     With ``modulus``, every value is taken modulo it (see
     ``workloads.reference_values(dag, modulus=...)``).
     """
-    steps: list[IntGraph] = []
-    for i, ds in enumerate(dag.deps):
-        duration = dag.durations[i] if dag.durations is not None else 0.0
-        if modulus is None:
-            one, many = _bodies(body, duration)
-        else:
-            one, many = _bounded_bodies(body, modulus)
-        name = f"s{i}"
-        step: IntGraph
-        if not ds:
-            step = node(one).named(name)
-        elif len(ds) == 1:
-            step = steps[ds[0]] >> node(one).named(name)
-        elif len(ds) == 2:
-            step = (steps[ds[0]] & steps[ds[1]]).join(many, name=name)
-        elif len(ds) == 3:
-            step = (steps[ds[0]] & steps[ds[1]] & steps[ds[2]]).join(many, name=name)
-        else:
-            step = gather([steps[d] for d in ds]) >> node(_star(many)).named(name)
-        steps.append(step)
-    return gather([steps[i] for i in dag.sinks])
 
+    def bodies(i: int) -> tuple[Callable[[int], Any], Callable[..., Any]]:
+        if modulus is not None:
+            return _bounded_bodies(body, modulus)
+        return _bodies(body, dag.durations[i] if dag.durations is not None else 0.0)
 
-def _star(many: Callable[..., Any]) -> Callable[[tuple[int, ...]], Any]:
-    """Adapt a many-input body to one tuple input (for a sink that gathers its inputs)."""
-    if _is_async(many):
+    def step(i: int) -> IntGraph:
+        one, many = bodies(i)
+        if len(dag.deps[i]) <= 1:
+            return node(one)
+        return node(spread(many))
 
-        async def star_async(xs: tuple[int, ...]) -> Any:
-            return await many(*xs)
-
-        return star_async
-
-    def star(xs: tuple[int, ...]) -> Any:
-        return many(*xs)
-
-    return star
-
-
-def _is_async(fn: Callable[..., Any]) -> bool:
-    import inspect
-
-    return inspect.iscoroutinefunction(fn)
+    return graph_of(dag.deps, step, join=lambda i: bodies(i)[1])

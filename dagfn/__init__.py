@@ -3,13 +3,16 @@
 Layout (data flows top to bottom; a module imports only modules of its own
 layer or of the layers above it, as `tests/test_layers.py` checks):
 
-- foundation: `_errors` (`DagfnError`, argument messages), `_failures`
-  (`RunFailure`, `Paused`): plain values every layer may use.
+- foundation: `_errors` (`DagfnError`, the message shape), `_checks` (argument
+  predicates), `_annotations` (what a return annotation promises), `_convert`
+  (the cattrs converter factory), `_failures` (`RunFailure`, `Paused`): plain
+  values and helpers every layer, edges included, may use.
 - expression: `_expr` (the untyped nodes), `_graph` (`Graph`, `node`, `>>`,
   `&`, `gather`, policies), `_route` (`route`), `_state` (`update`), `_loop`
   (`loop`), `_pause` (`interrupt`), `_policy` (`Limits`, breakers, the
   executor protocol), `monoid`: immutable typed values; building one never
-  runs anything. `_builder` (`Builder`) makes the same values from data.
+  runs anything. `_builder` (`Builder`) makes the same values from data;
+  `_workloads` holds the benchmark DAGs and wires a DAG as a graph.
 - plan: `_plan` lowers an expression to a flat, validated DAG of numbered steps.
 - interpreter: `_interpret` (`run`, `run_sync`) runs a plan on trio through
   `_execute`, `_schedule`, `_attempt`, `_regions`, `_events` and `_outcome`;

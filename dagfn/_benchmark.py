@@ -1,14 +1,15 @@
 """The scheduler comparison behind ``dagfn bench``: seeded random DAGs and a timing loop.
 
-`random_dag` draws the makespan workload of the project's BENCHMARKS.md (step
+The workloads are `dagfn._workloads`' (the DAGs ``benchmarks/`` measures too):
+`makespan` is the makespan workload of the project's BENCHMARKS.md (step
 ``i`` joins 1-3 random steps among the previous 20; each sleeps a seeded 1-20
-ms), `layered_dag` a wide variant where the order of ready steps matters more.
+ms), `layered` a wide variant where the order of ready steps matters more.
 `graph_of` turns one into a dagfn graph whose steps sleep and add; `compare`
 runs graphs under each scheduling policy with ``Limits(concurrency=k)`` and
 `table` prints the makespans and their ratios to the best policy.
 
 >>> import trio, trio.testing
->>> dag = random_dag(5, seed=1)
+>>> dag = makespan(5, seed=1)
 >>> clock = trio.testing.MockClock(autojump_threshold=0)  # virtual time: sleeps are instant
 >>> timings = trio.run(compare, {"tiny": Case(graph_of(dag), 0, dag)}, clock=clock)
 >>> [(t.policy, round(t.seconds / t.bound, 3)) for t in timings]
@@ -17,7 +18,6 @@ runs graphs under each scheduling policy with ``Limits(concurrency=k)`` and
 
 from __future__ import annotations
 
-import random
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -26,117 +26,48 @@ import attrs
 import trio
 from returns.result import Failure
 
+from dagfn import _workloads
+from dagfn._checks import positive_int
 from dagfn._errors import expected
-from dagfn._graph import Graph, gather, node
+from dagfn._graph import Graph, node
 from dagfn._interpret import POLICIES, run
 from dagfn._policy import Limits
+from dagfn._workloads import Dag, layered, makespan
 
 __all__ = [
     "WORKLOADS",
     "Case",
-    "RandomDag",
+    "Dag",
     "Timing",
     "compare",
     "graph_of",
+    "layered",
     "layered_dag",
+    "makespan",
     "random_dag",
     "table",
     "workloads",
 ]
 
 
-@attrs.frozen
-class RandomDag:
-    """Steps ``0..n-1`` in topological order, with dependencies and durations in seconds."""
-
-    # deps[i]: earlier steps whose values step i sums, ascending.
-    deps: tuple[tuple[int, ...], ...]
-    # durations[i]: how long step i sleeps.
-    durations: tuple[float, ...]
-
-    def __len__(self) -> int:
-        return len(self.deps)
-
-    @property
-    def sinks(self) -> tuple[int, ...]:
-        """Steps no other step depends on: the graph's output is their values, in order."""
-        used = {d for ds in self.deps for d in ds}
-        return tuple(i for i in range(len(self.deps)) if i not in used)
-
-    def critical_path(self) -> float:
-        """The longest sum of durations along a path: no schedule finishes sooner."""
-        finish: list[float] = []
-        for ds, d in zip(self.deps, self.durations, strict=True):
-            finish.append(max((finish[j] for j in ds), default=0.0) + d)
-        return max(finish, default=0.0)
-
-    def lower_bound(self, workers: int | None) -> float:
-        """max(critical path, total work / workers): the least makespan possible."""
-        if workers is None:
-            return self.critical_path()
-        return max(self.critical_path(), sum(self.durations) / workers)
-
-    def scaled(self, factor: float) -> RandomDag:
-        """The same DAG with every duration multiplied by ``factor``."""
-        return RandomDag(self.deps, tuple(d * factor for d in self.durations))
+# Earlier names of the two generators, kept for callers (tests) that use them.
+random_dag = makespan
+layered_dag = layered
 
 
-def random_dag(steps: int = 200, *, seed: int = 1, window: int = 20) -> RandomDag:
-    """``steps`` steps; step i > 0 joins 1-3 random steps among the previous ``window``.
-
-    One ``random.Random(seed)`` draws, step by step: for i > 0 the number of
-    dependencies k (1..min(3, i)) and k distinct steps among the previous
-    ``window``; then the step's duration, a whole number of milliseconds in 1..20.
-    With the defaults this is the makespan workload of BENCHMARKS.md.
-    """
-    _positive("steps", steps)
-    _positive("window", window)
-    rng = random.Random(seed)
-    deps: list[tuple[int, ...]] = []
-    durations: list[float] = []
-    for i in range(steps):
-        if i == 0:
-            deps.append(())
-        else:
-            k = rng.randint(1, min(3, i))
-            deps.append(tuple(sorted(rng.sample(range(max(0, i - window), i), k))))
-        durations.append(rng.randint(1, 20) / 1000)
-    return RandomDag(tuple(deps), tuple(durations))
-
-
-def layered_dag(layers: int = 10, width: int = 20, *, seed: int = 2) -> RandomDag:
-    """``layers`` x ``width`` steps; each step after the first layer joins 1-3 of the previous.
-
-    Durations are seeded whole milliseconds in 1..20, so many steps are ready at
-    once and the policy's choice among them decides the makespan.
-    """
-    _positive("layers", layers)
-    _positive("width", width)
-    rng = random.Random(seed)
-    deps: list[tuple[int, ...]] = [()] * width
-    for layer in range(1, layers):
-        previous = range((layer - 1) * width, layer * width)
-        for _ in range(width):
-            k = rng.randint(1, min(3, width))
-            deps.append(tuple(sorted(rng.sample(previous, k))))
-    return RandomDag(tuple(deps), tuple(rng.randint(1, 20) / 1000 for _ in deps))
-
-
-def graph_of(dag: RandomDag) -> Graph[int, tuple[int, ...], Any]:
+def graph_of(dag: Dag) -> Graph[int, tuple[int, ...], Any]:
     """The dagfn graph of ``dag``: step i (named ``s{i}``) sleeps, then sums its inputs + 1.
 
     Roots take the run input; the output is every sink's value.
     """
-    steps: list[Graph[int, int, Any]] = []
-    for i, ds in enumerate(dag.deps):
-        name, seconds = f"s{i}", dag.durations[i]
-        if not ds:
-            steps.append(node(_add_one(seconds)).named(name))
-        elif len(ds) == 1:
-            steps.append(steps[ds[0]] >> node(_add_one(seconds)).named(name))
-        else:
-            steps.append(gather([steps[d] for d in ds]) >> node(_sum_one(seconds)).named(name))
-    return gather([steps[i] for i in dag.sinks])
+    durations = dag.durations if dag.durations is not None else (0.0,) * len(dag)
+
+    def step(i: int) -> Graph[Any, int, Any]:
+        if len(dag.deps[i]) <= 1:
+            return node(_add_one(durations[i]))
+        return node(_sum_one(durations[i]))
+
+    return _workloads.graph_of(dag.deps, step)
 
 
 def _add_one(seconds: float) -> Callable[[int], Any]:
@@ -155,10 +86,7 @@ def _sum_one(seconds: float) -> Callable[[tuple[int, ...]], Any]:
     return step
 
 
-WORKLOADS: Mapping[str, Callable[[], RandomDag]] = {
-    "makespan": random_dag,
-    "layered": layered_dag,
-}
+WORKLOADS: Mapping[str, Callable[[], Dag]] = {"makespan": makespan, "layered": layered}
 """The built-in workloads of ``dagfn bench``, by name."""
 
 
@@ -169,7 +97,7 @@ class Case:
     graph: Graph[Any, Any, Any]
     x: Any
     # The DAG it was built from, for the lower bound; None for a user's graph.
-    dag: RandomDag | None = None
+    dag: Dag | None = None
 
 
 def workloads(names: Iterable[str] = tuple(WORKLOADS), *, scale: float = 1.0) -> dict[str, Case]:
@@ -209,7 +137,7 @@ async def compare(
     a shared machine's speed touches all of them alike. A failed run is
     reported in `Timing.error`, never raised.
     """
-    _positive("repeats", repeats)
+    positive_int("repeats", repeats, what="an int >= 1")
     limits = Limits(concurrency=concurrency)
     timings = []
     for name, case in cases.items():
@@ -254,8 +182,3 @@ def table(timings: Sequence[Timing]) -> str:
         return "| " + " | ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)) + " |"
 
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)]) + "\n"
-
-
-def _positive(name: str, value: int) -> None:
-    if not isinstance(value, int) or value < 1:
-        raise expected("an int >= 1", name, value)

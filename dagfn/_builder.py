@@ -14,13 +14,12 @@ import collections
 import difflib
 import inspect
 import typing
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from types import NoneType
 from typing import Any
 
-from returns.result import Result
-
 from dagfn import _expr
+from dagfn._annotations import produced
 from dagfn._errors import DagfnError, InvalidArgument, expected
 from dagfn._expr import DuplicatePath
 from dagfn._graph import Graph, _check_name
@@ -375,23 +374,10 @@ def _signature_of(fn: Callable[..., Any], cache: dict[int, _Signature]) -> _Sign
         elif returns is inspect.Signature.empty or isinstance(returns, str):
             returns = None  # unknown: not checked
         else:
-            returns = _unwrap(returns)
+            returns = produced(returns)
     found = (signature, hints, returns)
     cache[key] = found
     return found
-
-
-def _unwrap(t: Any) -> Any:
-    """The value type of a return annotation: without ``Coroutine``, ``Awaitable``, ``Result``."""
-    while True:
-        origin = typing.get_origin(t)
-        args = typing.get_args(t)
-        if origin is Coroutine and len(args) == 3:
-            t = args[2]
-        elif (origin is Awaitable and args) or (origin is Result and args):
-            t = args[0]
-        else:
-            return t
 
 
 def _plain(t: Any) -> bool:

@@ -14,9 +14,9 @@ from typing import Any, Final, TypeVar
 import attrs
 import cattrs
 import trio
-from cattrs.preconf.json import make_converter
 from returns.result import Result
 
+from dagfn._convert import make_converter
 from dagfn._errors import DagfnError, expected
 from dagfn._failures import RunFailure
 from dagfn._graph import Graph
@@ -50,27 +50,8 @@ class InvalidAnswer(DagfnError, ValueError):
         self.expected_type = expected_type
 
 
-def _strict_converter() -> Any:
-    """cattrs for answers from outside: no coercion of scalars, no unknown keys."""
-    converter = make_converter(forbid_extra_keys=True)
-
-    def scalar(t: type) -> Any:
-        def check(value: object, _: object) -> object:
-            ok = isinstance(value, t) and not (t is not bool and isinstance(value, bool))
-            if t is float and isinstance(value, int) and not isinstance(value, bool):
-                ok = True
-            if not ok:
-                raise TypeError(f"expected {t.__name__}, got {value!r}")
-            return float(value) if t is float else value  # type: ignore[arg-type]
-
-        return check
-
-    for t in (str, int, float, bool):
-        converter.register_structure_hook(t, scalar(t))
-    return converter
-
-
-_answers: Final = _strict_converter()
+# Answers come from outside: no coercion of scalars, no unknown keys.
+_answers: Final = make_converter(json=True, forbid_extra_keys=True, strict_scalars=True)
 
 
 def _structure_answer(value: object, answer_type: Any, step: str) -> Any:

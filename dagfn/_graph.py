@@ -13,6 +13,7 @@ from typing import Any, Generic, Never, TypeVar, TypeVarTuple, Unpack, overload
 from returns.result import Result
 
 from dagfn import _expr
+from dagfn._checks import positive_int
 from dagfn._errors import expected
 from dagfn._policy import (
     Breaker,
@@ -387,9 +388,8 @@ def _node_options(retry: object, timeout: object, resource: object) -> StepOptio
         r = retry
         policy = RetryPolicy.checked(r.attempts, r.backoff, r.factor, r.max_backoff, r.jitter, r.on)
     elif retry is not None:
-        if isinstance(retry, bool) or not isinstance(retry, int) or retry < 1:
-            raise expected("an attempt count >= 1 or a RetryPolicy", "retry", retry)
-        policy = RetryPolicy.checked(retry, 0.1, 2.0, 10.0, True, (Exception,))
+        attempts = positive_int("retry", retry, what="an attempt count >= 1 or a RetryPolicy")
+        policy = RetryPolicy.checked(attempts, 0.1, 2.0, 10.0, True, (Exception,))
     resources: tuple[tuple[str, float], ...] = ()
     if isinstance(resource, str):
         resources = (check_resource(resource, 1),)

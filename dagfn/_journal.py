@@ -20,9 +20,9 @@ from typing import Any, Final, Literal
 import attrs
 import cattrs
 import trio
-from cattrs.preconf.json import make_converter
-from returns.result import Result
 
+from dagfn._annotations import produced
+from dagfn._convert import make_converter
 from dagfn._errors import DagfnError, expected
 from dagfn._plan import NOT_TAKEN, Plan, Role
 from dagfn._storage import Entry, RunInfo, Store
@@ -32,7 +32,7 @@ DURABILITIES: Final = ("sync", "batched", "exit")
 OnChange = Literal["refuse", "reuse"]
 
 #: JSON-friendly unstructuring and structuring (datetimes, bytes, enums, attrs...).
-converter: Final = make_converter()
+converter: Final = make_converter(json=True)
 
 
 class JournalError(DagfnError, TypeError):
@@ -95,15 +95,6 @@ def _short(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def unwrap_output_type(t: Any) -> Any:
-    """The value type inside ``Result[O, E]`` (or ``O`` itself)."""
-    origin = typing.get_origin(t)
-    if origin is not None and isinstance(origin, type) and issubclass(origin, Result):
-        args = typing.get_args(t)
-        return args[0] if args else Any
-    return t
-
-
 def output_type(fn: Callable[..., Any] | None) -> Any:
     """A step function's output type from its annotations (``Any`` when unknown)."""
     if fn is None:
@@ -118,7 +109,7 @@ def output_type(fn: Callable[..., Any] | None) -> Any:
         hints = typing.get_type_hints(target)
     except Exception:  # unresolvable forward references: read the data back as plain JSON
         return Any
-    return unwrap_output_type(hints.get("return", Any))
+    return produced(hints.get("return", Any))
 
 
 def input_type(plan: Plan) -> Any:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from dagfn import _expr
+from dagfn._checks import positive_int
 from dagfn._errors import DagfnError, expected
 from dagfn._graph import Graph, _check_name
 
@@ -52,7 +53,6 @@ def loop(
         raise expected("a Graph", "body", body)
     if not callable(until):
         raise expected("a callable returning bool", "until", until)
-    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-        raise expected("a positive int", "max_steps", max_steps)
+    positive_int("max_steps", max_steps)
     _check_name(name)
     return Graph(_expr.Loop(body._expr, until, max_steps, name))

@@ -15,21 +15,8 @@ from typing import Any, Final, Protocol, Self, runtime_checkable
 
 import attrs
 
+from dagfn._checks import in_range, non_negative, positive, positive_int
 from dagfn._errors import DagfnError, expected
-
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise expected("a positive int", name, value)
-    return value
-
-
-def _non_negative(name: str, value: object, *, allow_zero: bool = True) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (not allow_zero and value == 0):  # type: ignore[operator]
-        what = "a non-negative number" if allow_zero else "a positive number"
-        raise expected(what, name, value)
-    return float(value)  # type: ignore[arg-type]
 
 
 @attrs.frozen
@@ -57,12 +44,10 @@ class RetryPolicy:
         on: object,
     ) -> RetryPolicy:
         """Build a policy, raising `InvalidArgument` naming the first bad argument."""
-        n = _positive_int("attempts", attempts)
-        b = _non_negative("backoff", backoff)
-        f = _non_negative("factor", factor)
-        if f < 1:
-            raise expected("a number >= 1", "factor", factor)
-        m = _non_negative("max_backoff", max_backoff)
+        n = positive_int("attempts", attempts)
+        b = non_negative("backoff", backoff)
+        f = in_range("factor", factor, 1, what="a number >= 1")
+        m = non_negative("max_backoff", max_backoff)
         if not isinstance(jitter, bool):
             raise expected("a bool", "jitter", jitter)
         types = on if isinstance(on, tuple) else (on,)
@@ -129,8 +114,8 @@ class Breaker:
         if not isinstance(name, str) or not name:
             raise expected("a non-empty str (the name errors show)", "name", name)
         self.name = name
-        self.threshold = _positive_int("failures", failures)
-        self.cooldown = _non_negative("cooldown", cooldown)
+        self.threshold = positive_int("failures", failures)
+        self.cooldown = non_negative("cooldown", cooldown)
         if not callable(clock):
             raise expected("a callable returning seconds", "clock", clock)
         self._clock = clock
@@ -305,12 +290,12 @@ def check_resource(resource: object, cost: object) -> tuple[str, float]:
     """Validate ``.on(resource, cost)``."""
     if not isinstance(resource, str) or not resource:
         raise expected("a non-empty resource name", "resource", resource)
-    return resource, _non_negative("cost", cost, allow_zero=False)
+    return resource, positive("cost", cost)
 
 
 def check_timeout(seconds: object, name: str = "seconds") -> float:
     """Validate ``.timeout(seconds)`` (or ``node(timeout=)``: pass ``name``)."""
-    return _non_negative(name, seconds, allow_zero=False)
+    return positive(name, seconds)
 
 
 @attrs.frozen(init=False)
@@ -329,7 +314,7 @@ class Limits:
         self, concurrency: int | None = None, resources: Mapping[str, float] | None = None
     ) -> None:
         if concurrency is not None:
-            _positive_int("concurrency", concurrency)
+            positive_int("concurrency", concurrency)
         checked: dict[str, float] = {}
         if resources is not None:
             if not isinstance(resources, Mapping):
@@ -337,5 +322,5 @@ class Limits:
             for name, capacity in resources.items():
                 if not isinstance(name, str) or not name:
                     raise expected("a non-empty resource name", "resources key", name)
-                checked[name] = _non_negative(f"resources[{name!r}]", capacity, allow_zero=False)
+                checked[name] = positive(f"resources[{name!r}]", capacity)
         self.__attrs_init__(concurrency, checked)

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import Any, Generic, Literal, TypeVar, overload
 
 from dagfn import _expr
+from dagfn._annotations import awaited
 from dagfn._errors import DagfnError, expected
 from dagfn._graph import Graph
 
@@ -121,7 +122,7 @@ def _keys_of(selector: Callable[..., Any], name: str) -> list[Any]:
         )
         raise NotEnumerable(msg, selector=name)
     keys: list[Any] = []
-    pending = [_unwrap_awaitable(hints["return"])]
+    pending = [awaited(hints["return"])]
     while pending:
         t = pending.pop(0)
         origin = typing.get_origin(t)
@@ -143,15 +144,3 @@ def _keys_of(selector: Callable[..., Any], name: str) -> list[Any]:
 
 
 _UnionType = type(int | str)
-
-
-def _unwrap_awaitable(t: Any) -> Any:
-    origin = typing.get_origin(t)
-    if origin is not None and isinstance(origin, type):
-        import collections.abc as cabc
-
-        if issubclass(origin, cabc.Coroutine):
-            return typing.get_args(t)[2]
-        if issubclass(origin, cabc.Awaitable):
-            return typing.get_args(t)[0]
-    return t

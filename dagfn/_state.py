@@ -22,10 +22,10 @@ from types import CoroutineType, UnionType
 from typing import Any, Final, Literal, TypeVar, cast, overload
 
 import attrs
-import cattrs
 from returns.result import Failure, Success
 
 from dagfn import _expr
+from dagfn._convert import make_converter
 from dagfn._errors import DagfnError, expected
 from dagfn._graph import Graph, _check_name
 from dagfn.monoid import Monoid, record
@@ -132,22 +132,7 @@ def _describe_type(hint: object) -> str:
 
 
 # Structures dict deltas; strict on scalars (cattrs would turn 3 into "3" for a str).
-_converter: Final = cattrs.Converter(forbid_extra_keys=True)
-
-
-def _strict(cls: type) -> Callable[[object, type], object]:
-    def structure(value: object, _: type) -> object:
-        if isinstance(value, cls) and not (cls is int and isinstance(value, bool)):
-            return value
-        if cls is float and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
-        raise TypeError(f"expected {cls.__name__}, got {value!r} (type={type(value).__name__})")
-
-    return structure
-
-
-for _scalar in (int, float, str, bytes, bool):
-    _converter.register_structure_hook(_scalar, _strict(_scalar))
+_converter: Final = make_converter(forbid_extra_keys=True, strict_scalars=True)
 
 
 class _Spec:

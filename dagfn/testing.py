@@ -53,8 +53,9 @@ import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dagfn import _workloads
 from dagfn._errors import InvalidArgument, expected
-from dagfn._graph import Graph, gather, node
+from dagfn._graph import Graph, node
 from dagfn.monoid import Monoid, check_laws, reducer_of
 
 __all__ = [
@@ -209,16 +210,11 @@ class DagSpec:
     @property
     def sinks(self) -> tuple[int, ...]:
         """Steps no other step depends on: the graph's output is their values, in order."""
-        used = {d for ds in self.deps for d in ds}
-        return tuple(i for i in range(len(self.deps)) if i not in used)
+        return _workloads.sinks(self.deps)
 
     def dependents(self) -> list[list[int]]:
         """For each step, the steps that take its output."""
-        out: list[list[int]] = [[] for _ in self.deps]
-        for i, ds in enumerate(self.deps):
-            for d in dict.fromkeys(ds):
-                out[d].append(i)
-        return out
+        return [list(below) for below in _workloads.dependents(self.deps)]
 
     def descendants(self, i: int) -> set[int]:
         """Every step that depends on step ``i``, directly or not."""
@@ -308,35 +304,15 @@ def build_graph(spec: DagSpec, recorder: Recorder) -> Graph[int, tuple[int, ...]
     every shape is built with the public API (the same step value reused is
     one step: that is how a general DAG is written).
     """
-    steps: list[Graph[int, int, Any]] = []
-    for i, ds in enumerate(spec.deps):
+
+    def step(i: int) -> Graph[Any, int, Any]:
         body = _body(spec, i, recorder)
-        own = node(body if len(ds) <= 1 else _spread(body)).named(f"s{i}")
+        own = node(body if len(spec.deps[i]) <= 1 else _workloads.spread(body))
         for resource, cost in spec.cost(i):
             own = own.on(resource, cost)
-        if not ds:
-            steps.append(own)
-        elif len(ds) == 1:
-            steps.append(steps[ds[0]] >> own)
-        else:
-            steps.append(gather([steps[d] for d in ds]) >> own)
-    return gather([steps[i] for i in spec.sinks])
+        return own
 
-
-def _spread(body: Callable[..., Any]) -> Callable[[tuple[int, ...]], Any]:
-    import inspect
-
-    if inspect.iscoroutinefunction(body):
-
-        async def spread_async(xs: tuple[int, ...]) -> Any:
-            return await body(*xs)
-
-        return spread_async
-
-    def spread(xs: tuple[int, ...]) -> Any:
-        return body(*xs)
-
-    return spread
+    return _workloads.graph_of(spec.deps, step)
 
 
 @st.composite

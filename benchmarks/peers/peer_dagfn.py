@@ -3,7 +3,8 @@
 As dagfn's README writes a DAG: each step is a ``node`` named ``s{i}``; a step
 with one input is ``parent >> step``; with two or three, ``(a & b & c).join(fn)``
 (the same graph value used twice is one step, so every DAG is expressible); a
-wider join would be ``gather([...]) >> step``. The graph's output is the tuple
+wider join would be ``gather([...]) >> step`` (`dagfn._workloads.graph_of`
+wires them, as for ``benchmarks/dagfn_graphs.py``). The graph's output is the tuple
 of the sinks' values. "sync" uses plain functions, makespan ``trio.sleep``;
 "limited" passes ``Limits(concurrency=4)``. The plan is lowered before the
 timing (``run`` caches it on the graph).
@@ -21,8 +22,9 @@ from typing import Any
 import trio
 from _common import ROOT_INPUT, Case, Dag, Probe, Skip
 
-from dagfn import Graph, Limits, gather, node, run
+from dagfn import Graph, Limits, node, run
 from dagfn._plan import plan_of
+from dagfn._workloads import graph_of, spread
 
 NAME = "dagfn"
 VERSION = version("dagfn")
@@ -36,23 +38,14 @@ def build(workload: str, dag: Dag) -> Case:
     durations = dag.durations if workload in {"makespan", "limited"} else None
     sync = workload == "sync"
     values = [0] * len(dag)
-    steps: list[Graph[int, int, Any]] = []
-    for i, ds in enumerate(dag.deps):
-        body = _body(i, probe, values, durations, sync)
-        name = f"s{i}"
-        step: Graph[int, int, Any]
-        if not ds:
-            step = node(body).named(name)
-        elif len(ds) == 1:
-            step = steps[ds[0]] >> node(body).named(name)
-        elif len(ds) == 2:
-            step = (steps[ds[0]] & steps[ds[1]]).join(body, name=name)
-        elif len(ds) == 3:
-            step = (steps[ds[0]] & steps[ds[1]] & steps[ds[2]]).join(body, name=name)
-        else:
-            step = gather([steps[j] for j in ds]) >> node(_spread(body, sync)).named(name)
-        steps.append(step)
-    graph = gather([steps[i] for i in dag.sinks])
+    bodies = [_body(i, probe, values, durations, sync) for i in range(len(dag))]
+
+    def step(i: int) -> Graph[Any, int, Any]:
+        if len(dag.deps[i]) <= 1:
+            return node(bodies[i])
+        return node(spread(bodies[i]))
+
+    graph = graph_of(dag.deps, step, join=bodies.__getitem__)
     plan_of(graph)  # lower outside the timing
     limits = Limits(concurrency=LIMIT) if workload == "limited" else None
     sinks = dag.sinks
@@ -98,16 +91,6 @@ def _body(
         return v
 
     return add_one_async
-
-
-def _spread(body: Callable[..., Any], sync: bool) -> Callable[[tuple[int, ...]], Any]:
-    if sync:
-        return lambda xs: body(*xs)
-
-    async def spread(xs: tuple[int, ...]) -> Any:
-        return await body(*xs)
-
-    return spread
 
 
 # Label -> builder: the variants run_peers.py runs.

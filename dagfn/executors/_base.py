@@ -7,7 +7,6 @@ from typing import Protocol, Self, runtime_checkable
 
 import trio
 
-from dagfn._errors import expected
 from dagfn._policy import StepExecutor
 from dagfn.executors._errors import ExecutorUnavailableError
 
@@ -71,12 +70,3 @@ class Lifetime:
             f"use `async with {name}(...) as ex:` or pass it to run(), which opens it"
         )
         return ExecutorUnavailableError(message, step=step)
-
-
-def check_positive(name: str, value: int | None, *, optional: bool = False) -> None:
-    """Raise `InvalidArgument` unless ``value`` is a positive int (or None if optional)."""
-    if value is None and optional:
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        what = "None or a positive int" if optional else "a positive int"
-        raise expected(what, name, value)

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from dagfn.executors._base import Lifetime, check_positive
+from dagfn._checks import positive_int
+from dagfn.executors._base import Lifetime
 from dagfn.executors._errors import ExecutorError, ExecutorUnavailableError, WorkerLostError
 from dagfn.executors._processes import require
 from dagfn.executors._shipping import Reply, call_packed, pack, unpack
@@ -66,8 +67,8 @@ class Dask(Lifetime):
         processes: bool = True,
         threads_per_worker: int = 1,
     ) -> None:
-        check_positive("n_workers", n_workers)
-        check_positive("threads_per_worker", threads_per_worker)
+        positive_int("n_workers", n_workers)
+        positive_int("threads_per_worker", threads_per_worker)
         require("Dask", "distributed", "cloudpickle", extra="dask")
         super().__init__()
         self.address = address

@@ -7,7 +7,8 @@ from typing import Any, ClassVar
 
 import trio
 
-from dagfn.executors._base import Lifetime, check_positive
+from dagfn._checks import positive_int
+from dagfn.executors._base import Lifetime
 
 
 class Inline(Lifetime):
@@ -46,7 +47,7 @@ class Threads(Lifetime):
     """
 
     def __init__(self, limit: int = 40) -> None:
-        check_positive("limit", limit)
+        positive_int("limit", limit)
         super().__init__()
         self.limit = limit
         # Shared by every submit of this executor: at most `limit` threads busy.

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from dagfn.executors._base import Lifetime, check_positive
+from dagfn._checks import positive_int
+from dagfn.executors._base import Lifetime
 from dagfn.executors._errors import WorkerLostError
 from dagfn.executors._shipping import call_packed, pack, unpack
 
@@ -55,7 +56,8 @@ class Processes(Lifetime):
     """
 
     def __init__(self, workers: int | None = None) -> None:
-        check_positive("workers", workers, optional=True)
+        if workers is not None:
+            positive_int("workers", workers, what="None or a positive int")
         require("Processes", "trio_parallel", "cloudpickle", extra="processes")
         super().__init__()
         self.workers = workers

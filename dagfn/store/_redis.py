@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 import redis
 
+from dagfn._checks import in_range
 from dagfn._errors import expected
 from dagfn._storage import Entry, RunInfo, stored_entry_status, stored_run_status
 
@@ -197,8 +198,7 @@ class RedisStore(WriterStore):
             raise expected("a redis URL str", "url", url)
         if not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix):
             raise expected("letters, digits, '_', '.' or '-'", "prefix", prefix)
-        if not isinstance(commit_interval, int | float) or not 0 <= commit_interval <= 1:
-            raise expected("seconds between 0 and 1", "commit_interval", commit_interval)
+        in_range("commit_interval", commit_interval, 0, 1, what="seconds between 0 and 1")
         self.url = url
         self._keys = _Keys(prefix)
         self._client = redis.Redis.from_url(url, decode_responses=True)

@@ -20,6 +20,7 @@ import time
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any, Literal
 
+from dagfn._checks import in_range, non_negative
 from dagfn._errors import expected
 from dagfn._storage import Entry, RunInfo, stored_entry_status, stored_run_status
 
@@ -293,10 +294,8 @@ class SqliteStore(WriterStore):
             )
         if synchronous not in _SYNCHRONOUS:
             raise expected('"NORMAL" or "FULL"', "synchronous", synchronous)
-        if not isinstance(commit_interval, int | float) or not 0 <= commit_interval <= 1:
-            raise expected("seconds between 0 and 1", "commit_interval", commit_interval)
-        if not isinstance(busy_timeout, int | float) or busy_timeout < 0:
-            raise expected("non-negative seconds", "busy_timeout", busy_timeout)
+        in_range("commit_interval", commit_interval, 0, 1, what="seconds between 0 and 1")
+        non_negative("busy_timeout", busy_timeout, what="non-negative seconds")
         self.path = file
         self._writer = GroupWriter(
             lambda: _SqliteSink(file, timeout=busy_timeout, synchronous=synchronous),
