@@ -89,7 +89,12 @@ Outcome = Done | Failed | Suspended | Abandoned
 
 
 class Hooks(Protocol):
-    """What `attempt` tells the run and asks of it, for step number ``i``."""
+    """What `attempt` tells the run and asks of it, for step number ``i``.
+
+    ``started`` and ``retrying`` are called only while ``listening`` is true.
+    """
+
+    listening: bool
 
     def started(self, i: int, attempt: int) -> None:
         """Attempt number ``attempt`` starts now."""
@@ -127,6 +132,11 @@ class _Failed(Exception):
 
 class _TimedOut(Exception):
     """A step's own deadline passed (``trio.TooSlowError`` from its code is its own error)."""
+
+
+_WRAPPED: Final[frozenset[type]] = frozenset(
+    (Success, Failure, CoroutineType)
+)  # outputs `unwrap` changes
 
 
 def unwrap(out: Any, path: str) -> Any:
@@ -180,17 +190,18 @@ async def attempt(
     rng: random.Random | None = None
     while True:
         n += 1
-        hooks.started(i, n)
+        if hooks.listening:
+            hooks.started(i, n)
         probe = False  # this attempt is a half-open breaker's trial call
         try:
             if breaker is not None:
                 probe = breaker.admit(path)
             if timeout is not None:
                 out = await _under_timeout(call, args, awaited, timeout, path)
-            elif awaited:
-                out = unwrap(await call(*args), path)
             else:
-                out = unwrap(call(*args), path)
+                out = await call(*args) if awaited else call(*args)
+                if out.__class__ in _WRAPPED:
+                    out = unwrap(out, path)
         except NestedPause as nested:
             if probe and breaker is not None:
                 breaker.abandoned()  # no verdict yet: let another call probe
@@ -211,7 +222,8 @@ async def attempt(
             return Done(out, n)
         if not _again(retry, n, error) or hooks.given_up(i):
             return Failed(error, n)
-        hooks.retrying(i, n, error)
+        if hooks.listening:
+            hooks.retrying(i, n, error)
         if rng is None:
             rng = random.Random(f"{seed}/{path}")
         assert retry is not None

@@ -112,6 +112,7 @@ class Execution:
         self.seed: int | None = None  # drawn from rng once per run; loop bodies share it
         # Set when the run starts (see the module docstring for their invariants).
         self.emitter: OnEvent | None = None  # on_event as the steps call it (sync)
+        self.listening = False  # emitter is not None
         self.values: list[Any] = []
         self.remaining: list[int] = []
         self.failures: list[tuple[int, Any]] = []
@@ -162,6 +163,7 @@ class Execution:
         if self.seed is None:  # retry jitter: one generator per step, seeded by its path
             self.seed = self.rng.getrandbits(64)
         self.emitter = on_event
+        self.listening = on_event is not None  # for `attempt`: call started and retrying
         self.values = [MISSING] * len(plan)
         self.remaining = plan.indegree.copy()
         if self.dispatcher is None and (self.limits is not None or self.policy == "waves"):
@@ -369,7 +371,7 @@ class Execution:
             # Started (by any lane's dispatch) after its run was cancelled by a
             # timeout or fail_fast around it: end here, before it starts.
             await trio.lowlevel.checkpoint_if_cancelled()
-            if self.regions.step_tripped(i):
+            if self.plan.region[i] >= 0 and self.regions.step_tripped(i):
                 # Queued (limits) or spawned before a step of its region failed.
                 self.emit("skip", i)
                 held = self._give_back(i)
@@ -433,10 +435,13 @@ class Execution:
         self.values[i] = outcome.value
         if self.emitter is not None:
             self.emit("finish", i, attempt=outcome.attempt, digest=digest(outcome.value))
+        dispatcher = self.dispatcher
+        if dispatcher is None:
+            self.settle(i)
+            return False
         held = self._release(i)
         self.settle(i)
-        if self.dispatcher is not None:
-            self.dispatcher.dispatch()
+        dispatcher.dispatch()
         return held
 
     def _release(self, i: int) -> bool:
@@ -455,9 +460,8 @@ class Execution:
     # -- `dagfn._attempt.Hooks`: what attempts tell the run and ask of it ------------
 
     def started(self, i: int, attempt: int) -> None:
-        if self.emitter is not None:
-            args = [self.values[j] for j in self.plan.deps[i]]
-            self.emit("start", i, attempt=attempt, digest=digest(args))
+        args = [self.values[j] for j in self.plan.deps[i]]
+        self.emit("start", i, attempt=attempt, digest=digest(args))
 
     def retrying(self, i: int, attempt: int, error: object) -> None:
         self.emit("retry", i, attempt=attempt, error=error)
