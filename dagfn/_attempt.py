@@ -149,6 +149,16 @@ def unwrap(out: Any, path: str) -> Any:
     return out
 
 
+def judged(out: Any, path: str) -> Done | Failed:
+    """The outcome of a step's single attempt that returned ``out``."""
+    if out.__class__ in _WRAPPED:
+        try:
+            return Done(unwrap(out, path), 1)
+        except _Failed as failed:
+            return Failed(failed.error, 1)
+    return Done(out, 1)
+
+
 def call_inline(
     fn: Callable[..., Any], args: list[Any], path: str, breaker: Breaker | None
 ) -> Done | Failed:

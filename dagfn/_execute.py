@@ -47,6 +47,7 @@ import trio
 from returns.result import Failure, Result, Success
 
 from dagfn._attempt import (
+    Abandoned,
     Done,
     Failed,
     Outcome,
@@ -54,6 +55,7 @@ from dagfn._attempt import (
     attempt,
     call_inline,
     failure_value,
+    judged,
     remote,
     runs_inline,
 )
@@ -376,8 +378,26 @@ class Execution:
                 self.emit("skip", i)
                 held = self._give_back(i)
                 return
-            started = trio.current_time()
-            outcome = await self._attempts(i)
+            started = trio.current_time() if self.journal is not None else 0.0
+            plan = self.plan
+            call, awaited = self._call(i)
+            args = [self.values[j] for j in plan.deps[i]]
+            options = plan.options[i] or NO_OPTIONS
+            if options.single and plan.kinds[i] != LOOP:
+                # One attempt, no policy around it (the usual step under limits): the
+                # outcome of `attempt` without its loop, and without its coroutine.
+                if self.listening:
+                    self.started(i, 1)
+                try:
+                    out = await call(*args) if awaited else call(*args)
+                except Exception as error:
+                    outcome: Outcome = Failed(error, 1)
+                else:
+                    outcome = judged(out, plan.paths[i])
+            else:
+                outcome = await attempt(
+                    self, i, plan.paths[i], call, args, awaited, options, self.seed
+                )
             if isinstance(outcome, Done):
                 if not self.journaled(i, outcome.value, started, outcome.attempt):
                     held = self._give_back(i)
@@ -392,12 +412,7 @@ class Execution:
                 if dispatcher is not None:
                     dispatcher.dispatch()
             else:
-                if isinstance(outcome, Suspended):
-                    pending = outcome.paused.pending
-                    self.paused.extend((p.step, p.prompt) for p in pending)
-                else:
-                    self.emit("skip", i)  # its region failed meanwhile: no more attempts
-                held = self._give_back(i)
+                held = self._no_value(i, outcome)
         finally:
             if held and lane is not None and dispatcher is not None:
                 # Cancelled (or fail_fast): the run is over. Drop what its lane has
@@ -408,24 +423,22 @@ class Execution:
             if lane is not None and not lane.queued and not lane.running:
                 lane.changed.set()  # the lane is idle: its keep_open may end
 
-    def _attempts(self, i: int) -> Coroutine[Any, Any, Outcome]:
-        """Step ``i``'s attempts, calling its function where it runs."""
+    def _call(self, i: int) -> tuple[Callable[..., Any], bool]:
+        """What one attempt of step ``i`` calls, and whether that returns an awaitable."""
         plan = self.plan
-        path, kind, options = plan.paths[i], plan.kinds[i], plan.options[i] or NO_OPTIONS
-        args = [self.values[j] for j in plan.deps[i]]
+        kind, path = plan.kinds[i], plan.paths[i]
         if kind == LOOP:
             spec = plan.loops[i]
 
             def call(state: Any) -> Coroutine[Any, Any, Any]:
                 return self.loop_step(spec, state, path)
 
-            return attempt(self, i, path, call, args, True, options, self.seed)
+            return call, True
         fn: Callable[..., Any] = plan.fns[i]  # type: ignore[assignment]
         where = self.remote[i] if self.remote is not None else None
         if where is not None:
-            return attempt(self, i, path, remote(where, fn, path), args, True, options, self.seed)
-        awaited = kind in (ASYNC1, ASYNCN)
-        return attempt(self, i, path, fn, args, awaited, options, self.seed)
+            return remote(where, fn, path), True
+        return fn, kind in (ASYNC1, ASYNCN)
 
     def _done(self, i: int, outcome: Done) -> bool:
         """Step ``i``'s output is journaled: keep it, then start its dependents.
@@ -443,6 +456,14 @@ class Execution:
         self.settle(i)
         dispatcher.dispatch()
         return held
+
+    def _no_value(self, i: int, outcome: Suspended | Abandoned) -> bool:
+        """Step ``i`` paused in a loop body, or was abandoned: it gives its slot back."""
+        if isinstance(outcome, Suspended):
+            self.paused.extend((p.step, p.prompt) for p in outcome.paused.pending)
+        else:
+            self.emit("skip", i)  # its region failed meanwhile: no more attempts
+        return self._give_back(i)
 
     def _release(self, i: int) -> bool:
         """Give step ``i``'s slot and budget back to the dispatcher; returns False (not held)."""

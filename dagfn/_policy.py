@@ -270,6 +270,11 @@ class StepOptions:
         )
 
     @property
+    def single(self) -> bool:
+        """One attempt and no policy around it: no retry, no timeout, no breaker."""
+        return self.retry is None and self.timeout is None and self.breaker is None
+
+    @property
     def empty(self) -> bool:
         """No policy at all: the step can take the interpreter's fast path."""
         return self == NO_OPTIONS
