@@ -166,14 +166,15 @@ def call_inline(
     probe = False  # this call is the half-open breaker's trial
     try:
         if breaker is not None:
-            probe = breaker.admit(path)
-        out = unwrap(fn(*args), path)
+            probe = breaker.admit(path)  # a BreakerOpen here is a refusal: no verdict
+        try:
+            out = unwrap(fn(*args), path)
+        except Exception as raised:
+            if breaker is not None:
+                breaker.failed(trial=probe)
+            return Failed(raised.error if isinstance(raised, _Failed) else raised, 1)
     except BreakerOpen as refused:
         return Failed(refused, 1)
-    except Exception as raised:
-        if breaker is not None:
-            breaker.failed(trial=probe)
-        return Failed(raised.error if isinstance(raised, _Failed) else raised, 1)
     if breaker is not None:
         breaker.succeeded(trial=probe)
     return Done(out, 1)
@@ -203,9 +204,11 @@ async def attempt(
         if hooks.listening:
             hooks.started(i, n)
         probe = False  # this attempt is a half-open breaker's trial call
+        admitted = breaker is None  # a BreakerOpen before admission is a refusal
         try:
             if breaker is not None:
                 probe = breaker.admit(path)
+                admitted = True
             if timeout is not None:
                 out = await _under_timeout(call, args, awaited, timeout, path)
             else:
@@ -216,11 +219,9 @@ async def attempt(
             if probe and breaker is not None:
                 breaker.abandoned()  # no verdict yet: let another call probe
             return Suspended(nested.paused)
-        except BreakerOpen as refused:
-            error: object = refused
         except Exception as raised:
-            error = _error_of(raised, path, timeout)
-            if breaker is not None:
+            error: object = _error_of(raised, path, timeout)
+            if breaker is not None and admitted:  # refused: no verdict, never retried
                 breaker.failed(trial=probe)
         except BaseException:  # cancelled: a lost trial must not jam the breaker
             if probe and breaker is not None:
