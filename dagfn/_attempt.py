@@ -134,7 +134,7 @@ class _TimedOut(Exception):
     """A step's own deadline passed (``trio.TooSlowError`` from its code is its own error)."""
 
 
-_WRAPPED: Final[frozenset[type]] = frozenset(
+WRAPPED: Final[frozenset[type]] = frozenset(
     (Success, Failure, CoroutineType)
 )  # outputs `unwrap` changes
 
@@ -151,7 +151,7 @@ def unwrap(out: Any, path: str) -> Any:
 
 def judged(out: Any, path: str) -> Done | Failed:
     """The outcome of a step's single attempt that returned ``out``."""
-    if out.__class__ in _WRAPPED:
+    if out.__class__ in WRAPPED:
         try:
             return Done(unwrap(out, path), 1)
         except _Failed as failed:
@@ -213,7 +213,7 @@ async def attempt(
                 out = await _under_timeout(call, args, awaited, timeout, path)
             else:
                 out = await call(*args) if awaited else call(*args)
-                if out.__class__ in _WRAPPED:
+                if out.__class__ in WRAPPED:
                     out = unwrap(out, path)
         except NestedPause as nested:
             if probe and breaker is not None:

@@ -47,6 +47,7 @@ import trio
 from returns.result import Failure, Result, Success
 
 from dagfn._attempt import (
+    WRAPPED,
     Abandoned,
     Done,
     Failed,
@@ -293,7 +294,7 @@ class Execution:
         if plan.guarded[d] and any(values[j] is NOT_TAKEN for j in plan.deps[d]):
             values[d] = NOT_TAKEN
             return True
-        if self.regions.step_tripped(d):
+        if plan.region[d] >= 0 and self.regions.step_tripped(d):
             self.emit("skip", d)
             return False  # an earlier step of its recover region failed
         if d in plan.pauses:
@@ -382,8 +383,7 @@ class Execution:
             plan = self.plan
             call, awaited = self._call(i)
             args = [self.values[j] for j in plan.deps[i]]
-            options = plan.options[i] or NO_OPTIONS
-            if options.single and plan.kinds[i] != LOOP:
+            if plan.single[i]:
                 # One attempt, no policy around it (the usual step under limits): the
                 # outcome of `attempt` without its loop, and without its coroutine.
                 if self.listening:
@@ -393,8 +393,10 @@ class Execution:
                 except Exception as error:
                     outcome: Outcome = Failed(error, 1)
                 else:
-                    outcome = judged(out, plan.paths[i])
+                    wrapped = out.__class__ in WRAPPED
+                    outcome = judged(out, plan.paths[i]) if wrapped else Done(out, 1)
             else:
+                options = plan.options[i] or NO_OPTIONS
                 outcome = await attempt(
                     self, i, plan.paths[i], call, args, awaited, options, self.seed
                 )
@@ -426,7 +428,10 @@ class Execution:
     def _call(self, i: int) -> tuple[Callable[..., Any], bool]:
         """What one attempt of step ``i`` calls, and whether that returns an awaitable."""
         plan = self.plan
-        kind, path = plan.kinds[i], plan.paths[i]
+        kind = plan.kinds[i]
+        if kind != LOOP and self.remote is None:  # the usual case first
+            return plan.fns[i], kind in (ASYNC1, ASYNCN)  # type: ignore[return-value]
+        path = plan.paths[i]
         if kind == LOOP:
             spec = plan.loops[i]
 

@@ -93,6 +93,7 @@ class Plan:
         "region",
         "regions",
         "roles",
+        "single",
         "slow",
     )
 
@@ -115,6 +116,9 @@ class Plan:
         # slow[i]: the step needs the interpreter's careful path (it may be skipped,
         # is in a region or has policies); the others take the inline fast path.
         self.slow: list[bool] = []
+        # single[i]: one attempt with no policy around it (no retry, timeout or
+        # breaker, not a loop): the careful path calls it without an attempt loop.
+        self.single: list[bool] = []
         self.pauses: dict[int, Any] = {}  # interrupt steps: step -> answer type
         self.loops: dict[int, LoopSpec] = {}  # loop steps (kind LOOP): step -> its body
         self.gate_keys: dict[int, Hashable] = {}  # route gates (Role.GATE): step -> case key
@@ -238,6 +242,10 @@ class Plan:
             if ds:
                 level[i] = 1 + max(level[d] for d in ds)
         self.level = level
+        self.single = [
+            kind != LOOP and (options is None or options.single)
+            for kind, options in zip(self.kinds, self.options, strict=True)
+        ]
         self.output = output
         digest = hashlib.sha256()
         for i in range(n):
