@@ -189,16 +189,24 @@ async def attempt(
     awaited: bool,
     options: StepOptions,
     seed: int | None,
+    first: Failed | None = None,
 ) -> Outcome:
     """Step ``i``'s attempts until it has an outcome; ``call(*args)`` is one attempt.
 
     ``awaited``: ``call`` returns an awaitable (an async step, a loop, a remote
     executor); otherwise it is a plain function, called inline or, under a
     timeout, in an abandonable thread. ``seed`` and ``path`` seed the jitter.
+    ``first``: the caller made the first attempt itself and it failed so;
+    the attempts go on from there.
     """
     retry, breaker, timeout = options.retry, options.breaker, options.timeout
+    jitter = _Jitter(seed, path)
     n = 0
-    rng: random.Random | None = None
+    if first is not None:
+        n = first.attempt
+        stop = await _after_failure(hooks, i, retry, n, first.error, jitter)
+        if stop is not None:
+            return stop
     while True:
         n += 1
         if hooks.listening:
@@ -220,7 +228,7 @@ async def attempt(
                 breaker.abandoned()  # no verdict yet: let another call probe
             return Suspended(nested.paused)
         except Exception as raised:
-            error: object = _error_of(raised, path, timeout)
+            error = _error_of(raised, path, timeout)
             if breaker is not None and admitted:  # refused: no verdict, never retried
                 breaker.failed(trial=probe)
         except BaseException:  # cancelled: a lost trial must not jam the breaker
@@ -231,19 +239,42 @@ async def attempt(
             if breaker is not None:
                 breaker.succeeded(trial=probe)
             return Done(out, n)
-        if not _again(retry, n, error) or hooks.given_up(i):
-            return Failed(error, n)
-        if hooks.listening:
-            hooks.retrying(i, n, error)
-        if rng is None:
-            rng = random.Random(f"{seed}/{path}")
-        assert retry is not None
-        if not await hooks.wait(i, retry.delay(n, rng)):
-            return ABANDONED
+        stop = await _after_failure(hooks, i, retry, n, error, jitter)
+        if stop is not None:
+            return stop
 
 
-def _again(retry: RetryPolicy | None, n: int, error: object) -> bool:
-    return retry is not None and n < retry.attempts and retry.retries(error)
+async def _after_failure(
+    hooks: Hooks,
+    i: int,
+    retry: RetryPolicy | None,
+    n: int,
+    error: object,
+    jitter: _Jitter,
+) -> Failed | Abandoned | None:
+    """Attempt ``n`` failed with ``error``: the outcome, or None after the wait to retry."""
+    if retry is None or n >= retry.attempts or not retry.retries(error) or hooks.given_up(i):
+        return Failed(error, n)
+    if hooks.listening:
+        hooks.retrying(i, n, error)
+    return None if await hooks.wait(i, retry.delay(n, jitter.rng())) else ABANDONED
+
+
+class _Jitter:
+    """A step's own random generator for retry jitter, seeded by its key when first needed."""
+
+    __slots__ = ("_rng", "path", "seed")
+
+    def __init__(self, seed: int | None, path: str) -> None:
+        # The run's seed and the step's path: the same waits whatever order steps run in.
+        self.seed = seed
+        self.path = path
+        self._rng: random.Random | None = None
+
+    def rng(self) -> random.Random:
+        if self._rng is None:
+            self._rng = random.Random(f"{self.seed}/{self.path}")
+        return self._rng
 
 
 def _error_of(raised: Exception, path: str, timeout: float | None) -> object:

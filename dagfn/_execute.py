@@ -383,9 +383,10 @@ class Execution:
             plan = self.plan
             call, awaited = self._call(i)
             args = [self.values[j] for j in plan.deps[i]]
-            if plan.single[i]:
-                # One attempt, no policy around it (the usual step under limits): the
-                # outcome of `attempt` without its loop, and without its coroutine.
+            options = plan.options[i] or NO_OPTIONS
+            if plan.plain_first[i]:
+                # The first attempt is a plain call (the usual step under limits): made
+                # here, without `attempt`'s coroutine; retries, if any, go on in it.
                 if self.listening:
                     self.started(i, 1)
                 try:
@@ -395,8 +396,11 @@ class Execution:
                 else:
                     wrapped = out.__class__ in WRAPPED
                     outcome = judged(out, plan.paths[i]) if wrapped else Done(out, 1)
+                if options.retry is not None and isinstance(outcome, Failed):
+                    outcome = await attempt(
+                        self, i, plan.paths[i], call, args, awaited, options, self.seed, outcome
+                    )
             else:
-                options = plan.options[i] or NO_OPTIONS
                 outcome = await attempt(
                     self, i, plan.paths[i], call, args, awaited, options, self.seed
                 )
@@ -409,10 +413,7 @@ class Execution:
                     await trio.to_thread.run_sync(self.journal.flush)
                 held = self._done(i, outcome)
             elif isinstance(outcome, Failed):
-                held = self._release(i)
-                self.fail(i, outcome.error, outcome.attempt)
-                if dispatcher is not None:
-                    dispatcher.dispatch()
+                held = self._failed(i, outcome)
             else:
                 held = self._no_value(i, outcome)
         finally:
@@ -460,6 +461,14 @@ class Execution:
         held = self._release(i)
         self.settle(i)
         dispatcher.dispatch()
+        return held
+
+    def _failed(self, i: int, outcome: Failed) -> bool:
+        """Step ``i`` failed: it gives its slot back, then the failure takes effect."""
+        held = self._release(i)
+        self.fail(i, outcome.error, outcome.attempt)
+        if self.dispatcher is not None:
+            self.dispatcher.dispatch()
         return held
 
     def _no_value(self, i: int, outcome: Suspended | Abandoned) -> bool:

@@ -89,11 +89,11 @@ class Plan:
         "output",
         "paths",
         "pauses",
+        "plain_first",
         "rank",
         "region",
         "regions",
         "roles",
-        "single",
         "slow",
     )
 
@@ -116,9 +116,9 @@ class Plan:
         # slow[i]: the step needs the interpreter's careful path (it may be skipped,
         # is in a region or has policies); the others take the inline fast path.
         self.slow: list[bool] = []
-        # single[i]: one attempt with no policy around it (no retry, timeout or
-        # breaker, not a loop): the careful path calls it without an attempt loop.
-        self.single: list[bool] = []
+        # plain_first[i]: the step's first attempt is a plain call (not a loop, no
+        # timeout or breaker around it): the careful path makes it without `attempt`.
+        self.plain_first: list[bool] = []
         self.pauses: dict[int, Any] = {}  # interrupt steps: step -> answer type
         self.loops: dict[int, LoopSpec] = {}  # loop steps (kind LOOP): step -> its body
         self.gate_keys: dict[int, Hashable] = {}  # route gates (Role.GATE): step -> case key
@@ -242,8 +242,8 @@ class Plan:
             if ds:
                 level[i] = 1 + max(level[d] for d in ds)
         self.level = level
-        self.single = [
-            kind != LOOP and (options is None or options.single)
+        self.plain_first = [
+            kind != LOOP and (options is None or options.plain_call)
             for kind, options in zip(self.kinds, self.options, strict=True)
         ]
         self.output = output

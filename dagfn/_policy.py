@@ -270,9 +270,9 @@ class StepOptions:
         )
 
     @property
-    def single(self) -> bool:
-        """One attempt and no policy around it: no retry, no timeout, no breaker."""
-        return self.retry is None and self.timeout is None and self.breaker is None
+    def plain_call(self) -> bool:
+        """No timeout and no breaker around the step's call (retries may follow it)."""
+        return self.timeout is None and self.breaker is None
 
     @property
     def empty(self) -> bool:

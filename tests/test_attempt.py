@@ -499,3 +499,32 @@ def test_call_inline_half_open_trial_whose_code_raises_breaker_open_does_not_jam
     clock.now += breaker.cooldown
     outcome = call_inline(Calls(), [1], "s", breaker)
     assert isinstance(outcome, Done), f"not done: {getattr(outcome, 'error', outcome)!r}"
+
+
+def first_failed(
+    call: Callable[..., Any], options: StepOptions, first: Failed, hooks: Hooks
+) -> Outcome:
+    """``attempt`` going on after a first attempt that the caller made and that failed."""
+
+    async def main() -> Outcome:
+        return await attempt(hooks, STEP, "s", call, [1], False, options, 0, first)
+
+    return trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+def test_attempts_go_on_after_a_first_attempt_the_caller_made() -> None:
+    hooks, calls = Hooks(), Calls()
+    first = Failed(ValueError("first"), 1)
+    outcome = done(first_failed(calls, StepOptions(retry=retry(3)), first, hooks))
+    assert (outcome.value, outcome.attempt, calls.n) == (2, 2, 1)
+    assert hooks.log == [("retrying", STEP, 1), ("started", STEP, 2)]
+    assert hooks.waits == [1.0]  # the wait after attempt 1, as if attempt had made it
+
+
+def test_a_first_attempt_whose_error_does_not_retry_is_the_outcome_and_nothing_is_called() -> None:
+    hooks, calls = Hooks(), Calls()
+    first = Failed(KeyError("no"), 1)
+    options = StepOptions(retry=retry(3, on=ValueError))
+    outcome = failed(first_failed(calls, options, first, hooks))
+    assert (outcome.error, outcome.attempt, calls.n) == (first.error, 1, 0)
+    assert hooks.log == []
