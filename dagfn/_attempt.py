@@ -200,7 +200,7 @@ async def attempt(
     the attempts go on from there.
     """
     retry, breaker, timeout = options.retry, options.breaker, options.timeout
-    jitter = _Jitter(seed, path)
+    jitter = _Jitter(seed, path) if retry is not None else None
     n = 0
     if first is not None:
         n = first.attempt
@@ -217,12 +217,17 @@ async def attempt(
             if breaker is not None:
                 probe = breaker.admit(path)
                 admitted = True
-            if timeout is not None:
-                out = await _under_timeout(call, args, awaited, timeout, path)
-            else:
+            if timeout is None:
                 out = await call(*args) if awaited else call(*args)
-                if out.__class__ in WRAPPED:
-                    out = unwrap(out, path)
+            elif awaited:  # fail_after without its generator, only ours
+                with trio.CancelScope(deadline=trio.current_time() + timeout) as scope:
+                    out = await call(*args)
+                if scope.cancelled_caught:
+                    raise _TimedOut
+            else:
+                out = await _in_thread(call, args, timeout)
+            if out.__class__ in WRAPPED:
+                out = unwrap(out, path)
         except NestedPause as nested:
             if probe and breaker is not None:
                 breaker.abandoned()  # no verdict yet: let another call probe
@@ -250,13 +255,14 @@ async def _after_failure(
     retry: RetryPolicy | None,
     n: int,
     error: object,
-    jitter: _Jitter,
+    jitter: _Jitter | None,
 ) -> Failed | Abandoned | None:
     """Attempt ``n`` failed with ``error``: the outcome, or None after the wait to retry."""
     if retry is None or n >= retry.attempts or not retry.retries(error) or hooks.given_up(i):
         return Failed(error, n)
     if hooks.listening:
         hooks.retrying(i, n, error)
+    assert jitter is not None  # made whenever there is a retry policy
     return None if await hooks.wait(i, retry.delay(n, jitter.rng())) else ABANDONED
 
 
@@ -285,21 +291,15 @@ def _error_of(raised: Exception, path: str, timeout: float | None) -> object:
     return raised
 
 
-async def _under_timeout(
-    call: Callable[..., Any], args: list[Any], awaited: bool, timeout: float, path: str
-) -> Any:
-    """One attempt under the step's deadline: its output, unwrapped, or `_TimedOut`."""
-    if awaited:  # fail_after without its generator, only ours
+async def _in_thread(call: Callable[..., Any], args: list[Any], timeout: float) -> Any:
+    """A plain function under a timeout: in a thread the timeout abandons."""
+    # The wait for a thread is not the step's time: take one first.
+    async with trio.to_thread.current_default_thread_limiter():
         with trio.CancelScope(deadline=trio.current_time() + timeout) as scope:
-            out = await call(*args)
-    else:  # a plain function under a timeout: a thread it can abandon
-        # The wait for a thread is not the step's time: take one first.
-        async with trio.to_thread.current_default_thread_limiter():
-            with trio.CancelScope(deadline=trio.current_time() + timeout) as scope:
-                out = await _abandonable(call, args)
+            out = await _abandonable(call, args)
     if scope.cancelled_caught:
         raise _TimedOut
-    return unwrap(out, path)
+    return out
 
 
 _ABANDONABLE: Final = trio.lowlevel.RunVar[trio.CapacityLimiter]("dagfn_abandonable_threads")
