@@ -164,20 +164,21 @@ def call_inline(
 ) -> Done | Failed:
     """One attempt of a plain function right here, on the trio thread (no retry, no timeout)."""
     probe = False  # this call is the half-open breaker's trial
-    try:
-        if breaker is not None:
-            probe = breaker.admit(path)  # a BreakerOpen here is a refusal: no verdict
-        try:
-            out = unwrap(fn(*args), path)
-        except Exception as raised:
-            if breaker is not None:
-                breaker.failed(trial=probe)
-            return Failed(raised.error if isinstance(raised, _Failed) else raised, 1)
-    except BreakerOpen as refused:
-        return Failed(refused, 1)
     if breaker is not None:
-        breaker.succeeded(trial=probe)
-    return Done(out, 1)
+        try:
+            probe = breaker.admit(path)
+        except BreakerOpen as refused:  # a refusal: no verdict
+            return Failed(refused, 1)
+    try:
+        outcome = judged(fn(*args), path)
+    except Exception as raised:
+        outcome = Failed(raised, 1)
+    if breaker is not None:
+        if isinstance(outcome, Done):
+            breaker.succeeded(trial=probe)
+        else:
+            breaker.failed(trial=probe)
+    return outcome
 
 
 async def attempt(
@@ -212,11 +213,12 @@ async def attempt(
         if hooks.listening:
             hooks.started(i, n)
         probe = False  # this attempt is a half-open breaker's trial call
-        admitted = breaker is None  # a BreakerOpen before admission is a refusal
-        try:
-            if breaker is not None:
+        if breaker is not None:
+            try:
                 probe = breaker.admit(path)
-                admitted = True
+            except BreakerOpen as refused:  # a refusal: no verdict, never retried
+                return Failed(refused, n)
+        try:
             if timeout is None:
                 out = await call(*args) if awaited else call(*args)
             elif awaited:  # fail_after without its generator, only ours
@@ -234,7 +236,7 @@ async def attempt(
             return Suspended(nested.paused)
         except Exception as raised:
             error = _error_of(raised, path, timeout)
-            if breaker is not None and admitted:  # refused: no verdict, never retried
+            if breaker is not None:
                 breaker.failed(trial=probe)
         except BaseException:  # cancelled: a lost trial must not jam the breaker
             if probe and breaker is not None:
