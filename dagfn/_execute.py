@@ -126,7 +126,6 @@ class Execution:
         self.remote: list[StepExecutor | None] | None = None  # per step; None: all inline
         self.careful: list[bool] = plan.slow
         self.sync_durable = False
-        self.region_results = {region.result for region in plan.regions}  # journaled plumbing
         self.nursery: trio.Nursery
         self.settle: Callable[[int], None]
 
@@ -248,7 +247,7 @@ class Execution:
         journal = self.journal
         if journal is None:
             return True
-        if self.plan.internal[i] and i not in self.region_results:
+        if self.plan.internal[i] and i not in self.plan.region_results:
             return True  # plumbing is not journaled, but a region's result is
         try:
             journal.done(i, value, started, attempt)

@@ -92,6 +92,7 @@ class Plan:
         "plain_first",
         "rank",
         "region",
+        "region_results",
         "regions",
         "roles",
         "slow",
@@ -113,6 +114,8 @@ class Plan:
         self.options: list[StepOptions | None] = []  # None: no policy at all
         self.region: list[int] = []  # innermost recover region the step is in, or -1
         self.regions: list[Region] = []  # recover/fallback regions, by number
+        # The steps holding a region's result: plumbing, but journaled (resume reuses them).
+        self.region_results: frozenset[int] = frozenset()
         # slow[i]: the step needs the interpreter's careful path (it may be skipped,
         # is in a region or has policies); the others take the inline fast path.
         self.slow: list[bool] = []
@@ -242,6 +245,7 @@ class Plan:
             if ds:
                 level[i] = 1 + max(level[d] for d in ds)
         self.level = level
+        self.region_results = frozenset(region.result for region in self.regions)
         self.plain_first = [
             kind != LOOP and (options is None or options.plain_call)
             for kind, options in zip(self.kinds, self.options, strict=True)
