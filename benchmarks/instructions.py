@@ -72,13 +72,16 @@ def per_step(tree: Path, case: str) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--base", type=Path, required=True, help="the other checkout")
-    parser.add_argument("cases", nargs="*", default=list(CASES), choices=CASES)
+    parser.add_argument("cases", nargs="*", help=f"some of {', '.join(CASES)} (default: all)")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.cases) - set(CASES))
+    if unknown:
+        parser.error(f"unknown case {unknown[0]!r}: choose from {', '.join(CASES)}")
     base = args.base.resolve()
     print(f"base: {base}  this: {HERE}  (instructions per step, callgrind)")
     print("| case | base | this | this/base |")
     print("| --- | --- | --- | --- |")
-    for case in args.cases:
+    for case in args.cases or CASES:
         b, m = per_step(base, case), per_step(HERE, case)
         print(f"| {case} | {b:.0f} | {m:.0f} | {m / b:.3f} |")
     return 0

@@ -23,7 +23,6 @@ Invariants:
 
 from __future__ import annotations
 
-import functools
 import math
 import random
 from collections.abc import Callable
@@ -319,8 +318,14 @@ async def _abandonable(fn: Callable[..., Any], args: list[Any]) -> Any:
     except LookupError:
         limiter = trio.CapacityLimiter(math.inf)
         _ABANDONABLE.set(limiter)
-    call = functools.partial(fn, *args)
-    return await trio.to_thread.run_sync(call, abandon_on_cancel=True, limiter=limiter)
+
+    def call() -> tuple[Any]:
+        # Boxed: a coroutine returned by mistake reaches `unwrap` (which names the
+        # step) instead of trio's own TypeError for a thread that returned one.
+        return (fn(*args),)
+
+    (out,) = await trio.to_thread.run_sync(call, abandon_on_cancel=True, limiter=limiter)
+    return out
 
 
 def remote(executor: StepExecutor, fn: Callable[..., Any], path: str) -> Callable[..., Any]:

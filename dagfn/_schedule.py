@@ -154,7 +154,7 @@ class Dispatcher:
                         kept.update(r for r, c in costs if available[r] < c)
                     continue
                 if blocked:
-                    self._overtake(blocked, costs)
+                    self._overtake(blocked, costs, kept)
                 for r, c in costs:
                     available[r] -= c
                     counts = held_by[r]
@@ -185,13 +185,23 @@ class Dispatcher:
         return exact >= c
 
     def _overtake(
-        self, blocked: list[tuple[float, int, Lane, int]], costs: tuple[tuple[str, float], ...]
+        self,
+        blocked: list[tuple[float, int, Lane, int]],
+        costs: tuple[tuple[str, float], ...],
+        kept: set[str],
     ) -> None:
-        """A step needing ``costs`` starts ahead of the ``blocked`` ones: count what it overtook."""
-        overtaken = self.overtaken
+        """A step needing ``costs`` starts ahead of the ``blocked`` ones: count what it overtook.
+
+        A step overtaken `MAX_OVERTAKES` times gets the budgets it lacks kept for
+        it at once (in ``kept``), also against steps later in this same dispatch.
+        """
+        overtaken, available = self.overtaken, self.available
         for _, seq, lane, i in blocked:
-            if any(r == mine for r, _ in lane.costs[i] for mine, _ in costs):
-                overtaken[seq] = overtaken.get(seq, 0) + 1
+            theirs = lane.costs[i]
+            if any(r == mine for r, _ in theirs for mine, _ in costs):
+                count = overtaken[seq] = overtaken.get(seq, 0) + 1
+                if count >= MAX_OVERTAKES:
+                    kept.update(r for r, c in theirs if available[r] < c)
 
     def release(self, lane: Lane, i: int) -> None:
         self.running -= 1

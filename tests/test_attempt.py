@@ -163,17 +163,7 @@ def test_a_returned_failure_is_the_attempt_s_error(timeout: float | None) -> Non
     assert (outcome.error, outcome.attempt) == (error, 1)
 
 
-COROUTINE_UNDER_TIMEOUT = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: under a timeout the function runs via trio.to_thread.run_sync, whose own "
-        "TypeError ('Trio expected a sync function, but functools.partial(...) appears to "
-        "be asynchronous') names neither the step nor the fix"
-    ),
-)
-
-
-@pytest.mark.parametrize("timeout", [None, pytest.param(5.0, marks=COROUTINE_UNDER_TIMEOUT)])
+@pytest.mark.parametrize("timeout", [None, 5.0])
 def test_a_plain_function_returning_a_coroutine_fails_with_a_type_error_naming_the_step(
     timeout: float | None,
 ) -> None:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from dagfn import Graph, Limits, gather, node
 from dagfn._plan import Plan, plan_of
 from dagfn._schedule import MAX_OVERTAKES, Dispatcher
@@ -286,13 +284,6 @@ def test_steps_needing_none_of_a_waiting_step_s_budgets_do_not_count_as_overtaki
     assert s.started[-1] == 3  # step 1 was never overtaken for llm: nothing is kept for it
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: the overtake bound is checked only when the starved step is popped, so "
-        "steps that become ready together overtake it in one dispatch beyond MAX_OVERTAKES"
-    ),
-)
 def test_a_step_short_of_a_budget_is_overtaken_at_most_max_overtakes_times() -> None:
     smalls, budget = 2 * MAX_OVERTAKES, 3.0 * MAX_OVERTAKES
     d = Dispatcher(Limits(resources={"llm": budget}), "fifo")
