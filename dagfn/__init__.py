@@ -19,8 +19,9 @@ layer or of the layers above it, as `tests/test_layers.py` checks):
   `_storage` is what it needs of a store; `_journal` and `_durable` keep and
   resume runs in a store (`resume`, `replay`).
 - edges: `store/` (journals), `executors/` (where step functions run).
-- views: `_trace` (`Trace`), `_render` (`to_mermaid`), `cli` (the ``dagfn``
-  command), `testing` (hypothesis strategies), `_benchmark` (``dagfn bench``).
+- views: `aio` (`dagfn.aio.run` from asyncio code), `_trace` (`Trace`), `_render`
+  (`to_mermaid`), `cli` (the ``dagfn`` command) and `__main__` (``python -m dagfn``),
+  `testing` (hypothesis strategies), `_benchmark` (``dagfn bench``).
 
 Mistakes in building a graph raise at once; failures while running come back
 as ``Failure(RunFailure(...))``.
@@ -49,6 +50,7 @@ from dagfn._graph import Gathered as Gathered
 from dagfn._graph import Graph as Graph
 from dagfn._graph import gather as gather
 from dagfn._graph import node as node
+from dagfn._interpret import WrongLoop as WrongLoop
 from dagfn._interpret import run as run
 from dagfn._interpret import run_sync as run_sync
 from dagfn._journal import GraphChanged as GraphChanged
@@ -111,6 +113,7 @@ __all__ = [
     "StepTimeout",
     "Trace",
     "UnknownStep",
+    "WrongLoop",
     "gather",
     "history",
     "interrupt",
