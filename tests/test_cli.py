@@ -97,7 +97,7 @@ def test_the_answer_advice_quotes_a_store_path_so_it_can_be_pasted(tmp_path: Pat
 def test_a_failed_run_exits_1_naming_the_step() -> None:
     code, _, err = dagfn("run", "examples.rag:pipeline", "--input", '{"text": "zzz"}')
     assert code == cli.FAILED
-    assert "failed: lookup_keyword" in err
+    assert "failed: lookup/lookup_keyword" in err
 
 
 @pytest.mark.parametrize(
