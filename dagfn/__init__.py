@@ -63,6 +63,7 @@ from dagfn._policy import Breaker as Breaker
 from dagfn._policy import BreakerOpen as BreakerOpen
 from dagfn._policy import Limits as Limits
 from dagfn._policy import RetryPolicy as RetryPolicy
+from dagfn._render import to_gantt as to_gantt
 from dagfn._render import to_mermaid as to_mermaid
 from dagfn._route import NoBranch as NoBranch
 from dagfn._route import NotEnumerable as NotEnumerable
@@ -127,6 +128,7 @@ __all__ = [
     "route_total",
     "run",
     "run_sync",
+    "to_gantt",
     "to_mermaid",
     "update",
 ]

@@ -12,11 +12,10 @@ from collections.abc import Mapping
 from typing import Any, Final, TypeVar
 
 import attrs
-import cattrs
 import trio
 from returns.result import Result
 
-from dagfn._convert import make_converter
+from dagfn._convert import describe, make_converter, type_name
 from dagfn._errors import DagfnError, InvalidArgument, expected
 from dagfn._failures import RunFailure
 from dagfn._graph import Graph
@@ -63,10 +62,9 @@ def _structure_answer(value: object, answer_type: Any, step: str) -> Any:
     try:
         return _answers.structure(data, answer_type)
     except Exception as error:
-        detail = "; ".join(cattrs.transform_error(error)) or str(error)
-        name = getattr(answer_type, "__name__", repr(answer_type))
+        detail = describe(error, "answer")
         msg = (
-            f"the answer for interrupt {step!r} does not fit {name}: {detail} "
+            f"the answer for interrupt {step!r} does not fit {type_name(answer_type)}: {detail} "
             f"(got {value!r}); the run stays paused"
         )
         raise InvalidAnswer(msg, step=step, expected_type=answer_type) from error
