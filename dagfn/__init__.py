@@ -79,6 +79,16 @@ from dagfn.monoid import Monoid as Monoid
 from dagfn.monoid import NoReducer as NoReducer
 from dagfn.monoid import reduced as reduced
 
+
+def __getattr__(name: str) -> str:
+    """``dagfn.__version__``: the installed package's version (read when first asked)."""
+    if name == "__version__":
+        from dagfn.cli import version
+
+        return version()
+    raise AttributeError(f"module 'dagfn' has no attribute {name!r}")
+
+
 __all__ = [
     "Breaker",
     "BreakerOpen",

@@ -457,10 +457,7 @@ def _check_one_input(fn: Callable[..., Any]) -> None:
     if required <= 1 and not keyword_only and may_take_one:
         return
     name = _expr.callable_name(fn)
-    try:
-        shown = f"{name}{inspect.signature(fn)}"
-    except (TypeError, ValueError):  # pragma: no cover - _takes read it
-        shown = name
+    shown = f"{name}({', '.join(inspect.signature(fn).parameters)})"
     hint = ""
     if required > 1:
         why = f"takes {required} arguments"
