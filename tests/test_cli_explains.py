@@ -296,7 +296,11 @@ def test_node_of_a_two_argument_function_is_rejected_when_built_naming_it() -> N
         node(add)  # type: ignore[arg-type]
     with pytest.raises(InvalidArgument, match=r"\(a & b\)\.join\(add\)"):
         node(name="plus")(add)  # type: ignore[arg-type]
-    node(lambda x, y=1: x)  # one input, a default for the rest: fine
+
+    def first(x: int, y: int = 1) -> int:
+        return x
+
+    node(first)  # one input, a default for the rest: fine
 
 
 def test_answer_shape_errors_are_plain_too() -> None:
@@ -309,8 +313,9 @@ def test_answer_shape_errors_are_plain_too() -> None:
 
     store = dagfn.store.MemoryStore()
     g = dagfn.interrupt(ask, answer=Verdict, name="v")
-    paused = run_sync(g, 1, store=store)
-    run_id = paused.failure().run_id  # type: ignore[union-attr]
+    paused = run_sync(g, 1, store=store).failure()
+    assert isinstance(paused, dagfn.Paused)
+    run_id = paused.run_id
     with pytest.raises(InvalidAnswer) as info:
         dagfn.resume_sync(g, run_id, store=store, answer="yes")
     assert "answer: expected Verdict (an object with approved), got 'yes'" in str(info.value)
