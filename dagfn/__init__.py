@@ -19,8 +19,9 @@ layer or of the layers above it, as `tests/test_layers.py` checks):
   `_storage` is what it needs of a store; `_journal` and `_durable` keep and
   resume runs in a store (`resume`, `replay`).
 - edges: `store/` (journals), `executors/` (where step functions run).
-- views: `aio` (`dagfn.aio.run` from asyncio code), `_trace` (`Trace`), `_render`
-  (`to_mermaid`), `cli` (the ``dagfn`` command) and `__main__` (``python -m dagfn``),
+- views: `aio` (`dagfn.aio.run` from asyncio code), `_trace` (`Trace`), `_logging`
+  (`log_events`), `otel` (OpenTelemetry spans), `_render` (`to_mermaid`,
+  `to_gantt`), `cli` (the ``dagfn`` command) and `__main__` (``python -m dagfn``),
   `testing` (hypothesis strategies), `_benchmark` (``dagfn bench``).
 
 Mistakes in building a graph raise at once; failures while running come back
@@ -40,6 +41,7 @@ from dagfn._durable import resume as resume
 from dagfn._durable import resume_sync as resume_sync
 from dagfn._errors import DagfnError as DagfnError
 from dagfn._errors import InvalidArgument as InvalidArgument
+from dagfn._events import current_run_id as current_run_id
 from dagfn._expr import DuplicatePath as DuplicatePath
 from dagfn._failures import Paused as Paused
 from dagfn._failures import PendingAnswer as PendingAnswer
@@ -56,6 +58,7 @@ from dagfn._interpret import run_sync as run_sync
 from dagfn._journal import GraphChanged as GraphChanged
 from dagfn._journal import InputChanged as InputChanged
 from dagfn._journal import JournalError as JournalError
+from dagfn._logging import log_events as log_events
 from dagfn._loop import MaxStepsExceeded as MaxStepsExceeded
 from dagfn._loop import loop as loop
 from dagfn._pause import interrupt as interrupt
@@ -125,9 +128,11 @@ __all__ = [
     "Trace",
     "UnknownStep",
     "WrongLoop",
+    "current_run_id",
     "gather",
     "history",
     "interrupt",
+    "log_events",
     "loop",
     "node",
     "reduced",

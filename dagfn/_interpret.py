@@ -19,13 +19,14 @@ import functools
 import random
 import sys
 import uuid
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 import sniffio
 import trio
 from returns.result import Result, Success
 
 from dagfn._errors import DagfnError, expected
+from dagfn._events import observed
 from dagfn._execute import Execution, OnEvent
 from dagfn._failures import RunFailure
 from dagfn._graph import Graph
@@ -192,9 +193,27 @@ async def run(
     check_executor(executor, optional=True)
     execution = Execution(plan, policy, limits, fail_fast, on_event, rng)
     execution.executor = executor
+    if on_event is not None:  # its listeners learn the run id: one for runs without a store too
+        run_id = run_id if run_id is not None else uuid.uuid4().hex
+        return await observed(
+            on_event, run_id, _start(execution, x, store, run_id, durability, on_change)
+        )
+    return await _start(execution, x, store, run_id, durability, on_change)
+
+
+async def _start(
+    execution: Execution,
+    x: object,
+    store: Store | None,
+    run_id: str | None,
+    durability: Durability,
+    on_change: OnChange,
+) -> Result[Any, RunFailure[Any]]:
+    """Open the run's journal, if any (a finished run returns its result), and run it."""
+    plan, limits, policy = execution.plan, execution.limits, execution.policy
     if store is None:
         if plan.pauses:
-            execution.run_id = uuid.uuid4().hex
+            execution.run_id = run_id if run_id is not None else uuid.uuid4().hex
         return await execution.execute(x)
     execution.run_id = run_id = run_id if run_id is not None else uuid.uuid4().hex
     journal, info, reuse = await trio.to_thread.run_sync(
