@@ -320,3 +320,18 @@ def test_answer_shape_errors_are_plain_too() -> None:
         dagfn.resume_sync(g, run_id, store=store, answer="yes")
     assert "answer: expected Verdict (an object with approved), got 'yes'" in str(info.value)
     assert "has no attribute" not in str(info.value)
+
+
+def test_redis_store_without_its_extra_says_how_to_install_it() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['redis'] = None  # as if redis-py were not installed\n"
+        "try:\n"
+        "    from dagfn.store import RedisStore\n"
+        "except ModuleNotFoundError as error:\n"
+        "    print(error)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    assert result.stdout == "RedisStore needs redis-py: pip install 'dagfn[redis]'\n"
