@@ -1,10 +1,11 @@
-"""The audit trail: a `Trace` of a run, its JSON, and mermaid pictures of the graph.
+"""The audit trail: a `Trace` of a run, its JSON, and mermaid pictures of the graph and the run.
 
     python examples/trace_views.py
 
 `Trace()` is an `on_event` callable that keeps every step's attempts, times and digests;
 `to_mermaid(graph, trace)` draws the graph with each step classed by what happened to it
-(completed, failed, recovered, skipped).
+(completed, failed, recovered, skipped); `to_gantt(trace)` draws the run's step attempts
+over time (paste either into https://mermaid.live).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 
 import trio
 
-from dagfn import Trace, node, run_sync, to_mermaid
+from dagfn import Trace, node, run_sync, to_gantt, to_mermaid
 
 
 async def search(q: str) -> list[str]:
@@ -40,6 +41,7 @@ def main() -> int:
     kinds = [e["kind"] for e in json.loads(trace.to_json())["events"]]
     print(" ".join(kinds))  # every event as JSON, in order
     print(to_mermaid(pipeline, trace))
+    print(to_gantt(trace))
     return 0
 
 

@@ -23,7 +23,12 @@ EXPECTED = {
     "route_total.py": ["billing team: my invoice", "engineering: the app", "help desk: hello"],
     "fail_fast.py": ["cancelled: ['slow_quote']; not run: ['confirm']"],
     "history_replay.py": ["fetch    done", "{'fetch': 1, 'score': 2}"],
-    "trace_views.py": ["ranking/flaky_rank   recovered", "class n2 recovered"],
+    "trace_views.py": ["ranking/flaky_rank   recovered", "class n2 recovered", "gantt"],
+    "event_logging.py": [
+        "WARNING fetch#1 retry fetch: attempt 1 failed: ConnectionError('reset by peer')",
+        "INFO    fetch#2 finish fetch (attempt 2)",
+        "<Success: 24>",
+    ],
     "executors.py": ["<Success: 35999820000200000>"],
     "redis_store.py": ["embed('typed graphs on trio') ran", "published 4 dims"],
 }
