@@ -34,7 +34,7 @@ from _timing import format_table, per_step_us, ratio, time_once
 
 from dagfn import run, stream, streamed
 from dagfn._stream import BUFFER
-from dagfn.monoid import Text
+from dagfn.monoid import Sum, Text
 
 COST_BAR = 2.0
 LATENCY_BAR_US = 100.0
@@ -110,8 +110,6 @@ def latency_stream(n: int, buffer: int) -> list[float]:
         async for i in idle_tokens(x, stamps):
             yield i
 
-    from dagfn.monoid import Sum
-
     slow_step = streamed(make, Sum())
 
     async def main() -> None:
@@ -158,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         "run(streamed step), no reader": through_run(n),
     }
     samples: dict[str, list[float]] = {name: [] for name in ways}
-    for name, once in ways.items():  # warm up
+    for once in ways.values():  # warm up
         time_once(once)
     for _ in range(args.repeats):  # interleaved: drift on a shared machine falls on all alike
         for name, once in ways.items():
