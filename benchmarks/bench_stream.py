@@ -114,8 +114,8 @@ def latency_stream(n: int, buffer: int) -> list[float]:
 
     async def main() -> None:
         async with stream(slow_step, n, buffer=buffer) as s:
-            async for c in s:
-                delays.append(time.perf_counter() - stamps[c.value])  # type: ignore[index]
+            async for c in s.of(slow_step):
+                delays.append(time.perf_counter() - stamps[c.value])
 
     trio.run(main)
     return delays
