@@ -102,11 +102,14 @@ class Stream(Generic[O, E]):
         return self
 
     async def _produce(self, send: trio.MemorySendChannel[Chunk[Any]]) -> None:
-        async with send:  # closing it ends the reader's iteration after the last chunk
-            try:
-                self._result = await self._start(send.send)
-            except Exception as error:  # what run would have raised: the reader gets it
-                self._error = error
+        try:
+            self._result = await self._start(send.send)
+        except Exception as error:  # what run would have raised: the reader gets it
+            self._error = error
+        finally:
+            # Closing ends the reader's iteration after the last chunk. Not `aclose`:
+            # its checkpoint would let a cancel replace a BaseException on its way out.
+            send.close()
 
     async def __aexit__(
         self,

@@ -625,3 +625,32 @@ def test_the_readme_streaming_example_runs_and_prints_what_it_claims(
     assert claimed is not None
     expected_lines = [line[2:] for line in claimed.group(1).splitlines()]
     assert capsys.readouterr().out.splitlines() == expected_lines
+
+
+class Stop(BaseException):
+    """Not a failure: it must come out of the block as itself."""
+
+
+def test_a_base_exception_in_a_step_comes_out_of_the_block_as_itself() -> None:
+    async def halting(x: str) -> AsyncIterator[str]:
+        yield x
+        raise Stop
+
+    async def main() -> None:
+        got: list[Chunk[Any]] = []
+        with pytest.raises(Stop):
+            async with stream(streamed(halting, Text()) >> shout, "a") as s:
+                async for c in s:
+                    got.append(c)
+        assert [c.value for c in got] == ["a"]
+
+    virtual(main)
+
+
+def test_a_finished_run_id_streams_no_chunks_and_returns_its_journaled_result(
+    sqlite: SqliteStore,
+) -> None:
+    first = virtual(lambda: collect(gen >> shout, "ab", store=sqlite, run_id="done"))
+    again = virtual(lambda: collect(gen >> shout, "ab", store=sqlite, run_id="done"))
+    assert len(first[0]) == 2 and first[1] == Success("AB!")
+    assert again == ([], Success("AB!"))
