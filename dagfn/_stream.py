@@ -97,8 +97,8 @@ class Stream(Generic[O, E]):
             raise StreamNotFinished(msg)
         send, self._receive = trio.open_memory_channel[Chunk[Any]](self._buffer)
         self._manager = trio.open_nursery()
-        self._nursery = await self._manager.__aenter__()
-        self._nursery.start_soon(self._produce, send)
+        self._nursery = nursery = await self._manager.__aenter__()
+        nursery.start_soon(self._produce, send)
         return self
 
     async def _produce(self, send: trio.MemorySendChannel[Chunk[Any]]) -> None:

@@ -73,7 +73,7 @@ class Chunk(Generic[T]):
         return (self._step, self._attempt, self._seq, self._value)
 
     def __eq__(self, other: object) -> bool:
-        if other.__class__ is not Chunk:
+        if not isinstance(other, Chunk):
             return NotImplemented
         return self._key() == other._key()
 
