@@ -656,3 +656,20 @@ def test_a_finished_run_id_streams_no_chunks_and_returns_its_journaled_result(
     again = virtual(lambda: collect(gen >> shout, "ab", store=sqlite, run_id="done"))
     assert len(first[0]) == 2 and first[1] == Success("AB!")
     assert again == ([], Success("AB!"))
+
+
+def test_an_open_breaker_refuses_a_streamed_step_before_it_sends_anything() -> None:
+    calls: list[str] = []
+
+    async def flaky(x: str) -> AsyncIterator[str]:
+        calls.append(x)
+        yield x
+        raise ConnectionError("down")
+
+    step = streamed(flaky, Text()).breaker(failures=1, cooldown=60, name="llm")
+    first = virtual(lambda: collect(step, "a"))
+    second = virtual(lambda: collect(step, "b"))
+    assert [c.value for c in first[0]] == ["a"] and second[0] == []
+    assert isinstance(failure_of(first[1]).error, ConnectionError)
+    assert type(failure_of(second[1]).error).__name__ == "BreakerOpen"
+    assert calls == ["a"]
