@@ -21,10 +21,11 @@ def length(answer: str) -> int:
     return len(answer)
 
 
-streamed(whole, Text())  # type: ignore[arg-type]  # a plain function: no chunks to stream
-streamed(tokens, Sum())  # type: ignore[arg-type]  # str chunks cannot fold with Sum
-streamed(tokens, Concat())  # type: ignore[arg-type]  # Concat folds tuples; text takes Text()
-streamed(tokens, Text()) >> streamed(tokens, Text()) >> length >> length  # type: ignore[operator]
+def build() -> None:
+    streamed(whole, Text())  # type: ignore[arg-type]  # a plain function: no chunks to stream
+    streamed(tokens, Sum())  # type: ignore[arg-type]  # str chunks cannot fold with Sum
+    streamed(tokens, Concat())  # type: ignore[arg-type]  # Concat folds tuples; text takes Text()
+    streamed(tokens, Text()) >> streamed(tokens, Text()) >> length >> length  # type: ignore[operator]
 
 
 async def read() -> None:
