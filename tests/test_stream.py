@@ -31,6 +31,7 @@ from dagfn import (
     RunFailure,
     StepTimeout,
     StreamNotFinished,
+    gather,
     history,
     loop,
     node,
@@ -673,3 +674,42 @@ def test_an_open_breaker_refuses_a_streamed_step_before_it_sends_anything() -> N
     assert isinstance(failure_of(first[1]).error, ConnectionError)
     assert type(failure_of(second[1]).error).__name__ == "BreakerOpen"
     assert calls == ["a"]
+
+
+@given(
+    n=st.integers(1, 30), stop=st.integers(0, 29), buffer=st.integers(0, 4), steps=st.integers(1, 3)
+)
+def test_leaving_at_any_chunk_leaves_nothing_running(
+    n: int, stop: int, buffer: int, steps: int
+) -> None:
+    """Whatever chunk the reader leaves at, every generator is closed when the block ends."""
+    stop = min(stop, n - 1)
+    open_generators: set[int] = set()
+    ids = itertools.count()
+
+    async def numbers(x: int) -> AsyncIterator[int]:
+        me = next(ids)
+        open_generators.add(me)
+        try:
+            for i in range(n):
+                await trio.sleep(0.001)
+                yield i
+        finally:
+            open_generators.discard(me)
+
+    branches = [streamed(numbers, Sum(), name=f"s{k}") for k in range(steps)]
+    graph = gather(branches)
+
+    async def main() -> list[int]:
+        living = trio.lowlevel.current_statistics().tasks_living
+        seen: list[int] = []
+        async with stream(graph, 1, buffer=buffer) as s:
+            async for c in s.of(branches[0]):
+                seen.append(c.value)
+                if c.seq == stop:
+                    break
+        assert trio.lowlevel.current_statistics().tasks_living == living
+        return seen
+
+    assert virtual(main) == list(range(stop + 1))
+    assert open_generators == set()
