@@ -9,13 +9,15 @@ layer or of the layers above it, as `tests/test_layers.py` checks):
   values and helpers every layer, edges included, may use.
 - expression: `_expr` (the untyped nodes), `_graph` (`Graph`, `node`, `>>`,
   `&`, `gather`, policies), `_route` (`route`), `_state` (`update`), `_loop`
-  (`loop`), `_pause` (`interrupt`), `_policy` (`Limits`, breakers, the
-  executor protocol), `monoid`: immutable typed values; building one never
-  runs anything. `_builder` (`Builder`) makes the same values from data;
-  `_workloads` holds the benchmark DAGs and wires a DAG as a graph.
+  (`loop`), `_pause` (`interrupt`), `_streamed` (`streamed`, `Chunk`),
+  `_policy` (`Limits`, breakers, the executor protocol), `monoid`:
+  immutable typed values; building one never runs anything. `_builder`
+  (`Builder`) makes the same values from data; `_workloads` holds the
+  benchmark DAGs and wires a DAG as a graph.
 - plan: `_plan` lowers an expression to a flat, validated DAG of numbered steps.
 - interpreter: `_interpret` (`run`, `run_sync`) runs a plan on trio through
   `_execute`, `_schedule`, `_attempt`, `_regions`, `_events` and `_outcome`;
+  `_stream` (`stream`) runs one whose streamed steps' chunks are read as made;
   `_storage` is what it needs of a store; `_journal` and `_durable` keep and
   resume runs in a store (`resume`, `replay`).
 - edges: `store/` (journals), `executors/` (where step functions run).
@@ -75,6 +77,12 @@ from dagfn._route import route as route
 from dagfn._route import route_total as route_total
 from dagfn._state import StateError as StateError
 from dagfn._state import update as update
+from dagfn._stream import Stream as Stream
+from dagfn._stream import StreamNotFinished as StreamNotFinished
+from dagfn._stream import stream as stream
+from dagfn._streamed import Chunk as Chunk
+from dagfn._streamed import ChunkFoldError as ChunkFoldError
+from dagfn._streamed import streamed as streamed
 from dagfn._trace import Event as Event
 from dagfn._trace import StepRecord as StepRecord
 from dagfn._trace import Trace as Trace
@@ -96,6 +104,8 @@ __all__ = [
     "Breaker",
     "BreakerOpen",
     "Builder",
+    "Chunk",
+    "ChunkFoldError",
     "CycleError",
     "DagfnError",
     "DuplicatePath",
@@ -125,6 +135,8 @@ __all__ = [
     "StepRecord",
     "StepRow",
     "StepTimeout",
+    "Stream",
+    "StreamNotFinished",
     "Trace",
     "UnknownStep",
     "WrongLoop",
@@ -144,6 +156,8 @@ __all__ = [
     "run",
     "run_sync",
     "to_gantt",
+    "stream",
+    "streamed",
     "to_mermaid",
     "update",
 ]

@@ -413,6 +413,9 @@ def _node(
         raise expected("a function (this is already a graph)", "fn", fn)
     if not callable(fn):
         raise expected("a callable", "fn", fn)
+    if inspect.isasyncgenfunction(fn):
+        msg = "a function returning its output; for an async generator use streamed(fn, monoid)"
+        raise expected(msg, "fn", fn)
     if name is None:
         name = _expr.callable_name(fn)
     _check_name(name)

@@ -45,6 +45,7 @@ from dagfn._journal import (
 from dagfn._plan import Plan, plan_of
 from dagfn._policy import Limits, StepExecutor, check_executor
 from dagfn._storage import Store
+from dagfn._streamed import Send
 
 I = TypeVar("I")  # noqa: E741
 O = TypeVar("O")  # noqa: E741
@@ -188,12 +189,46 @@ async def run(
     _check_run_arguments(
         graph, store, run_id, policy, limits, fail_fast, on_event, rng, durability, on_change
     )
+    check_executor(executor, optional=True)
+    return await checked_run(
+        graph,
+        x,
+        store,
+        run_id,
+        policy,
+        limits,
+        fail_fast,
+        on_event,
+        rng,
+        durability,
+        on_change,
+        executor,
+        None,
+    )
+
+
+async def checked_run(
+    graph: Graph[I, O, E],
+    x: I,
+    store: Store | None,
+    run_id: str | None,
+    policy: str,
+    limits: Limits | None,
+    fail_fast: bool,
+    on_event: OnEvent | None,
+    rng: random.Random | None,
+    durability: Durability,
+    on_change: OnChange,
+    executor: StepExecutor | None,
+    chunks: Send | None,
+) -> Result[O, RunFailure[E]]:
+    """`run` once its arguments are checked; ``chunks``: where streamed steps send theirs."""
     plan = plan_of(graph)
     if limits is not None:
         _check_costs(plan, limits)
-    check_executor(executor, optional=True)
     execution = Execution(plan, policy, limits, fail_fast, on_event, rng)
     execution.executor = executor
+    execution.chunks = chunks
     if on_event is not None:  # its listeners learn the run id: one for runs without a store too
         if run_id is None:
             run_id = uuid.uuid4().hex if store is not None else _local_run_id()

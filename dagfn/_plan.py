@@ -29,6 +29,7 @@ from dagfn._errors import expected
 from dagfn._expr import DuplicatePath
 from dagfn._policy import NO_OPTIONS, StepOptions
 from dagfn._route import NoBranch
+from dagfn._streamed import Streamed
 
 if TYPE_CHECKING:
     from dagfn._graph import Graph
@@ -96,6 +97,7 @@ class Plan:
         "regions",
         "roles",
         "slow",
+        "streams",
     )
 
     def __init__(self) -> None:
@@ -125,6 +127,8 @@ class Plan:
         self.pauses: dict[int, Any] = {}  # interrupt steps: step -> answer type
         self.loops: dict[int, LoopSpec] = {}  # loop steps (kind LOOP): step -> its body
         self.gate_keys: dict[int, Hashable] = {}  # route gates (Role.GATE): step -> case key
+        # streamed steps (kind ASYNC1, always careful): step -> what identifies its chunks
+        self.streams: dict[int, tuple[Streamed, str]] = {}
         self.output = 0
         self.fingerprint = ""
 
@@ -520,9 +524,11 @@ class _Lowering:
             self.wires.append(wire)  # the input itself: no step
         elif isinstance(e, _expr.Call):
             kind = ASYNC1 if e.kind == _expr.ASYNC else SYNC1
-            self.wires.append(
-                self.add_user(ctx.prefix + e.name, kind, e.fn, (wire,), ctx, e.options)
-            )
+            step = self.add_user(ctx.prefix + e.name, kind, e.fn, (wire,), ctx, e.options)
+            if e.fn.__class__ is Streamed:  # the careful path gives it a place to send chunks
+                self.plan.streams[step] = (e.fn, e.name)
+                self.plan.slow[step] = True
+            self.wires.append(step)
         elif isinstance(e, _expr.Then):
             self.push(_THEN, e.second, 0, ctx)
             self.push(_EVAL, e.first, wire, ctx)
