@@ -60,6 +60,7 @@ from dagfn._pause import interrupt as interrupt
 from dagfn._policy import Breaker as Breaker
 from dagfn._policy import BreakerOpen as BreakerOpen
 from dagfn._policy import Limits as Limits
+from dagfn._policy import Rate as Rate
 from dagfn._policy import RetryPolicy as RetryPolicy
 from dagfn._render import to_mermaid as to_mermaid
 from dagfn._route import NoBranch as NoBranch
@@ -100,6 +101,7 @@ __all__ = [
     "NotEnumerable",
     "Paused",
     "PendingAnswer",
+    "Rate",
     "RetryPolicy",
     "Router",
     "RunFailure",
