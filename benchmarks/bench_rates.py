@@ -91,7 +91,11 @@ def main() -> int:
         ("no limits", None, False),
         ("Limits(concurrency=64)", Limits(concurrency=64), False),
         ("budget never waited for (.on: a task each)", Limits(resources={"tokens": 1e12}), True),
-        ("rate never waited for (.on: a task each)", Limits(rates={"tokens": Rate(1e12, per=1.0)}), True),
+        (
+            "rate never waited for (.on: a task each)",
+            Limits(rates={"tokens": Rate(1e12, per=1.0)}),
+            True,
+        ),
     ):
         graph = _graph(n, rated=rated)
 

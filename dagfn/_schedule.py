@@ -219,8 +219,12 @@ class Dispatcher:
                     if self.overtaken.get(entry[1], 0) >= MAX_OVERTAKES:
                         kept.update(r for r, c in costs if available[r] < c)
                         kept_rates.update(r for r, c in rated if self.buckets[r].wait(c))
-                    if wait < NEVER:  # else a kept bucket: the step that keeps it wakes first
-                        wakes[lane] = min(wakes.get(lane, NEVER), now + wait)
+                    # No wait: short of a budget, a step's end dispatches again. NEVER:
+                    # a bucket kept for another step, which wakes first.
+                    if 0.0 < wait < NEVER:
+                        # A wait below the clock's resolution must still move the clock on.
+                        at = max(now + wait, math.nextafter(now, NEVER))
+                        wakes[lane] = min(wakes.get(lane, NEVER), at)
                     continue
                 if blocked:
                     self._overtake(blocked, costs, kept, rated, kept_rates)
@@ -261,9 +265,7 @@ class Dispatcher:
         available = self.available
         return any((available[r] < c and not self._fits(r, c)) or r in kept for r, c in costs)
 
-    def _rate_wait(
-        self, rated: tuple[tuple[str, float], ...], kept: set[str], now: float
-    ) -> float:
+    def _rate_wait(self, rated: tuple[tuple[str, float], ...], kept: set[str], now: float) -> float:
         """Seconds until every bucket in ``rated`` holds its cost (0.0: now; NEVER: kept)."""
         wait = 0.0
         for r, c in rated:
