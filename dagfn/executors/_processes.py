@@ -97,7 +97,7 @@ class Processes(Lifetime):
         if unguarded is not None:
             message = (
                 f"Processes: {unguarded} starts a run at import time, outside "
-                "`if __name__ == \"__main__\":`; worker processes import the main module "
+                '`if __name__ == "__main__":`; worker processes import the main module '
                 "again and would run it too: put the program's entry point under that guard"
             )
             raise ExecutorUnavailableError(message, step=None)
