@@ -9,7 +9,7 @@ layer or of the layers above it, as `tests/test_layers.py` checks):
   values and helpers every layer, edges included, may use.
 - expression: `_expr` (the untyped nodes), `_graph` (`Graph`, `node`, `>>`,
   `&`, `gather`, policies), `_route` (`route`), `_state` (`update`), `_loop`
-  (`loop`), `_pause` (`interrupt`), `_policy` (`Limits`, breakers, the
+  (`loop`), `_pause` (`interrupt`), `_policy` (`Limits`, `Rate`, breakers, the
   executor protocol), `monoid`: immutable typed values; building one never
   runs anything. `_builder` (`Builder`) makes the same values from data;
   `_workloads` holds the benchmark DAGs and wires a DAG as a graph.
