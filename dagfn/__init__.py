@@ -10,7 +10,7 @@ layer or of the layers above it, as `tests/test_layers.py` checks):
 - expression: `_expr` (the untyped nodes), `_graph` (`Graph`, `node`, `>>`,
   `&`, `gather`, policies), `_route` (`route`), `_state` (`update`), `_loop`
   (`loop`), `_pause` (`interrupt`), `_streamed` (`streamed`, `Chunk`),
-  `_policy` (`Limits`, breakers, the executor protocol), `monoid`:
+  `_policy` (`Limits`, `Rate`, breakers, the executor protocol), `monoid`:
   immutable typed values; building one never runs anything. `_builder`
   (`Builder`) makes the same values from data; `_workloads` holds the
   benchmark DAGs and wires a DAG as a graph.
@@ -67,6 +67,7 @@ from dagfn._pause import interrupt as interrupt
 from dagfn._policy import Breaker as Breaker
 from dagfn._policy import BreakerOpen as BreakerOpen
 from dagfn._policy import Limits as Limits
+from dagfn._policy import Rate as Rate
 from dagfn._policy import RetryPolicy as RetryPolicy
 from dagfn._render import to_gantt as to_gantt
 from dagfn._render import to_mermaid as to_mermaid
@@ -126,6 +127,7 @@ __all__ = [
     "NotEnumerable",
     "Paused",
     "PendingAnswer",
+    "Rate",
     "RetryPolicy",
     "Router",
     "RunFailure",

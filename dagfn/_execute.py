@@ -321,7 +321,7 @@ class Execution:
             dispatcher.push(lane, d)
             if not lane.kept:  # queued steps start no task: keep the nursery open
                 lane.kept = True
-                self.nursery.start_soon(keep_open, lane)
+                self.nursery.start_soon(keep_open, lane, dispatcher)
         else:
             self.nursery.start_soon(self.step_task, d)
 

@@ -319,7 +319,7 @@ def run_sync(
 
 
 def _check_costs(plan: Plan, limits: Limits) -> None:
-    """Every step, loop bodies included, must fit its budgets, or it could never start."""
+    """Every step, loop bodies included, must fit its budgets and rates, or it could never start."""
     for i, options in enumerate(plan.options):
         if i in plan.loops:  # its body, with the paths of its first iteration
             _check_costs(plan.loops[i].iteration(1, plan.paths[i]), limits)
@@ -331,3 +331,11 @@ def _check_costs(plan: Plan, limits: Limits) -> None:
                     f"is {capacity:g}: it could never start; raise Limits(resources=...)"
                 )
                 raise expected(msg, f"limits.resources[{resource!r}]", capacity)
+            rate = limits.rates.get(resource)
+            if rate is not None and cost > rate.count:
+                msg = (
+                    f"step {plan.paths[i]!r} needs {cost:g} of {resource!r} but the rate's "
+                    f"bucket holds at most {rate.count:g}: it could never start; raise the "
+                    "Rate's count (and its period with it)"
+                )
+                raise expected(msg, f"limits.rates[{resource!r}]", rate)

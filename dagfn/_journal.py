@@ -326,6 +326,7 @@ class Journal:
     durability: Durability
     entries: dict[str, Entry] = attrs.field(factory=dict)  # the journal as it was opened
     pending: list[Entry] = attrs.field(factory=list)  # durability "exit": kept until the end
+    took: dict[str, float] = attrs.field(factory=dict)  # seconds per step computed in this run
 
     def done(self, i: int, value: object, started: float, attempts: int = 1) -> None:
         # ``started`` is trio's clock: a row's duration is trio time (virtual under a
@@ -338,7 +339,7 @@ class Journal:
             return
         path = self.plan.paths[i]
         now = time.time()
-        took = trio.current_time() - started
+        took = self.took[path] = trio.current_time() - started
         entry = Entry(path, "done", self.dumps(i, value), now - took, now, attempts)
         if self.durability == "exit":
             self.pending.append(entry)
@@ -480,11 +481,18 @@ def _read_row(plan: Plan, i: int, text: str) -> Any:
 
 
 def durations_seen(store: Store, plan: Plan, runs: int = 3) -> dict[str, float]:
-    """Mean seconds per step path over the latest finished runs of the same plan.
+    """Seconds per step path seen in earlier finished runs of the same plan.
 
     These weight the ``critical_path`` policy's ranks (blocking: call from a
-    worker thread). Empty when the store has no such run.
+    worker thread). One read of the store's summary for the plan
+    (`Store.durations`); a store without one (written before it existed) has
+    the mean over its latest ``runs`` succeeded runs of the plan read instead.
+    Empty when the store has no such run.
     """
+    summary = getattr(store, "durations", None)
+    if summary is not None:
+        seen: dict[str, float] = summary(plan.fingerprint)
+        return seen
     totals: dict[str, float] = {}
     counts: dict[str, int] = {}
     matching = [
@@ -498,6 +506,13 @@ def durations_seen(store: Store, plan: Plan, runs: int = 3) -> dict[str, float]:
                 totals[path] = totals.get(path, 0.0) + (entry.finished_at - entry.started_at)
                 counts[path] = counts.get(path, 0) + 1
     return {path: totals[path] / counts[path] for path in totals}
+
+
+def add_durations(journal: Journal) -> None:
+    """Fold the seconds of the steps this run computed into its plan's summary (enqueued)."""
+    add = getattr(journal.store, "add_durations", None)
+    if add is not None and journal.took:
+        add(journal.plan.fingerprint, journal.took)
 
 
 def _unchanged_closure(plan: Plan, dirty: set[str]) -> set[str]:

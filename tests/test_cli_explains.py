@@ -328,10 +328,12 @@ def test_redis_store_without_its_extra_says_how_to_install_it() -> None:
         "sys.modules['redis'] = None  # as if redis-py were not installed\n"
         "try:\n"
         "    from dagfn.store import RedisStore\n"
-        "except ModuleNotFoundError as error:\n"
+        "except ImportError as error:\n"
         "    print(error)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
     )
-    assert result.stdout == "RedisStore needs redis-py: pip install 'dagfn[redis]'\n"
+    assert result.stdout == (
+        "RedisStore needs the optional dependency 'redis': pip install 'dagfn[redis]'\n"
+    )

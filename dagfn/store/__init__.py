@@ -38,11 +38,11 @@ def __getattr__(name: str) -> _typing.Any:
     if name == "RedisStore":
         try:
             from ._redis import RedisStore
-        except ModuleNotFoundError as error:
-            if error.name != "redis":
+        except ModuleNotFoundError as exc:
+            if exc.name != "redis":
                 raise
-            msg = "RedisStore needs redis-py: pip install 'dagfn[redis]'"
-            raise ModuleNotFoundError(msg, name="redis") from error
+            message = "RedisStore needs the optional dependency 'redis': pip install 'dagfn[redis]'"
+            raise ImportError(message, name="redis") from exc
         return RedisStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

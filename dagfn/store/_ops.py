@@ -67,9 +67,17 @@ class ResetRun:
     entries: tuple[Entry, ...]
 
 
+@attrs.frozen
+class AddDurations:
+    """Fold one run's seconds per step path into the plan's summary; the result is None."""
+
+    fingerprint: str
+    seconds: tuple[tuple[str, float], ...]
+
+
 # The hot-path operation is a bare tuple: building it costs less than an object.
 Record = tuple[str, Entry]
-Op = Record | OpenRun | FinishRun | DeleteRun | CopyRun | ResetRun
+Op = Record | OpenRun | FinishRun | DeleteRun | CopyRun | ResetRun | AddDurations
 
 
 class Txn(Protocol):
@@ -87,6 +95,9 @@ class Txn(Protocol):
     def delete_run(self, run_id: str) -> None:
         """Delete one run row and all its entries."""
 
+    def add_durations(self, fingerprint: str, seconds: Sequence[tuple[str, float]]) -> None:
+        """Fold ``seconds`` into the plan's duration summary (`dagfn._storage.fold_duration`)."""
+
 
 def _run_ids(ops: Sequence[Op]) -> set[str]:
     ids: set[str] = set()
@@ -96,6 +107,8 @@ def _run_ids(ops: Sequence[Op]) -> set[str]:
         elif isinstance(op, CopyRun):
             ids.add(op.src)
             ids.add(op.dst)
+        elif isinstance(op, AddDurations):
+            pass  # a plan's summary, not a run
         else:
             ids.add(op.run_id)
     return ids
@@ -137,6 +150,9 @@ def apply(ops: Sequence[Op], txn: Txn, now: float) -> list[object]:
                         " record, and do not record into a deleted run)"
                     ),
                 )
+            continue
+        if isinstance(op, AddDurations):
+            txn.add_durations(op.fingerprint, op.seconds)
             continue
         write_batch()
         results[index] = _apply_run_op(op, runs, txn, now, touched)

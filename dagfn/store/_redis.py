@@ -8,6 +8,8 @@ Key layout (``P`` is the prefix, ``T`` is the run id percent-encoded with
     P:run:T        hash    run_id (the original), fingerprint, status,
                            created_at, updated_at, meta_json[, result_json]
     P:entries:T    hash    field: step path; value: the entry as a JSON object
+    P:durations:F  hash    a plan's duration summary (``F``: its fingerprint, encoded
+                           like ``T``); field: step path; value: "<mean seconds> <runs>"
 
 A group commit is one MULTI/EXEC, under WATCH of the run keys it reads.
 """
@@ -25,7 +27,13 @@ import redis
 
 from dagfn._checks import in_range
 from dagfn._errors import expected
-from dagfn._storage import Entry, RunInfo, stored_entry_status, stored_run_status
+from dagfn._storage import (
+    DURATION_RUNS,
+    Entry,
+    RunInfo,
+    stored_entry_status,
+    stored_run_status,
+)
 
 from ._base import WriterStore
 from ._errors import SchemaVersionError, StoreError
@@ -36,6 +44,24 @@ SCHEMA_VERSION = 1
 _PREFIX = re.compile(r"[A-Za-z0-9_.\-]+")
 # Optimistic transactions retried when another client changed a watched run.
 _MAX_WATCH_RETRIES = 50
+# `dagfn._storage.fold_duration` on the server, inside the group's MULTI/EXEC.
+# KEYS[1]: the summary hash; ARGV: the cap on runs, then path, seconds, path, ...
+_ADD_DURATIONS = """
+local cap = tonumber(ARGV[1])
+for i = 2, #ARGV, 2 do
+    local took = tonumber(ARGV[i + 1])
+    local mean, runs = took, 1
+    local old = redis.call('HGET', KEYS[1], ARGV[i])
+    if old then
+        local sep = string.find(old, ' ', 1, true)
+        mean = tonumber(string.sub(old, 1, sep - 1))
+        runs = math.min(tonumber(string.sub(old, sep + 1)) + 1, cap)
+        mean = mean + (took - mean) / runs
+    end
+    redis.call('HSET', KEYS[1], ARGV[i], string.format('%.17g %d', mean, runs))
+end
+return 0
+"""
 
 
 class _Keys:
@@ -53,6 +79,9 @@ class _Keys:
 
     def entries(self, run_id: str) -> str:
         return f"{self.prefix}:entries:{quote(run_id, safe='')}"
+
+    def durations(self, fingerprint: str) -> str:
+        return f"{self.prefix}:durations:{quote(fingerprint, safe='')}"
 
 
 def _run_to_hash(info: RunInfo) -> dict[Any, str]:
@@ -145,6 +174,12 @@ class _RedisTxn:
         self._pipe.delete(self._keys.run(run_id), self._keys.entries(run_id))
         self._pipe.zrem(self._keys.runs, run_id)
 
+    def add_durations(self, fingerprint: str, seconds: Sequence[tuple[str, float]]) -> None:
+        args: list[Any] = [DURATION_RUNS]
+        for path, took in seconds:
+            args += (path, repr(took))
+        self._pipe.eval(_ADD_DURATIONS, 1, self._keys.durations(fingerprint), *args)
+
 
 class _RedisSink:
     """Group commits on the writer thread, through the store's client."""
@@ -236,6 +271,10 @@ class RedisStore(WriterStore):
                 pipe.hgetall(self._keys.run(run_id))
             hashes: list[Any] = pipe.execute()
         return [_run_from_hash(fields) for fields in hashes if fields]
+
+    def _read_durations(self, fingerprint: str) -> dict[str, float]:
+        rows = cast(dict[str, str], self._client.hgetall(self._keys.durations(fingerprint)))
+        return {path: float(value.split(" ", 1)[0]) for path, value in rows.items()}
 
     def __repr__(self) -> str:
         return f"RedisStore({self.url!r}, prefix={self._keys.prefix!r})"
