@@ -13,6 +13,7 @@ import importlib
 import json
 import os
 import shlex
+import sqlite3
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -30,7 +31,7 @@ from dagfn._journal import converter, input_type, loads
 from dagfn._plan import plan_of
 from dagfn._render import to_mermaid
 from dagfn._trace import Event
-from dagfn.store import MemoryStore, SqliteStore, Store
+from dagfn.store import MemoryStore, SqliteStore, Store, StoreError
 
 OK, FAILED, USAGE, PAUSED = 0, 1, 2, 3
 
@@ -60,8 +61,13 @@ def load_graph(spec: str) -> Graph[Any, Any, Any]:
     return graph
 
 
-def open_store(url: str) -> Store:
-    """A store from a URL: a file path or ``sqlite:///path``, ``redis://...``, ``memory:``."""
+def open_store(url: str, *, existing: bool = False) -> Store:
+    """A store from a URL: a file path or ``sqlite:///path``, ``redis://...``, ``memory:``.
+
+    ``existing``: the command only reads, so a file that does not exist is an
+    error (rather than a new, empty store). A store that cannot be opened is a
+    `UsageError` naming it, in one line.
+    """
     if url == "memory:":
         return MemoryStore()
     if url.startswith(("redis://", "rediss://", "unix://")):
@@ -69,7 +75,44 @@ def open_store(url: str) -> Store:
 
         return RedisStore(url)
     path = url.removeprefix("sqlite:///").removeprefix("sqlite://")
-    return SqliteStore(path)
+    if existing and not os.path.exists(path):
+        raise UsageError(f"no store at {path!r}: the file does not exist")
+    try:
+        return SqliteStore(path)
+    except (sqlite3.Error, OSError, StoreError) as error:
+        reason = str(error).replace("\n", " ")
+        folder = os.path.dirname(path) or "."
+        if os.path.isdir(path):
+            reason = "it is a directory"
+        elif not os.path.isdir(folder):
+            reason = "its directory does not exist"
+        elif os.statvfs(folder).f_flag & os.ST_RDONLY:
+            reason = f"its file system is read-only ({reason})"
+        raise UsageError(f"cannot open the store {path!r}: {reason}") from error
+
+
+def escaped(text: str) -> str:
+    """``text`` for one line of a terminal: backslashes and unprintable characters
+    as Python escapes (``\\x1b``), everything else as is."""
+    if text.isprintable() and "\\" not in text:
+        return text
+    return "".join(
+        ch if ch.isprintable() and ch != "\\" else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
+
+
+def shell_word(text: str) -> str:
+    """``text`` quoted as one word for a POSIX shell (bash's ``$'...'`` when unprintable)."""
+    if text.isprintable():
+        return shlex.quote(text)
+    body = "".join(
+        ch
+        if ch.isprintable() and ch not in "\\'"
+        else ("\\" + ch if ch in "\\'" else ch.encode("unicode_escape").decode("ascii"))
+        for ch in text
+    )
+    return f"$'{body}'"
 
 
 def _json(text: str, what: str) -> Any:
@@ -122,7 +165,8 @@ def _print_outcome(result: Any, out: TextIO, err: TextIO, store: str | None = No
                 )
                 return PAUSED
             err.write(
-                f"paused: answer with --store {shlex.quote(store)} --run-id {paused.run_id} "
+                f"paused: answer with --store {shell_word(store)} --run-id "
+                f"{shell_word(paused.run_id)} "
                 "--answer JSON "
                 "(several pending: --answer '{\"step path\": answer, ...}' with --by-step)\n"
             )
@@ -181,7 +225,7 @@ def _mermaid(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.run_id is not None:
         if not args.store:
             raise UsageError("--run-id needs --store")
-        store = open_store(args.store)
+        store = open_store(args.store, existing=True)
         try:
             names = {"done": "completed", "failed": "failed", "paused": "paused"}
             statuses = {
@@ -210,20 +254,23 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _runs(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    store = open_store(args.store)
+    store = open_store(args.store, existing=True)
     try:
         if args.action == "list":
             for info in store.list_runs():
-                out.write(f"{info.run_id}\t{info.status}\t{info.updated_at:.3f}\n")
+                out.write(f"{escaped(info.run_id)}\t{info.status}\t{info.updated_at:.3f}\n")
             return OK
         if args.run_id is None:
             raise UsageError("runs show needs a RUN_ID")
         info = store.get_run(args.run_id)
-        out.write(f"run {info.run_id}: {info.status}\n")
+        out.write(f"run {escaped(info.run_id)}: {info.status}\n")
         for row in history(store, args.run_id):
             took = row.finished_at - row.started_at
-            line = f"  {row.status:8} {row.step}  {took * 1000:.1f} ms  attempts={row.attempts}"
-            out.write(line + (f"  error={row.error}" if row.error else "") + "\n")
+            line = (
+                f"  {row.status:8} {escaped(row.step)}  {took * 1000:.1f} ms  "
+                f"attempts={row.attempts}"
+            )
+            out.write(line + (f"  error={escaped(row.error)}" if row.error else "") + "\n")
         return OK
     finally:
         store.close()
