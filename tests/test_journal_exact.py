@@ -8,11 +8,14 @@ result row when a finished run id is run a third time.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import decimal
 import enum
+import io
 import math
+import re
 import typing
 import uuid
 import zoneinfo
@@ -480,3 +483,23 @@ def test_identity_of_decimal_and_uuid_and_nan_dicts() -> None:
     }
     from_row, from_result = round_trip(value, MemoryStore(), "d", annotate=True)
     assert same(from_row, value) and same(from_result, value)
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_the_readme_blocks_on_the_exact_journal_run_and_print_what_they_say(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = README.read_text()
+    section = text[text.index("### What the journal holds") :]
+    section = section[: section.index("`history(store, run_id)`")]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 2
+    monkeypatch.chdir(tmp_path)
+    for i, code in enumerate(blocks):
+        claimed = re.findall(r"print\(.*\)  # (.*)", code)
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile(code, f"README block {i}", "exec"), {"__name__": f"readme{i}"})
+        assert out.getvalue().splitlines() == claimed
