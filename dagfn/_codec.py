@@ -299,32 +299,31 @@ def _built(obj: dict[str, Any], classes: Callable[[str], type | None], kind: str
 
 
 def _read_record(obj: dict[str, Any], classes: Callable[[str], type | None]) -> Any:
-    cls = _built(obj, classes, "rec")
-    data: dict[str, Any] = obj["v"]
+    """A record rebuilt field by field, without calling its ``__init__``.
+
+    The fields are the values that were written: no converter, validator or
+    ``__post_init__`` runs again (a converter that is not idempotent would
+    change them), and reading a row runs no code of the class.
+    """
+    cls: Any = _built(obj, classes, "rec")
+    data = obj["v"]
     if not isinstance(data, dict):
         raise Undecodable("a record's fields are not an object")
-    kwargs: dict[str, Any] = {}
-    later: dict[str, Any] = {}
-    if attrs.has(cls):
-        for f in attrs.fields(cls):
-            if f.name in data:
-                if f.init:
-                    kwargs[f.alias or f.name] = data[f.name]
-                else:
-                    later[f.name] = data[f.name]
-    else:
-        for g in dataclasses.fields(cls):
-            if g.name in data:
-                (kwargs if g.init else later)[g.name] = data[g.name]
-    if set(data) - {*kwargs, *later} and attrs.has(cls):
-        known = {f.name for f in attrs.fields(cls)}
-        extra = set(data) - known
-        if extra:
-            raise Undecodable(f"fields {sorted(extra)} are not fields of {class_name(cls)}")
-    value = cls(**kwargs)
-    for name, field_value in later.items():
-        object.__setattr__(value, name, field_value)
+    names = [f.name for f in (attrs.fields(cls) if attrs.has(cls) else dataclasses.fields(cls))]
+    if set(data) != set(names):
+        raise Undecodable(
+            f"the fields {sorted(data)} are not those of {class_name(cls)} ({sorted(names)})"
+        )
+    value = object.__new__(cls)
+    for name in names:
+        object.__setattr__(value, name, data[name])
+    hash_code = getattr(cls.__hash__, "__code__", None)
+    if hash_code is not None and _HASH_CACHE in hash_code.co_names:  # attrs cache_hash=True
+        object.__setattr__(value, _HASH_CACHE, None)
     return value
+
+
+_HASH_CACHE: Final = "_attrs_cached_hash"  # where attrs keeps a cached hash
 
 
 def _read_datetime(obj: dict[str, Any], _: Any) -> Any:

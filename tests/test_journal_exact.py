@@ -60,6 +60,23 @@ class Mutable:
     extra: object = dataclasses.field(init=False, default=None)
 
 
+def _plus_one(n: int) -> int:
+    return n + 1
+
+
+@attrs.frozen(cache_hash=True)
+class Converted:
+    """Its converter is not idempotent and its __attrs_post_init__ has an effect."""
+
+    n: int = attrs.field(converter=_plus_one)
+
+    def __attrs_post_init__(self) -> None:
+        BUILT.append(self.n)
+
+
+BUILT: list[int] = []
+
+
 class Colour(enum.Enum):
     RED = "red"
     BLUE = (1, 2)
@@ -279,6 +296,17 @@ def test_the_cases_of_the_issue_read_back_exactly_without_annotations() -> None:
     from_row, from_result = round_trip(value, MemoryStore(), "issue", annotate=False)
     assert same(from_row, value)
     assert same(from_result, value)
+
+
+def test_records_read_back_field_by_field_running_no_code_of_theirs() -> None:
+    value = (Converted(1), frozenset({Converted(5)}))
+    BUILT.clear()  # the two built just now
+    from_row, from_result = round_trip(value, MemoryStore(), "conv", annotate=False)
+    assert same(from_row, value) and same(from_result, value)
+    assert isinstance(from_row, tuple) and isinstance(from_row[0], Converted)
+    assert from_row[0].n == 2  # once converted, when the step built it
+    assert hash(from_row[0]) == hash(value[0])
+    assert BUILT == []
 
 
 def test_an_encoded_value_has_one_text_whatever_the_set_order() -> None:
