@@ -39,8 +39,8 @@ import datetime
 import decimal
 import enum
 import json
+import sys
 import uuid
-import zoneinfo
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -216,8 +216,10 @@ def _zone(tz: datetime.tzinfo | None, cls: type) -> dict[str, Any]:
     """The extra fields naming a datetime's or time's zone ({} when naive or fixed)."""
     if tz is None or tz.__class__ is datetime.timezone:
         return {}
-    if isinstance(tz, zoneinfo.ZoneInfo) and tz.__class__ is zoneinfo.ZoneInfo:
-        return {"zone": tz.key}
+    # zoneinfo is imported only when needed: a ZoneInfo exists only if it was.
+    zoneinfo = sys.modules.get("zoneinfo")
+    if zoneinfo is not None and tz.__class__ is zoneinfo.ZoneInfo:
+        return {"zone": tz.key}  # type: ignore[attr-defined]
     msg = f"a {cls.__name__} with a tzinfo of class {class_name(tz.__class__)} has no exact form"
     raise Unencodable(msg, type_name=cls.__name__)
 
@@ -329,15 +331,21 @@ _HASH_CACHE: Final = "_attrs_cached_hash"  # where attrs keeps a cached hash
 def _read_datetime(obj: dict[str, Any], _: Any) -> Any:
     value = datetime.datetime.fromisoformat(obj["v"])
     if "zone" in obj:
-        value = value.replace(tzinfo=zoneinfo.ZoneInfo(obj["zone"]))
+        value = value.replace(tzinfo=_zone_named(obj["zone"]))
     return value.replace(fold=1) if obj.get("fold") else value
 
 
 def _read_time(obj: dict[str, Any], _: Any) -> Any:
     value = datetime.time.fromisoformat(obj["v"])
     if "zone" in obj:
-        value = value.replace(tzinfo=zoneinfo.ZoneInfo(obj["zone"]))
+        value = value.replace(tzinfo=_zone_named(obj["zone"]))
     return value.replace(fold=1) if obj.get("fold") else value
+
+
+def _zone_named(key: str) -> datetime.tzinfo:
+    import zoneinfo  # only for rows that name a zone
+
+    return zoneinfo.ZoneInfo(key)
 
 
 def _read_float(obj: dict[str, Any], _: Any) -> float:

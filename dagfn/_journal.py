@@ -331,7 +331,7 @@ def _unencodable(value: object, step: str, error: Unencodable) -> JournalError:
     return JournalError(msg, step=step, type_name=error.type_name)
 
 
-def loads(text: str, t: Any, known: dict[str, type] | None = None) -> Any:
+def loads(text: str, t: Any) -> Any:
     """A value of type ``t`` from plain JSON text written outside dagfn (cattrs)."""
     data = json.loads(text)
     return data if t is Any else converter.structure(data, t)
