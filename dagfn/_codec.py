@@ -93,8 +93,14 @@ def encode(value: object, seen: dict[str, type] | None = None) -> Any:
     """``value`` as plain JSON data (dicts, lists, scalars); raises `Unencodable`."""
     try:
         return _encode(value, 0, seen)
+    except Unencodable:
+        raise
     except RecursionError:
         raise _too_deep(value) from None
+    except Exception as error:  # a field that is not set, a property that raises...
+        name = type(value).__qualname__
+        msg = f"reading the {name} to encode it raised {error!r}"
+        raise Unencodable(msg, type_name=name) from error
 
 
 def _encode(v: Any, depth: int, seen: dict[str, type] | None) -> Any:

@@ -396,7 +396,15 @@ def _deep() -> object:
     return value
 
 
+@dataclasses.dataclass
+class Unset:
+    """A dataclass whose init=False field was never set."""
+
+    late: int = dataclasses.field(init=False)
+
+
 UNENCODABLE: dict[str, tuple[Callable[[], object], str]] = {
+    "a dataclass with a field never set": (Unset, "Unset"),
     "5,000-digit int": (lambda: 10**5000, "int"),
     "cyclic list": (_cyclic, "list"),
     "very deep list": (_deep, "list"),
