@@ -20,8 +20,10 @@ layer or of the layers above it, as `tests/test_layers.py` checks):
   `_storage` is what it needs of a store; `_journal` and `_durable` keep and
   resume runs in a store (`resume`, `replay`).
 - edges: `store/` (journals), `executors/` (where step functions run).
-- views: `_trace` (`Trace`), `_render` (`to_mermaid`), `cli` (the ``dagfn``
-  command), `testing` (hypothesis strategies), `_benchmark` (``dagfn bench``).
+- views: `aio` (`dagfn.aio.run` from asyncio code), `_trace` (`Trace`), `_logging`
+  (`log_events`), `otel` (OpenTelemetry spans), `_render` (`to_mermaid`,
+  `to_gantt`), `cli` (the ``dagfn`` command) and `__main__` (``python -m dagfn``),
+  `testing` (hypothesis strategies), `_benchmark` (``dagfn bench``).
 
 Mistakes in building a graph raise at once; failures while running come back
 as ``Failure(RunFailure(...))``.
@@ -40,6 +42,7 @@ from dagfn._durable import resume as resume
 from dagfn._durable import resume_sync as resume_sync
 from dagfn._errors import DagfnError as DagfnError
 from dagfn._errors import InvalidArgument as InvalidArgument
+from dagfn._events import current_run_id as current_run_id
 from dagfn._expr import DuplicatePath as DuplicatePath
 from dagfn._failures import Paused as Paused
 from dagfn._failures import PendingAnswer as PendingAnswer
@@ -50,11 +53,13 @@ from dagfn._graph import Gathered as Gathered
 from dagfn._graph import Graph as Graph
 from dagfn._graph import gather as gather
 from dagfn._graph import node as node
+from dagfn._interpret import WrongLoop as WrongLoop
 from dagfn._interpret import run as run
 from dagfn._interpret import run_sync as run_sync
 from dagfn._journal import GraphChanged as GraphChanged
 from dagfn._journal import InputChanged as InputChanged
 from dagfn._journal import JournalError as JournalError
+from dagfn._logging import log_events as log_events
 from dagfn._loop import MaxStepsExceeded as MaxStepsExceeded
 from dagfn._loop import loop as loop
 from dagfn._pause import interrupt as interrupt
@@ -62,6 +67,7 @@ from dagfn._policy import Breaker as Breaker
 from dagfn._policy import BreakerOpen as BreakerOpen
 from dagfn._policy import Limits as Limits
 from dagfn._policy import RetryPolicy as RetryPolicy
+from dagfn._render import to_gantt as to_gantt
 from dagfn._render import to_mermaid as to_mermaid
 from dagfn._route import NoBranch as NoBranch
 from dagfn._route import NotEnumerable as NotEnumerable
@@ -76,6 +82,16 @@ from dagfn._trace import Trace as Trace
 from dagfn.monoid import Monoid as Monoid
 from dagfn.monoid import NoReducer as NoReducer
 from dagfn.monoid import reduced as reduced
+
+
+def __getattr__(name: str) -> str:
+    """``dagfn.__version__``: the installed package's version (read when first asked)."""
+    if name == "__version__":
+        from dagfn.cli import version
+
+        return version()
+    raise AttributeError(f"module 'dagfn' has no attribute {name!r}")
+
 
 __all__ = [
     "Breaker",
@@ -112,9 +128,12 @@ __all__ = [
     "StepTimeout",
     "Trace",
     "UnknownStep",
+    "WrongLoop",
+    "current_run_id",
     "gather",
     "history",
     "interrupt",
+    "log_events",
     "loop",
     "node",
     "reduced",
@@ -125,6 +144,7 @@ __all__ = [
     "route_total",
     "run",
     "run_sync",
+    "to_gantt",
     "to_mermaid",
     "update",
 ]

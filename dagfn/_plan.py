@@ -289,6 +289,15 @@ class Region:
     result: int = -1  # the step whose value is the region's result (the journal keeps it)
 
 
+def key_scope(key: Hashable) -> str:
+    """The path part of a route's case key: an enum member's name, else ``str(key)``.
+
+    A ``/`` in a key would read as a subgraph: it becomes ``\\``; ``""`` is ``''``.
+    """
+    text = key.name if isinstance(key, enum.Enum) else str(key)
+    return text.replace("/", "\\") or "''"
+
+
 def _identity(value: Any) -> Any:
     return value
 
@@ -555,13 +564,15 @@ class _Lowering:
         sel = self.add_user(name, kind, select_fn, (wire,), ctx, StepOptions())
         self.plan.origins[sel] = f"{_expr.callable_origin(e.selector)}, a route selector"
         self.push(_MERGE, e, wire, ctx, len(cases))
-        inside = attrs.evolve(ctx, guarded=True)
         for case_key, branch in reversed(e.table):
             what = f"{e.name}={case_key!r}"
             gate = self.add_internal(
                 Role.GATE, what, _gate(case_key), (wire, sel), ctx, guarded=ctx.guarded
             )
             self.plan.gate_keys[gate] = case_key
+            # A branch's steps are scoped by its key (`billing/handle`): one node
+            # may serve several keys, as one step per branch.
+            inside = attrs.evolve(ctx, guarded=True, prefix=f"{ctx.prefix}{key_scope(case_key)}/")
             self.push(_EVAL, branch, gate, inside)
 
     def loop(self, e: _expr.Loop, wire: int, ctx: _Context) -> None:
@@ -589,7 +600,8 @@ class _Lowering:
         deps = self.take(len(e.branches))
         if isinstance(e, _expr.Join):
             kind = ASYNCN if e.kind == _expr.ASYNC else SYNCN
-            self.wires.append(self.add_user(ctx.prefix + e.name, kind, e.fn, deps, ctx, e.options))
+            path = ctx.prefix + (self.anonymous_join(deps, ctx) if e.name == "<lambda>" else e.name)
+            self.wires.append(self.add_user(path, kind, e.fn, deps, ctx, e.options))
         elif deps:
             pack = self.add_internal(Role.PACK, "gather", _pack, deps, ctx, guarded=ctx.guarded)
             self.wires.append(pack)
@@ -598,6 +610,24 @@ class _Lowering:
                 Role.EMPTY, "gather", _empty, (wire,), ctx, guarded=ctx.guarded
             )
             self.wires.append(empty)
+
+    def anonymous_join(self, deps: tuple[int, ...], ctx: _Context) -> str:
+        """The name of a join of a lambda, from where it stands: ``join(semantic,keyword)``.
+
+        Each branch is named by the last part of its step's path (plumbing by its
+        role: ``input``, ``gather``, ``merge``); a second join of the same
+        branches gets ``~2``, then ``~3``, in the order the plan meets them.
+        """
+        plan = self.plan
+        parts = [
+            plan.roles[d].value if plan.internal[d] else plan.paths[d].rpartition("/")[2]
+            for d in deps
+        ]
+        name = f"join({','.join(parts)})"
+        n = 1
+        while ctx.prefix + (found := name if n == 1 else f"{name}~{n}") in self.by_path:
+            n += 1
+        return found
 
     def merge(self, e: _expr.Route, _: int, ctx: _Context, n: int) -> None:
         # A merge runs even when branches were not taken: it picks the taken one.
