@@ -339,11 +339,27 @@ def loads(text: str, t: Any) -> Any:
 
 def read_value(plan: Plan, text: str, t: Any) -> Any:
     """A journaled value of ``plan`` from its row's text; raises `Undecodable` (or a
-    JSON error) when the text is not in the encoding or does not fit ``t``."""
-    value = decode_text(text, buildable(plan))
+    JSON error) when the text is not in the encoding or does not fit ``t``.
+
+    A row written before the exact encoding (cattrs JSON, guided by ``t``, or
+    tagged with ``__dagfn_type__``) reads back as it did then.
+    """
+    find = buildable(plan)
+    value = decode_text(text, find)
+    if isinstance(value, dict) and value.keys() == {_LEGACY_TAG, "value"}:
+        cls = find(value[_LEGACY_TAG]) if isinstance(value[_LEGACY_TAG], str) else None
+        if cls is None:
+            raise Undecodable(f"an older row names class {value[_LEGACY_TAG]!r}")
+        return converter.structure(value["value"], cls)
     if not _fits(value, t):
-        raise Undecodable(f"a {type(value).__qualname__} is not a {_type_name(t)}")
+        try:  # a row an older version wrote from the annotation
+            return converter.structure(json.loads(text), t)
+        except Exception:
+            raise Undecodable(f"a {type(value).__qualname__} is not a {_type_name(t)}") from None
     return value
+
+
+_LEGACY_TAG: Final = "__dagfn_type__"  # how rows of steps without annotations were tagged
 
 
 def _fits(value: object, t: Any) -> bool:

@@ -77,6 +77,12 @@ class Converted:
 BUILT: list[int] = []
 
 
+@attrs.frozen
+class Legacy:
+    n: int
+    words: tuple[int, ...]
+
+
 class Colour(enum.Enum):
     RED = "red"
     BLUE = (1, 2)
@@ -539,3 +545,29 @@ def test_the_readme_blocks_on_the_exact_journal_run_and_print_what_they_say(
         with contextlib.redirect_stdout(out):
             exec(compile(code, f"README block {i}", "exec"), {"__name__": f"readme{i}"})
         assert out.getvalue().splitlines() == claimed
+
+
+def test_rows_written_before_the_exact_encoding_read_back_as_they_did(tmp_path: Path) -> None:
+    @node
+    def typed(x: int) -> Legacy:
+        return Legacy(1, (2,))
+
+    @node
+    def untyped(x):  # type: ignore[no-untyped-def]
+        return Legacy(3, (4,))
+
+    def join(a: Legacy, b: object) -> tuple[Legacy, object]:
+        return a, b
+
+    graph = (typed & untyped).join(join)
+    with SqliteStore(tmp_path / "old.db") as store:
+        run_sync(graph, 0, store=store, run_id="old")
+        # As an earlier version wrote them: cattrs JSON, and the class tag of an
+        # unannotated step; no result row, so the steps' rows are read.
+        name = f"{Legacy.__module__}.{Legacy.__qualname__}"
+        legacy = '{"__dagfn_type__": "%s", "value": {"n": 3, "words": [4]}}' % name  # noqa: UP031
+        store.record("old", Entry("typed", "done", '{"n": 1, "words": [2]}', 1.0, 2.0))
+        store.record("old", Entry("untyped", "done", legacy, 1.0, 2.0))
+        store.finish_run("old", "failed", None)
+        result = run_sync(graph, 0, store=store, run_id="old")
+    assert result == Success((Legacy(1, (2,)), Legacy(3, (4,))))
