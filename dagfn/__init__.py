@@ -5,7 +5,8 @@ layer or of the layers above it, as `tests/test_layers.py` checks):
 
 - foundation: `_errors` (`DagfnError`, the message shape), `_checks` (argument
   predicates), `_annotations` (what a return annotation promises), `_convert`
-  (the cattrs converter factory), `_failures` (`RunFailure`, `Paused`): plain
+  (the cattrs converter factory), `_codec` (the journal's exact encoding),
+  `_failures` (`RunFailure`, `Paused`): plain
   values and helpers every layer, edges included, may use.
 - expression: `_expr` (the untyped nodes), `_graph` (`Graph`, `node`, `>>`,
   `&`, `gather`, policies), `_route` (`route`), `_state` (`update`), `_loop`

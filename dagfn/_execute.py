@@ -231,7 +231,9 @@ class Execution:
                 raise AssertionError(msg)
             result, status = Success(values[plan.output]), "succeeded"
         if self.journal is not None and not self.nested:
-            await trio.to_thread.run_sync(finish_journal, self.journal, status, values[plan.output])
+            await trio.to_thread.run_sync(
+                finish_journal, self.journal, status, values[plan.output], abandon_on_cancel=True
+            )
         return result
 
     # -- what happens to one step -------------------------------------------------
@@ -411,7 +413,7 @@ class Execution:
                     return
                 if self.sync_durable:
                     assert self.journal is not None
-                    await trio.to_thread.run_sync(self.journal.flush)
+                    await trio.to_thread.run_sync(self.journal.flush, abandon_on_cancel=True)
                 held = self._done(i, outcome)
             elif isinstance(outcome, Failed):
                 held = self._failed(i, outcome)

@@ -37,10 +37,9 @@ from dagfn._journal import (
     check_durability,
     check_on_change,
     durations_seen,
-    known_types,
-    loads,
+    keep_rows,
     open_journal,
-    value_type,
+    read_result,
 )
 from dagfn._plan import Plan, plan_of
 from dagfn._policy import Limits, StepExecutor, check_executor
@@ -254,17 +253,20 @@ async def _start(
         return await execution.execute(x)
     execution.run_id = run_id = run_id if run_id is not None else uuid.uuid4().hex
     journal, info, reuse = await trio.to_thread.run_sync(
-        open_journal, store, run_id, plan, x, durability, on_change
+        open_journal, store, run_id, plan, x, durability, on_change, abandon_on_cancel=True
     )
     finished = info.status == "succeeded" and info.fingerprint == plan.fingerprint
     if finished and info.result_json is not None:
-        output_type = value_type(plan, plan.output, {})
-        return Success(loads(info.result_json, output_type, known_types(plan)))
+        return Success(read_result(plan, info))
     execution.journal, execution.reuse = journal, reuse
     if limits is not None and policy == "critical_path":
         seen = await trio.to_thread.run_sync(durations_seen, store, plan)
         execution.durations = plan.durations_from(seen) if seen else None
-    return await execution.execute(x)
+    try:
+        return await execution.execute(x)
+    except BaseException:
+        await keep_rows(journal)
+        raise
 
 
 _PROCESS: Final = uuid.uuid4().hex[:12]

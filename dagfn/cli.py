@@ -14,6 +14,7 @@ import importlib
 import json
 import os
 import shlex
+import sqlite3
 import sys
 from collections.abc import Sequence
 from importlib import metadata
@@ -32,7 +33,7 @@ from dagfn._journal import converter, input_type, read_input
 from dagfn._plan import Plan, plan_of
 from dagfn._render import to_mermaid
 from dagfn._trace import Event
-from dagfn.store import MemoryStore, SqliteStore, Store, UnknownRunError
+from dagfn.store import MemoryStore, SqliteStore, Store, StoreError, UnknownRunError
 
 OK, FAILED, USAGE, PAUSED = 0, 1, 2, 3
 
@@ -67,8 +68,13 @@ def load_graph(spec: str) -> Graph[Any, Any, Any]:
     return graph
 
 
-def open_store(url: str) -> Store:
-    """A store from a URL: a file path or ``sqlite:///path``, ``redis://...``, ``memory:``."""
+def open_store(url: str, *, existing: bool = False) -> Store:
+    """A store from a URL: a file path or ``sqlite:///path``, ``redis://...``, ``memory:``.
+
+    ``existing``: the command only reads, so a file that does not exist is an
+    error (rather than a new, empty store). A store that cannot be opened is a
+    `UsageError` naming it, in one line.
+    """
     if url == "memory:":
         return MemoryStore()
     if url.startswith(("redis://", "rediss://", "unix://")):
@@ -76,7 +82,44 @@ def open_store(url: str) -> Store:
 
         return RedisStore(url)
     path = url.removeprefix("sqlite:///").removeprefix("sqlite://")
-    return SqliteStore(path)
+    if existing and not os.path.exists(path):
+        raise UsageError(f"no store at {path!r}: the file does not exist")
+    try:
+        return SqliteStore(path)
+    except (sqlite3.Error, OSError, StoreError) as error:
+        reason = str(error).replace("\n", " ")
+        folder = os.path.dirname(path) or "."
+        if os.path.isdir(path):
+            reason = "it is a directory"
+        elif not os.path.isdir(folder):
+            reason = "its directory does not exist"
+        elif os.statvfs(folder).f_flag & os.ST_RDONLY:
+            reason = f"its file system is read-only ({reason})"
+        raise UsageError(f"cannot open the store {path!r}: {reason}") from error
+
+
+def escaped(text: str) -> str:
+    """``text`` for one line of a terminal: backslashes and unprintable characters
+    as Python escapes (``\\x1b``), everything else as is."""
+    if text.isprintable() and "\\" not in text:
+        return text
+    return "".join(
+        ch if ch.isprintable() and ch != "\\" else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
+
+
+def shell_word(text: str) -> str:
+    """``text`` quoted as one word for a POSIX shell (bash's ``$'...'`` when unprintable)."""
+    if text.isprintable():
+        return shlex.quote(text)
+    body = "".join(
+        ch
+        if ch.isprintable() and ch not in "\\'"
+        else ("\\" + ch if ch in "\\'" else ch.encode("unicode_escape").decode("ascii"))
+        for ch in text
+    )
+    return f"$'{body}'"
 
 
 def _json(text: str, what: str) -> Any:
@@ -188,7 +231,8 @@ def _print_outcome(
                 )
                 return PAUSED
             err.write(
-                f"paused: answer with --store {shlex.quote(store)} --run-id {paused.run_id} "
+                f"paused: answer with --store {shell_word(store)} --run-id "
+                f"{shell_word(paused.run_id)} "
                 "--answer JSON "
                 "(several pending: --answer '{\"step path\": answer, ...}' with --by-step)\n"
             )
@@ -258,7 +302,7 @@ def _mermaid(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.run_id is not None:
         if not args.store:
             raise UsageError("--run-id needs --store")
-        store = open_store(args.store)
+        store = open_store(args.store, existing=True)
         try:
             names = {"done": "completed", "failed": "failed", "paused": "paused"}
             statuses = {
@@ -313,14 +357,14 @@ def _pending(store: Store, run_id: str) -> str:
             prompt = json.loads(entry.output_json) if entry.output_json else None
             text = prompt if isinstance(prompt, str) else json.dumps(prompt)
             prompts.append(f"{path}: {text}")
-    return "; ".join(prompts)
+    return escaped("; ".join(prompts))
 
 
 def _runs_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     with _store(args.store) as store:
         rows = [
             (
-                info.run_id,
+                escaped(info.run_id),
                 info.status,
                 _when(info.created_at),
                 _when(info.updated_at),
@@ -345,19 +389,19 @@ def _runs_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
         out.write(gantt_of_rows(args.run_id, steps, all_steps=args.all))
         return OK
-    out.write(f"run {info.run_id}: {info.status}, started {_when(info.created_at)}, ")
+    out.write(f"run {escaped(info.run_id)}: {info.status}, started {_when(info.created_at)}, ")
     out.write(f"updated {_when(info.updated_at)}\n")
     if pending:
         out.write(f"pending: {pending}\n")
     shown = [r for r in steps if args.all or not _internal(r.step)]
     rows = [
         (
-            r.step,
+            escaped(r.step),
             r.status,
             _when(r.started_at),
             f"{(r.finished_at - r.started_at) * 1000:.1f} ms",
             str(r.attempts),
-            r.error or "",
+            escaped(r.error or ""),
         )
         for r in shown
     ]
@@ -370,10 +414,11 @@ def _runs_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 class _store:
-    """``with _store(url) as store``: a store opened from a URL, closed after."""
+    """``with _store(url) as store``: an existing store opened from a URL (to read),
+    closed after."""
 
     def __init__(self, url: str) -> None:
-        self.store = open_store(url)
+        self.store = open_store(url, existing=True)
 
     def __enter__(self) -> Store:
         return self.store

@@ -21,9 +21,11 @@ import re
 import time
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, cast
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from dagfn._checks import in_range
 from dagfn._errors import expected
@@ -36,7 +38,7 @@ from dagfn._storage import (
 )
 
 from ._base import WriterStore
-from ._errors import SchemaVersionError, StoreError
+from ._errors import SchemaVersionError, StoreError, StoreWriteError
 from ._ops import Op, apply
 from ._writer import GroupWriter
 
@@ -222,10 +224,20 @@ class RedisStore(WriterStore):
     Reads run on the calling thread through the same thread-safe client.
     """
 
-    def __init__(self, url: str, *, prefix: str = "dagfn", commit_interval: float = 0.002) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "dagfn",
+        commit_interval: float = 0.002,
+        timeout: float = 5.0,
+    ) -> None:
         """Connect to the redis server at `url` (e.g. ``redis://127.0.0.1:6379/0``).
 
-        Raises `InvalidArgument` for a bad argument, `redis.RedisError` if the
+        Every call to the server (connecting included) gives up after
+        ``timeout`` seconds, without retrying: a server that does not answer
+        is a `StoreWriteError` naming the store, never a call that hangs.
+        Raises `InvalidArgument` for a bad argument, `StoreWriteError` if the
         server cannot be reached, `SchemaVersionError` if the prefix holds
         another schema version.
         """
@@ -234,28 +246,54 @@ class RedisStore(WriterStore):
         if not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix):
             raise expected("letters, digits, '_', '.' or '-'", "prefix", prefix)
         in_range("commit_interval", commit_interval, 0, 1, what="seconds between 0 and 1")
+        in_range("timeout", timeout, 0, 3600, what="seconds between 0 and 3600")
+        if timeout == 0:
+            raise expected("positive seconds", "timeout", timeout)
         self.url = url
         self._keys = _Keys(prefix)
-        self._client = redis.Redis.from_url(url, decode_responses=True)
+        self._name = f"RedisStore({_redacted(url)!r}, prefix={prefix!r})"
+        self._client = redis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),  # redis-py 6+ retries 3 times by default
+        )
         try:
             self._writer = GroupWriter(
                 lambda: _RedisSink(self._client, self._keys),
                 name=f"dagfn-redis-writer:{prefix}",
                 interval=commit_interval,
+                store=self._name,
             )
+        except redis.RedisError as error:
+            self._client.close()
+            raise self._unreachable(error) from error
         except BaseException:
             self._client.close()
             raise
         self._submit = self._writer.submit
 
+    def _unreachable(self, error: redis.RedisError) -> StoreWriteError:
+        return StoreWriteError(f"{self._name}: cannot reach the redis server ({error!r})")
+
     def _release(self) -> None:
         self._client.close()
 
     def _read_run(self, run_id: str) -> RunInfo | None:
-        fields = cast(dict[str, str], self._client.hgetall(self._keys.run(run_id)))
+        try:
+            fields = cast(dict[str, str], self._client.hgetall(self._keys.run(run_id)))
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            raise self._unreachable(error) from error
         return _run_from_hash(fields) if fields else None
 
     def _read_entries(self, run_id: str) -> dict[str, Entry] | None:
+        try:
+            return self._entries_of(run_id)
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            raise self._unreachable(error) from error
+
+    def _entries_of(self, run_id: str) -> dict[str, Entry] | None:
         with self._client.pipeline(transaction=True) as pipe:
             pipe.exists(self._keys.run(run_id))
             pipe.hgetall(self._keys.entries(run_id))
@@ -265,6 +303,12 @@ class RedisStore(WriterStore):
         return {path: _entry_from_json(path, text) for path, text in sorted(rows.items())}
 
     def _read_runs(self) -> list[RunInfo]:
+        try:
+            return self._runs()
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            raise self._unreachable(error) from error
+
+    def _runs(self) -> list[RunInfo]:
         run_ids = cast(list[str], self._client.zrevrange(self._keys.runs, 0, -1))
         with self._client.pipeline(transaction=True) as pipe:
             for run_id in run_ids:
@@ -277,4 +321,17 @@ class RedisStore(WriterStore):
         return {path: float(value.split(" ", 1)[0]) for path, value in rows.items()}
 
     def __repr__(self) -> str:
-        return f"RedisStore({self.url!r}, prefix={self._keys.prefix!r})"
+        return self._name
+
+
+def _redacted(url: str) -> str:
+    """``url`` without its password (it names the store in error messages)."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.rpartition("@")[2]
+        user = f"{parts.username}:***@" if parts.username else ":***@"
+        return urlunsplit(parts._replace(netloc=user + netloc))
+    except ValueError:
+        return "<a redis URL>"

@@ -326,6 +326,7 @@ class SqliteStore(WriterStore):
             lambda: _SqliteSink(file, timeout=busy_timeout, synchronous=synchronous),
             name=f"dagfn-sqlite-writer:{file}",
             interval=commit_interval,
+            store=f"SqliteStore({file!r})",
         )
         self._readers = _Readers(file, busy_timeout)
         self._submit = self._writer.submit
