@@ -16,8 +16,8 @@ layer or of the layers above it, as `tests/test_layers.py` checks):
 - plan: `_plan` lowers an expression to a flat, validated DAG of numbered steps.
 - interpreter: `_interpret` (`run`, `run_sync`) runs a plan on trio through
   `_execute`, `_schedule`, `_attempt`, `_regions`, `_events` and `_outcome`;
-  `_storage` is what it needs of a store; `_journal` and `_durable` keep and
-  resume runs in a store (`resume`, `replay`).
+  `_storage` is what it needs of a store; `_lease` is who owns a run id;
+  `_journal` and `_durable` keep and resume runs in a store (`resume`, `replay`).
 - edges: `store/` (journals), `executors/` (where step functions run).
 - views: `_trace` (`Trace`), `_render` (`to_mermaid`), `cli` (the ``dagfn``
   command), `testing` (hypothesis strategies), `_benchmark` (``dagfn bench``).
@@ -54,6 +54,9 @@ from dagfn._interpret import run_sync as run_sync
 from dagfn._journal import GraphChanged as GraphChanged
 from dagfn._journal import InputChanged as InputChanged
 from dagfn._journal import JournalError as JournalError
+from dagfn._lease import AlreadyAnswered as AlreadyAnswered
+from dagfn._lease import LeaseLost as LeaseLost
+from dagfn._lease import RunInProgress as RunInProgress
 from dagfn._loop import MaxStepsExceeded as MaxStepsExceeded
 from dagfn._loop import loop as loop
 from dagfn._pause import interrupt as interrupt
@@ -77,6 +80,7 @@ from dagfn.monoid import NoReducer as NoReducer
 from dagfn.monoid import reduced as reduced
 
 __all__ = [
+    "AlreadyAnswered",
     "Breaker",
     "BreakerOpen",
     "Builder",
@@ -92,6 +96,7 @@ __all__ = [
     "InvalidAnswer",
     "InvalidArgument",
     "JournalError",
+    "LeaseLost",
     "Limits",
     "MaxStepsExceeded",
     "Monoid",
@@ -103,6 +108,7 @@ __all__ = [
     "RetryPolicy",
     "Router",
     "RunFailure",
+    "RunInProgress",
     "StateError",
     "StepFailure",
     "StepMismatch",

@@ -20,8 +20,9 @@ from dagfn._convert import make_converter
 from dagfn._errors import DagfnError, expected
 from dagfn._failures import RunFailure
 from dagfn._graph import Graph
-from dagfn._interpret import run
+from dagfn._interpret import RUN_DEFAULTS, prepare, run, run_journaled
 from dagfn._journal import dumps, read_input
+from dagfn._lease import AlreadyAnswered, Ownership
 from dagfn._plan import Plan, plan_of
 from dagfn._storage import Entry, RunInfo, Store
 
@@ -54,7 +55,7 @@ class InvalidAnswer(DagfnError, ValueError):
 _answers: Final = make_converter(json=True, forbid_extra_keys=True, strict_scalars=True)
 
 
-def _structure_answer(value: object, answer_type: Any, step: str) -> Any:
+def structure_answer(value: object, answer_type: Any, step: str) -> Any:
     data = (
         value
         if isinstance(value, dict | list | str | int | float | bool | None)
@@ -85,45 +86,72 @@ async def resume(
 
     ``answer`` answers the one pending interrupt; with several pending, pass
     ``answers={step path: answer}``. An answer is a ``T`` or plain data that
-    cattrs structures into ``T`` (no coercion: ``"yes"`` is not a bool); a
-    wrong shape raises `InvalidAnswer` and records nothing, so the run stays
-    paused. A run that crashed or failed resumes with no answer. Steps that
-    finished before never run again. ``options`` are passed on to `run`.
+    cattrs structures into ``T`` strictly (``"yes"`` is not a bool, a str is
+    not a list, bytes are not text); a wrong shape raises `InvalidAnswer`.
+    Answering is a compare-and-set on the pause: the first answer takes
+    effect, a later one raises `AlreadyAnswered` naming the step. The answer
+    is recorded only once the resume owns the run (see `run`'s ``wait``) and
+    its graph and answers are checked: a resume that fails before (`GraphChanged`,
+    `InvalidAnswer`, a crash) records nothing, so the run stays paused. A run
+    that crashed or failed resumes with no answer. Steps that finished before
+    never run again. ``options`` are passed on to `run` (``wait``, ``lease``...).
     Raises `UnknownRunError` naming an unknown run id.
     """
     if "run_id" in options or "store" in options:
         raise expected("run options other than run_id and store", "options", options)
+    if answer is not _NO_ANSWER and answers:
+        raise expected("either answer= or answers=, not both", "answers", answers)
     plan = plan_of(graph)
     info: RunInfo = await trio.to_thread.run_sync(store.get_run, run_id)
-    entries: dict[str, Entry] = await trio.to_thread.run_sync(store.entries, run_id)
-    pending = {path for path, entry in entries.items() if entry.status == "paused"}
-    given: dict[str, object] = dict(answers or {})
-    if answer is not _NO_ANSWER:
-        if answers:
-            raise expected("either answer= or answers=, not both", "answers", answers)
-        if len(pending) != 1:
-            listed = ", ".join(sorted(map(repr, pending))) or "none"
-            msg = f"exactly one pending interrupt for answer= (pending: {listed}); use answers="
-            raise expected(msg, "answer", answer)
-        given = {next(iter(pending)): answer}
-    interrupts = _interrupts(plan)
-    rows: list[Entry] = []
-    for path, value in given.items():
-        answer_type = interrupts.get(_without_iterations(path), _NO_ANSWER)
-        if answer_type is _NO_ANSWER:
-            known = ", ".join(sorted(map(repr, interrupts))) or "none"
-            raise expected(f"the path of an interrupt step (interrupts: {known})", "answers", path)
-        if path not in pending:
-            msg = f"an interrupt waiting for an answer ({path!r} is not paused in {run_id!r})"
-            raise expected(msg, "answers", path)
-        typed = _structure_answer(value, answer_type, path)
-        now = time.time()
-        rows.append(Entry(path, "done", dumps(typed, path), now, now))
-    for row in rows:
-        store.record(run_id, row)
-    await trio.to_thread.run_sync(store.flush)
     x = read_input(plan, info)
-    return await run(graph, x, store=store, run_id=run_id, **options)
+    given: dict[str, object] = dict(answers or {})
+    interrupts = _interrupts(plan)
+
+    def answering(entries: dict[str, Entry]) -> list[Entry]:
+        pending = {path for path, entry in entries.items() if entry.status == "paused"}
+        if answer is not _NO_ANSWER:
+            if len(pending) != 1:
+                _refuse_answered(run_id, entries, interrupts)
+                listed = ", ".join(sorted(map(repr, pending))) or "none"
+                msg = f"exactly one pending interrupt for answer= (pending: {listed}); use answers="
+                raise expected(msg, "answer", answer)
+            given[next(iter(pending))] = answer
+        rows: list[Entry] = []
+        for path, value in given.items():
+            answer_type = interrupts.get(_without_iterations(path), _NO_ANSWER)
+            if answer_type is _NO_ANSWER:
+                known = ", ".join(sorted(map(repr, interrupts))) or "none"
+                msg = f"the path of an interrupt step (interrupts: {known})"
+                raise expected(msg, "answers", path)
+            if path not in pending:
+                if path in entries and entries[path].status == "done":
+                    raise AlreadyAnswered(run_id, path)
+                msg = f"an interrupt waiting for an answer ({path!r} is not paused in {run_id!r})"
+                raise expected(msg, "answers", path)
+            typed = structure_answer(value, answer_type, path)
+            now = time.time()
+            rows.append(Entry(path, "done", dumps(typed, path), now, now))
+        return rows
+
+    execution = prepare(graph, store, run_id, options)
+    settings = RUN_DEFAULTS | options
+    ownership = Ownership(store, run_id, float(settings["lease"]))
+    return await run_journaled(
+        execution,
+        x,
+        ownership,
+        settings["durability"],
+        settings["on_change"],
+        wait=settings["wait"],
+        answering=answering,
+    )
+
+
+def _refuse_answered(run_id: str, entries: dict[str, Entry], interrupts: dict[str, Any]) -> None:
+    """`AlreadyAnswered` for ``answer=`` when nothing is paused but an interrupt was answered."""
+    for path, entry in entries.items():
+        if entry.status == "done" and _without_iterations(path) in interrupts:
+            raise AlreadyAnswered(run_id, path)
 
 
 def _without_iterations(path: str) -> str:

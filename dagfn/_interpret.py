@@ -18,17 +18,20 @@ from __future__ import annotations
 import functools
 import random
 import uuid
-from typing import Final, TypeVar
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
 
 import trio
 from returns.result import Result, Success
 
+from dagfn._checks import positive
 from dagfn._errors import expected
 from dagfn._execute import Execution, OnEvent
 from dagfn._failures import RunFailure
 from dagfn._graph import Graph
 from dagfn._journal import (
     Durability,
+    Journal,
     OnChange,
     check_durability,
     check_on_change,
@@ -36,17 +39,24 @@ from dagfn._journal import (
     known_types,
     loads,
     open_journal,
+    reuse_for,
     value_type,
 )
+from dagfn._lease import Ownership
 from dagfn._plan import Plan, plan_of
 from dagfn._policy import Limits, StepExecutor, check_executor
-from dagfn._storage import Store
+from dagfn._storage import Entry, Store
 
 I = TypeVar("I")  # noqa: E741
 O = TypeVar("O")  # noqa: E741
 E = TypeVar("E")
 
 POLICIES: Final = ("critical_path", "fifo", "waves")
+#: Seconds a run's lease lasts unless renewed (renewed every third of it while the run lives).
+LEASE_SECONDS: Final = 30.0
+
+#: What `resume` gives `run_journaled`: the journal's entries -> the answer rows to record.
+Answering = Callable[[dict[str, Entry]], list[Entry]]
 
 
 def _check_run_arguments(
@@ -60,7 +70,12 @@ def _check_run_arguments(
     rng: object,
     durability: object,
     on_change: object,
+    wait: object = True,
+    lease: object = LEASE_SECONDS,
 ) -> None:
+    if not isinstance(wait, bool):
+        raise expected("a bool", "wait", wait)
+    positive("lease", lease, what="positive seconds (how long a run's lease lasts)")
     if not isinstance(graph, Graph):
         raise expected("a Graph", "graph", graph)
     if store is not None and not all(
@@ -102,6 +117,8 @@ async def run(
     durability: Durability = "batched",
     on_change: OnChange = "refuse",
     executor: StepExecutor | None = None,
+    wait: bool = True,
+    lease: float = LEASE_SECONDS,
 ) -> Result[O, RunFailure[E]]:
     """Run ``graph`` on ``x``: ``Success(output)`` or ``Failure(RunFailure)``.
 
@@ -123,38 +140,97 @@ async def run(
     `GraphChanged`, unless ``on_change="reuse"`` (only unchanged steps, and
     none downstream of a changed one, are reused).
 
+    A run id has one live owner at a time: the run holds a lease on it in
+    the store (renewed every ``lease / 3`` seconds while it runs, released
+    when it ends, expired ``lease`` seconds after its owner died). Running or
+    resuming a run id that another task, process or machine owns waits for
+    that owner to end, then goes on as a run of that id would (a finished
+    run returns its journaled result); with ``wait=False`` it raises
+    `RunInProgress` at once. An owner whose lease was taken over can no
+    longer write (`LeaseLost`).
+
     ``executor`` runs the steps' plain functions (`dagfn.executors`: threads,
     processes, Dask; ``.via(executor)`` on a step overrides it); `run` opens it
     for the run if the caller has not. ``on_event`` (plain or async) receives
     every `Event`; ``rng`` drives retry jitter. Cancelling the caller cancels
     every step. Bad arguments raise `InvalidArgument` before anything runs.
     """
-    _check_run_arguments(
-        graph, store, run_id, policy, limits, fail_fast, on_event, rng, durability, on_change
-    )
-    plan = plan_of(graph)
-    if limits is not None:
-        _check_costs(plan, limits)
-    check_executor(executor, optional=True)
-    execution = Execution(plan, policy, limits, fail_fast, on_event, rng)
-    execution.executor = executor
+    settings = {
+        "policy": policy,
+        "limits": limits,
+        "fail_fast": fail_fast,
+        "on_event": on_event,
+        "rng": rng,
+        "durability": durability,
+        "on_change": on_change,
+        "executor": executor,
+        "wait": wait,
+        "lease": lease,
+    }
+    execution = prepare(graph, store, run_id, settings)
+    plan = execution.plan
     if store is None:
         if plan.pauses:
             execution.run_id = uuid.uuid4().hex
         return await execution.execute(x)
-    execution.run_id = run_id = run_id if run_id is not None else uuid.uuid4().hex
-    journal, info, reuse = await trio.to_thread.run_sync(
-        open_journal, store, run_id, plan, x, durability, on_change
+    run_id = run_id if run_id is not None else uuid.uuid4().hex
+    ownership = Ownership(store, run_id, float(lease))
+    return await run_journaled(execution, x, ownership, durability, on_change, wait=wait)
+
+
+async def run_journaled(
+    execution: Execution,
+    x: object,
+    ownership: Ownership,
+    durability: Durability,
+    on_change: OnChange,
+    *,
+    wait: bool,
+    answering: Answering | None = None,
+) -> Result[Any, RunFailure[Any]]:
+    """Own the run id (waiting for another owner, or `RunInProgress`), then run it.
+
+    ``answering`` (from `resume`) turns the journal's entries into answer rows
+    once the run is owned and its graph checked; they are recorded with a
+    compare-and-set (`AlreadyAnswered`) before any step runs, so a resume
+    that fails before that records no answer. The lease is released when
+    the run ends, however it ends.
+    """
+    plan, store, run_id = execution.plan, ownership.store, ownership.run_id
+    execution.run_id = run_id
+    journal, info, reuse = await ownership.opened(
+        functools.partial(open_journal, store, run_id, plan, x, durability, on_change, ownership),
+        wait=wait,
     )
-    finished = info.status == "succeeded" and info.fingerprint == plan.fingerprint
-    if finished and info.result_json is not None:
-        output_type = value_type(plan, plan.output, {})
-        return Success(loads(info.result_json, output_type, known_types(plan)))
-    execution.journal, execution.reuse = journal, reuse
-    if limits is not None and policy == "critical_path":
-        seen = await trio.to_thread.run_sync(durations_seen, store, plan)
-        execution.durations = plan.durations_from(seen) if seen else None
-    return await execution.execute(x)
+    try:
+        finished = info.status == "succeeded" and info.fingerprint == plan.fingerprint
+        if finished and info.result_json is not None:
+            if answering is not None:  # answers to a finished run: `AlreadyAnswered`
+                answering(await trio.to_thread.run_sync(store.entries, run_id))
+            output_type = value_type(plan, plan.output, {})
+            return Success(loads(info.result_json, output_type, known_types(plan)))
+        if answering is not None:
+            reuse.update(await _answered(journal, answering))
+        execution.journal, execution.reuse = journal, reuse
+        if execution.limits is not None and execution.policy == "critical_path":
+            seen = await trio.to_thread.run_sync(durations_seen, store, plan)
+            execution.durations = plan.durations_from(seen) if seen else None
+        return await ownership.kept(functools.partial(execution.execute, x))
+    finally:
+        await ownership.release(done=journal.released)
+
+
+async def _answered(journal: Journal, answering: Answering) -> dict[int, Any]:
+    """Record the answers `answering` makes (compare-and-set); their steps' values to reuse."""
+    rows = answering(journal.entries)
+    if not rows:
+        return {}
+    await trio.to_thread.run_sync(
+        functools.partial(journal.store.answer, journal.run_id, rows, token=journal.token)
+    )
+    answered = {row.path: row for row in rows}
+    journal.entries = {**journal.entries, **answered}
+    return reuse_for(journal.plan, answered)
 
 
 def run_sync(
@@ -171,10 +247,23 @@ def run_sync(
     durability: Durability = "batched",
     on_change: OnChange = "refuse",
     executor: StepExecutor | None = None,
+    wait: bool = True,
+    lease: float = LEASE_SECONDS,
 ) -> Result[O, RunFailure[E]]:
     """`run` from synchronous code (starts and ends a trio event loop)."""
     _check_run_arguments(
-        graph, store, run_id, policy, limits, fail_fast, on_event, rng, durability, on_change
+        graph,
+        store,
+        run_id,
+        policy,
+        limits,
+        fail_fast,
+        on_event,
+        rng,
+        durability,
+        on_change,
+        wait,
+        lease,
     )
     call = functools.partial(
         run,
@@ -190,8 +279,59 @@ def run_sync(
         durability=durability,
         on_change=on_change,
         executor=executor,
+        wait=wait,
+        lease=lease,
     )
     return trio.run(call)
+
+
+#: `run`'s keyword options and their defaults (`resume` passes these on to it).
+RUN_DEFAULTS: Final[dict[str, Any]] = {
+    "policy": "critical_path",
+    "limits": None,
+    "fail_fast": False,
+    "on_event": None,
+    "rng": None,
+    "durability": "batched",
+    "on_change": "refuse",
+    "executor": None,
+    "wait": True,
+    "lease": LEASE_SECONDS,
+}
+
+
+def prepare(
+    graph: Graph[Any, Any, Any], store: Store | None, run_id: str | None, options: dict[str, Any]
+) -> Execution:
+    """Check `run`'s arguments (``options``: its keyword options, defaults filled in for
+    those missing) and set up the `Execution` of its plan; `InvalidArgument` if one is bad."""
+    unknown = set(options) - set(RUN_DEFAULTS)
+    if unknown:
+        what = f"options of run ({', '.join(sorted(RUN_DEFAULTS))})"
+        raise expected(what, "options", sorted(unknown))
+    o = RUN_DEFAULTS | options
+    _check_run_arguments(
+        graph,
+        store,
+        run_id,
+        o["policy"],
+        o["limits"],
+        o["fail_fast"],
+        o["on_event"],
+        o["rng"],
+        o["durability"],
+        o["on_change"],
+        o["wait"],
+        o["lease"],
+    )
+    plan = plan_of(graph)
+    limits = o["limits"]
+    if limits is not None:
+        _check_costs(plan, limits)
+    check_executor(o["executor"], optional=True)
+    execution = Execution(plan, o["policy"], limits, o["fail_fast"], o["on_event"], o["rng"])
+    execution.executor = o["executor"]
+    return execution
 
 
 def _check_costs(plan: Plan, limits: Limits) -> None:

@@ -6,6 +6,11 @@ Schema (version 1, recorded in ``dagfn_schema``)::
          meta_json, result_json)
     entries(run_id, path, status, output_json, started_at, finished_at,
             attempts, error, PRIMARY KEY (run_id, path))
+    leases(run_id PRIMARY KEY, token, owner, expires_at)   (see `dagfn._lease`)
+
+The ``leases`` table is created when missing, so files of version 1 written
+before it existed open unchanged. Lease times are this machine's wall clock
+(one SQLite file is shared by processes of one machine only).
 
 Run ids and paths are bound as SQL parameters, never interpolated.
 """
@@ -22,6 +27,7 @@ from typing import Any, Literal
 
 from dagfn._checks import in_range, non_negative
 from dagfn._errors import expected
+from dagfn._lease import Lease
 from dagfn._storage import Entry, RunInfo, stored_entry_status, stored_run_status
 
 from ._base import WriterStore
@@ -54,12 +60,20 @@ _SCHEMA = (
         error TEXT,
         PRIMARY KEY (run_id, path)
     ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS leases (
+        run_id TEXT PRIMARY KEY NOT NULL,
+        token INTEGER NOT NULL,
+        owner TEXT NOT NULL,
+        expires_at REAL NOT NULL
+    ) WITHOUT ROWID""",
 )
 
 _RUN_COLUMNS = "run_id, fingerprint, status, created_at, updated_at, meta_json, result_json"
 _ENTRY_COLUMNS = "path, status, output_json, started_at, finished_at, attempts, error"
 _PUT_RUN = f"INSERT OR REPLACE INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
 _GET_RUN = f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?"
+_GET_LEASE = "SELECT token, owner, expires_at FROM leases WHERE run_id = ?"
+_GET_ENTRY = f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE run_id = ? AND path = ?"
 # Entries are inserted up to this many rows per statement: one sqlite3_step (one
 # release of the GIL) per chunk instead of per row. Chunk sizes are powers of two,
 # so only a few statement texts exist (sqlite3 caches their compiled forms).
@@ -111,6 +125,29 @@ class _SqliteTxn:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+
+    def load_leases(
+        self, run_ids: Collection[str], *, clock: bool
+    ) -> tuple[dict[str, Lease | None], float]:
+        leases: dict[str, Lease | None] = {}
+        for run_id in run_ids:
+            row = self._conn.execute(_GET_LEASE, (run_id,)).fetchone()
+            leases[run_id] = None if row is None else Lease(*row)
+        return leases, time.time()
+
+    def load_entry(self, run_id: str, path: str) -> Entry | None:
+        row = self._conn.execute(_GET_ENTRY, (run_id, path)).fetchone()
+        return None if row is None else _entry_from_row(row)
+
+    def put_lease(self, run_id: str, lease: Lease | None) -> None:
+        if lease is None:
+            self._conn.execute("DELETE FROM leases WHERE run_id = ?", (run_id,))
+        else:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO leases (run_id, token, owner, expires_at)"
+                " VALUES (?, ?, ?, ?)",
+                (run_id, lease.token, lease.owner, lease.expires_at),
+            )
 
     def load_runs(self, run_ids: Collection[str]) -> dict[str, RunInfo | None]:
         runs: dict[str, RunInfo | None] = {}
@@ -321,6 +358,11 @@ class SqliteStore(WriterStore):
                 f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE run_id = ? ORDER BY path", (run_id,)
             ).fetchall()
         return {row[0]: _entry_from_row(row) for row in rows}
+
+    def _read_lease(self, run_id: str) -> Lease | None:
+        with self._readers.snapshot() as conn:
+            row = conn.execute(_GET_LEASE, (run_id,)).fetchone()
+        return None if row is None else Lease(*row)
 
     def _read_runs(self) -> list[RunInfo]:
         with self._readers.snapshot() as conn:
