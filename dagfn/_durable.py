@@ -8,12 +8,24 @@ computes only the steps without an entry.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+import typing
+from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
 
 import attrs
 import cattrs
 import trio
+from cattrs.cols import (
+    homogenous_tuple_structure_factory,
+    is_abstract_set,
+    is_any_set,
+    is_frozenset,
+    is_mutable_sequence,
+    is_namedtuple,
+    is_sequence,
+    is_set,
+    list_structure_factory,
+)
 from returns.result import Result
 
 from dagfn._convert import make_converter
@@ -51,16 +63,63 @@ class InvalidAnswer(DagfnError, ValueError):
         self.expected_type = expected_type
 
 
-# Answers come from outside: no coercion of scalars, no unknown keys.
-_answers: Final = make_converter(json=True, forbid_extra_keys=True, strict_scalars=True)
+def _answer_converter() -> cattrs.Converter:
+    """Answers come from outside: no coercion of scalars, no unknown keys, and no text
+    taken apart: cattrs makes a list, set or tuple of any iterable (``"abc"`` would become
+    ``['a', 'b', 'c']``) and bytes of base85 text; here a collection must be a list,
+    tuple, set or frozenset, and bytes must be bytes."""
+    converter = make_converter(json=True, forbid_extra_keys=True, strict_scalars=True)
+
+    def inner(t: Any) -> Callable[[Any, Any], Any]:
+        # cattrs' own hooks, in the order cattrs picks them (the first that fits wins).
+        if _is_tuple(t):
+            return converter._structure_tuple
+        if is_frozenset(t) or is_abstract_set(t):
+            return converter._structure_frozenset
+        if is_set(t):
+            return converter._structure_set
+        if is_mutable_sequence(t):
+            return list_structure_factory(t, converter)
+        return homogenous_tuple_structure_factory(t, converter)
+
+    def collection(t: Any) -> Callable[[Any, Any], Any]:
+        structure = inner(t)
+
+        def strictly(value: Any, cl: Any) -> Any:
+            if not isinstance(value, list | tuple | set | frozenset):
+                msg = f"expected a list, tuple or set, got {value!r} (type={type(value).__name__})"
+                raise TypeError(msg)
+            return structure(value, cl)
+
+        return strictly
+
+    def is_collection(t: Any) -> bool:
+        return not is_namedtuple(t) and (_is_tuple(t) or is_any_set(t) or is_sequence(t))
+
+    def strict_bytes(value: object, _: type) -> bytes:
+        if isinstance(value, bytes | bytearray):
+            return bytes(value)
+        raise TypeError(f"expected bytes, got {value!r} (type={type(value).__name__})")
+
+    converter.register_structure_hook_factory(is_collection, collection)
+    converter.register_structure_hook(bytes, strict_bytes)
+    # A `T` given as the answer is unstructured to plain data (then checked like
+    # plain data), keeping its bytes as bytes.
+    converter.register_unstructure_hook(bytes, bytes)
+    return converter
+
+
+def _is_tuple(t: Any) -> bool:
+    return (typing.get_origin(t) or t) is tuple
+
+
+_answers: Final = _answer_converter()
 
 
 def structure_answer(value: object, answer_type: Any, step: str) -> Any:
-    data = (
-        value
-        if isinstance(value, dict | list | str | int | float | bool | None)
-        else (_answers.unstructure(value))
-    )
+    """``value`` structured into ``answer_type`` strictly; `InvalidAnswer` naming ``step``."""
+    plain = isinstance(value, dict | list | str | bytes | int | float | bool | None)
+    data = value if plain else _answers.unstructure(value)
     try:
         return _answers.structure(data, answer_type)
     except Exception as error:

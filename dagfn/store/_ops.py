@@ -175,6 +175,11 @@ def _run_ids(ops: Sequence[Op]) -> tuple[set[str], set[str], bool]:
     return ids, leased, clock
 
 
+def touched_runs(ops: Sequence[Op]) -> set[str]:
+    """Every run id the ops read or write (a backend may lock them first)."""
+    return _run_ids(ops)[0]
+
+
 def apply(ops: Sequence[Op], txn: Txn, now: float) -> list[object]:
     """Apply `ops` in order through `txn`; return one result per op.
 
