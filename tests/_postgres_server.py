@@ -32,6 +32,8 @@ import pytest
 
 _START_TIMEOUT = 60
 _STOP_TIMEOUT = 30.0
+_FAST = ("--no-locale", "--no-sync")  # a throwaway cluster: C locale, no fsync while made
+_WAIT = ("-t", str(_START_TIMEOUT))
 
 
 def find_executable(name: str) -> str | None:
@@ -89,8 +91,7 @@ def running_postgres(initdb: str, pg_ctl: str) -> Iterator[str]:
             os.chown(root, user["user"], user["group"])
         quiet = {"stdin": subprocess.DEVNULL, "capture_output": True, "text": True, **user}
         made = subprocess.run(
-            [initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
-            + ["--no-locale", "--no-sync"],
+            [initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", *_FAST],
             check=False,
             timeout=120,
             **quiet,  # type: ignore[call-overload]
@@ -101,8 +102,7 @@ def running_postgres(initdb: str, pg_ctl: str) -> Iterator[str]:
             port = _free_port()
             options = f"-p {port} -c listen_addresses=127.0.0.1 -k '' -c fsync=off"
             started = subprocess.run(
-                [pg_ctl, "-D", str(data), "-l", str(log), "-o", options, "-w"]
-                + ["-t", str(_START_TIMEOUT), "start"],
+                [pg_ctl, "-D", str(data), "-l", str(log), "-o", options, "-w", *_WAIT, "start"],
                 check=False,
                 timeout=_START_TIMEOUT + 10,
                 **quiet,  # type: ignore[call-overload]

@@ -1,8 +1,9 @@
 """Store fixtures shared by the durable-run tests (registered in conftest.py).
 
 `open_store` runs a test once per backend (memory, SQLite on disk, a real
-redis-server, a real PostgreSQL server) and hands it an opener that makes a *new* store object on the
-same data each call, as a new process would; `sqlite` is one SQLite store.
+redis-server, a real PostgreSQL server) and hands it an opener that makes a
+*new* store object on the same data each call, as a new process would;
+`sqlite` is one SQLite store.
 """
 
 from __future__ import annotations
