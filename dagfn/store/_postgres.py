@@ -315,8 +315,9 @@ class PostgresStore(WriterStore):
         """
         if not isinstance(dsn, str):
             raise expected("a PostgreSQL connection string (a str)", "dsn", dsn)
-        if not isinstance(schema, str) or not _IDENTIFIER.fullmatch(schema):
-            what = "a lower-case identifier (letters a-z, digits and '_', at most 63)"
+        plain = isinstance(schema, str) and _IDENTIFIER.fullmatch(schema)
+        if not plain or schema.startswith("pg_"):
+            what = "a lower-case identifier (a-z, digits and '_', at most 63; not pg_...)"
             raise expected(what, "schema", schema)
         in_range("commit_interval", commit_interval, 0, 1, what="seconds between 0 and 1")
         positive("connect_timeout", connect_timeout, what="positive seconds")
