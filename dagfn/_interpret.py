@@ -79,7 +79,8 @@ def _check_run_arguments(
     if not isinstance(graph, Graph):
         raise expected("a Graph", "graph", graph)
     if store is not None and not all(
-        callable(getattr(store, m, None)) for m in ("open_run", "record", "flush", "entries")
+        callable(getattr(store, m, None))
+        for m in ("open_run", "take_run", "record", "flush", "entries", "finish_run")
     ):
         raise expected("a dagfn.store.Store (e.g. SqliteStore(path)) or None", "store", store)
     if run_id is not None:
