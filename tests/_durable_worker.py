@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from typing import Any, Literal, cast
 
@@ -47,6 +48,16 @@ from dagfn.store import PostgresStore, RedisStore, SqliteStore, Store
 LANES = 4
 STEPS_PER_LANE = 15
 STEP_SECONDS = 0.02
+
+
+def call(*args: str) -> dict[str, Any]:
+    """Run this worker in a new process with ``args``; its outcome (it must exit 0)."""
+    done = subprocess.run(
+        [sys.executable, __file__, *args], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def open_store(spec: str) -> Store:

@@ -9,7 +9,6 @@ processes on one database, a failed commit, and bad arguments.
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import signal
 import subprocess
@@ -18,7 +17,6 @@ import textwrap
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import _durable_worker
 import psycopg
@@ -188,15 +186,6 @@ def test_several_processes_and_stores_share_one_database(postgres_dsn: str, sche
         assert len(mine.list_runs()) == 5
 
 
-def _worker(*args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, WORKER, *args], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
-
-
 @pytest.mark.parametrize("durability", ["batched", "sync"])
 def test_a_run_killed_with_sigkill_resumes_without_rerunning_committed_steps(
     postgres_dsn: str, schema: str, tmp_path: Path, durability: str
@@ -227,7 +216,9 @@ def test_a_run_killed_with_sigkill_resumes_without_rerunning_committed_steps(
     if durability == "sync":
         assert committed == finished_before
     expected = [_durable_worker.STEPS_PER_LANE * (k + 1) for k in range(_durable_worker.LANES)]
-    assert _worker("lanes", spec, "k", str(second), durability, "1.0") == {"value": expected}
+    assert _durable_worker.call("lanes", spec, "k", str(second), durability, "1.0") == {
+        "value": expected
+    }
     ran_again = Counter(second.read_text().splitlines())
     assert not committed & set(ran_again), "a step with a committed row ran again"
     assert max(ran_again.values()) == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Sequence, Set
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from dagfn._checks import positive
 from dagfn._errors import expected
@@ -17,6 +17,8 @@ from dagfn._storage import (
     check_run_id,
     check_run_status,
     check_text,
+    stored_entry_status,
+    stored_run_status,
 )
 
 from ._errors import UnknownRunError
@@ -212,6 +214,49 @@ class StoreBase(abc.ABC):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def run_from_row(row: Any) -> RunInfo:
+    """A `RunInfo` from a SQL row (run_id, fingerprint, status, created_at, updated_at,
+    meta_json, result_json): SQLite, PostgreSQL."""
+    run_id, fingerprint, status, created_at, updated_at, meta_json, result_json = row
+    return RunInfo(
+        run_id=run_id,
+        fingerprint=fingerprint,
+        status=stored_run_status(status),
+        created_at=created_at,
+        updated_at=updated_at,
+        meta_json=meta_json,
+        result_json=result_json,
+    )
+
+
+def run_params(info: RunInfo) -> tuple[object, ...]:
+    """The SQL row of a `RunInfo`, in `run_from_row`'s order."""
+    return (
+        info.run_id,
+        info.fingerprint,
+        info.status,
+        info.created_at,
+        info.updated_at,
+        info.meta_json,
+        info.result_json,
+    )
+
+
+def entry_from_row(row: Any) -> Entry:
+    """An `Entry` from a SQL row (path, status, output_json, started_at, finished_at,
+    attempts, error): SQLite, PostgreSQL."""
+    path, status, output_json, started_at, finished_at, attempts, error = row
+    return Entry(
+        path=path,
+        status=stored_entry_status(status),
+        output_json=output_json,
+        started_at=started_at,
+        finished_at=finished_at,
+        attempts=attempts,
+        error=error,
+    )
 
 
 def _token(token: object) -> int:

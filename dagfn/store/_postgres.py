@@ -31,9 +31,9 @@ import psycopg.errors
 from dagfn._checks import in_range, positive
 from dagfn._errors import expected
 from dagfn._lease import Lease
-from dagfn._storage import Entry, RunInfo, stored_entry_status, stored_run_status
+from dagfn._storage import Entry, RunInfo
 
-from ._base import WriterStore
+from ._base import WriterStore, entry_from_row, run_from_row, run_params
 from ._errors import SchemaVersionError, StoreError
 from ._ops import Op, apply, touched_runs
 from ._writer import GroupWriter
@@ -130,32 +130,6 @@ class _Sql:
         self.clock = "SELECT extract(epoch FROM clock_timestamp())::float8"
 
 
-def _run_from_row(row: Any) -> RunInfo:
-    run_id, fingerprint, status, created_at, updated_at, meta_json, result_json = row
-    return RunInfo(
-        run_id=run_id,
-        fingerprint=fingerprint,
-        status=stored_run_status(status),
-        created_at=created_at,
-        updated_at=updated_at,
-        meta_json=meta_json,
-        result_json=result_json,
-    )
-
-
-def _entry_from_row(row: Any) -> Entry:
-    path, status, output_json, started_at, finished_at, attempts, error = row
-    return Entry(
-        path=path,
-        status=stored_entry_status(status),
-        output_json=output_json,
-        started_at=started_at,
-        finished_at=finished_at,
-        attempts=attempts,
-        error=error,
-    )
-
-
 class _PostgresTxn:
     """`Txn` on the writer's connection, inside a transaction holding the runs' locks."""
 
@@ -182,27 +156,16 @@ class _PostgresTxn:
 
     def load_entry(self, run_id: str, path: str) -> Entry | None:
         row = self._cur.execute(self._sql.get_entry, (run_id, path)).fetchone()
-        return None if row is None else _entry_from_row(row)
+        return None if row is None else entry_from_row(row)
 
     def load_runs(self, run_ids: Collection[str]) -> dict[str, RunInfo | None]:
         runs: dict[str, RunInfo | None] = dict.fromkeys(run_ids)
         for row in self._cur.execute(self._sql.get_runs, (list(run_ids),)).fetchall():
-            runs[row[0]] = _run_from_row(row)
+            runs[row[0]] = run_from_row(row)
         return runs
 
     def put_run(self, info: RunInfo) -> None:
-        self._cur.execute(
-            self._sql.put_run,
-            (
-                info.run_id,
-                info.fingerprint,
-                info.status,
-                info.created_at,
-                info.updated_at,
-                info.meta_json,
-                info.result_json,
-            ),
-        )
+        self._cur.execute(self._sql.put_run, run_params(info))
 
     def put_entries(self, run_id: str, entries: Sequence[Entry]) -> None:
         # executemany runs in psycopg's pipeline mode: one round trip for the batch;
@@ -346,16 +309,16 @@ class PostgresStore(WriterStore):
 
     def _read_run(self, run_id: str) -> RunInfo | None:
         rows = self._fetch(self._sql.get_run, (run_id,))
-        return _run_from_row(rows[0]) if rows else None
+        return run_from_row(rows[0]) if rows else None
 
     def _read_entries(self, run_id: str) -> dict[str, Entry] | None:
         rows = self._fetch(self._sql.get_entries, (run_id,))
         if not rows:
             return None
-        return {row[1]: _entry_from_row(row[1:]) for row in rows if row[1] is not None}
+        return {row[1]: entry_from_row(row[1:]) for row in rows if row[1] is not None}
 
     def _read_runs(self) -> list[RunInfo]:
-        return [_run_from_row(row) for row in self._fetch(self._sql.list_runs)]
+        return [run_from_row(row) for row in self._fetch(self._sql.list_runs)]
 
     def _read_lease(self, run_id: str) -> Lease | None:
         rows = self._fetch(self._sql.get_leases, ([run_id],))

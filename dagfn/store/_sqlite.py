@@ -23,14 +23,14 @@ import sqlite3
 import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
-from typing import Any, Literal
+from typing import Literal
 
 from dagfn._checks import in_range, non_negative
 from dagfn._errors import expected
 from dagfn._lease import Lease
-from dagfn._storage import Entry, RunInfo, stored_entry_status, stored_run_status
+from dagfn._storage import Entry, RunInfo
 
-from ._base import WriterStore
+from ._base import WriterStore, entry_from_row, run_from_row, run_params
 from ._errors import SchemaVersionError, StoreError
 from ._ops import Op, apply
 from ._writer import GroupWriter
@@ -92,32 +92,6 @@ assert max(_PUT_ENTRIES) == _ROWS_PER_INSERT
 _SYNCHRONOUS = {"NORMAL": "PRAGMA synchronous = NORMAL", "FULL": "PRAGMA synchronous = FULL"}
 
 
-def _run_from_row(row: Any) -> RunInfo:
-    run_id, fingerprint, status, created_at, updated_at, meta_json, result_json = row
-    return RunInfo(
-        run_id=run_id,
-        fingerprint=fingerprint,
-        status=stored_run_status(status),
-        created_at=created_at,
-        updated_at=updated_at,
-        meta_json=meta_json,
-        result_json=result_json,
-    )
-
-
-def _entry_from_row(row: Any) -> Entry:
-    path, status, output_json, started_at, finished_at, attempts, error = row
-    return Entry(
-        path=path,
-        status=stored_entry_status(status),
-        output_json=output_json,
-        started_at=started_at,
-        finished_at=finished_at,
-        attempts=attempts,
-        error=error,
-    )
-
-
 class _SqliteTxn:
     """`Txn` on the writer's connection, inside ``BEGIN IMMEDIATE``."""
 
@@ -137,7 +111,7 @@ class _SqliteTxn:
 
     def load_entry(self, run_id: str, path: str) -> Entry | None:
         row = self._conn.execute(_GET_ENTRY, (run_id, path)).fetchone()
-        return None if row is None else _entry_from_row(row)
+        return None if row is None else entry_from_row(row)
 
     def put_lease(self, run_id: str, lease: Lease | None) -> None:
         if lease is None:
@@ -153,22 +127,11 @@ class _SqliteTxn:
         runs: dict[str, RunInfo | None] = {}
         for run_id in run_ids:
             row = self._conn.execute(_GET_RUN, (run_id,)).fetchone()
-            runs[run_id] = None if row is None else _run_from_row(row)
+            runs[run_id] = None if row is None else run_from_row(row)
         return runs
 
     def put_run(self, info: RunInfo) -> None:
-        self._conn.execute(
-            _PUT_RUN,
-            (
-                info.run_id,
-                info.fingerprint,
-                info.status,
-                info.created_at,
-                info.updated_at,
-                info.meta_json,
-                info.result_json,
-            ),
-        )
+        self._conn.execute(_PUT_RUN, run_params(info))
 
     def put_entries(self, run_id: str, entries: Sequence[Entry]) -> None:
         # Rows of one statement replace in order, like executemany: the last
@@ -348,7 +311,7 @@ class SqliteStore(WriterStore):
     def _read_run(self, run_id: str) -> RunInfo | None:
         with self._readers.snapshot() as conn:
             row = conn.execute(_GET_RUN, (run_id,)).fetchone()
-        return None if row is None else _run_from_row(row)
+        return None if row is None else run_from_row(row)
 
     def _read_entries(self, run_id: str) -> dict[str, Entry] | None:
         with self._readers.snapshot() as conn:
@@ -357,7 +320,7 @@ class SqliteStore(WriterStore):
             rows = conn.execute(
                 f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE run_id = ? ORDER BY path", (run_id,)
             ).fetchall()
-        return {row[0]: _entry_from_row(row) for row in rows}
+        return {row[0]: entry_from_row(row) for row in rows}
 
     def _read_lease(self, run_id: str) -> Lease | None:
         with self._readers.snapshot() as conn:
@@ -369,7 +332,7 @@ class SqliteStore(WriterStore):
             rows = conn.execute(
                 f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY created_at DESC, run_id DESC"
             ).fetchall()
-        return [_run_from_row(row) for row in rows]
+        return [run_from_row(row) for row in rows]
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
