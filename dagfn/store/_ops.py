@@ -170,7 +170,10 @@ def _run_ids(ops: Sequence[Op]) -> tuple[set[str], set[str], bool]:
             if isinstance(op, TakeRun | Renew):
                 clock = True
                 leased.add(op.run_id)
-            elif isinstance(op, Release | DeleteRun) or getattr(op, "token", None) is not None:
+            elif (
+                isinstance(op, Release | DeleteRun | ResetRun)
+                or getattr(op, "token", None) is not None
+            ):
                 leased.add(op.run_id)
     return ids, leased, clock
 
@@ -246,6 +249,8 @@ def apply(ops: Sequence[Op], txn: Txn, now: float) -> list[object]:
                 results[index] = LeaseLost(op.run_id, op.token)
         else:
             results[index] = _apply_run_op(op, runs, txn, now, touched)
+            if isinstance(op, ResetRun) and (kept := leases.get(op.run_id)) is not None:
+                txn.put_lease(op.run_id, kept)  # still owned (SQLite keeps it in the run's row)
             if isinstance(op, DeleteRun) and leases.get(op.run_id) is not None:
                 txn.put_lease(op.run_id, None)
                 leases[op.run_id] = None

@@ -6,11 +6,13 @@ Schema (version 1, recorded in ``dagfn_schema``)::
          meta_json, result_json)
     entries(run_id, path, status, output_json, started_at, finished_at,
             attempts, error, PRIMARY KEY (run_id, path))
-    leases(run_id PRIMARY KEY, token, owner, expires_at)   (see `dagfn._lease`)
+    runs.lease_token, lease_owner, lease_expires: the run's lease (see `dagfn._lease`)
 
-The ``leases`` table is created when missing, so files of version 1 written
-before it existed open unchanged. Lease times are this machine's wall clock
-(one SQLite file is shared by processes of one machine only).
+The lease columns are added when missing, so files of version 1 written
+before they existed open unchanged; they live in the run's row so that taking
+and releasing a lease writes no page that opening and finishing the run does
+not write anyway. Lease times are this machine's wall clock (one SQLite file
+is shared by processes of one machine only).
 
 Run ids and paths are bound as SQL parameters, never interpolated.
 """
@@ -60,19 +62,23 @@ _SCHEMA = (
         error TEXT,
         PRIMARY KEY (run_id, path)
     ) WITHOUT ROWID""",
-    """CREATE TABLE IF NOT EXISTS leases (
-        run_id TEXT PRIMARY KEY NOT NULL,
-        token INTEGER NOT NULL,
-        owner TEXT NOT NULL,
-        expires_at REAL NOT NULL
-    ) WITHOUT ROWID""",
 )
 
 _RUN_COLUMNS = "run_id, fingerprint, status, created_at, updated_at, meta_json, result_json"
 _ENTRY_COLUMNS = "path, status, output_json, started_at, finished_at, attempts, error"
-_PUT_RUN = f"INSERT OR REPLACE INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+# An upsert, not INSERT OR REPLACE: the row's lease columns stay as they are.
+_PUT_RUN = (
+    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO "
+    "UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status, "
+    "created_at = excluded.created_at, updated_at = excluded.updated_at, "
+    "meta_json = excluded.meta_json, result_json = excluded.result_json"
+)
+_LEASE_COLUMNS = (("lease_token", "INTEGER"), ("lease_owner", "TEXT"), ("lease_expires", "REAL"))
 _GET_RUN = f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?"
-_GET_LEASE = "SELECT token, owner, expires_at FROM leases WHERE run_id = ?"
+_GET_LEASE = (
+    "SELECT lease_token, lease_owner, lease_expires FROM runs"
+    " WHERE run_id = ? AND lease_token IS NOT NULL"
+)
 _GET_ENTRY = f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE run_id = ? AND path = ?"
 # Entries are inserted up to this many rows per statement: one sqlite3_step (one
 # release of the GIL) per chunk instead of per row. Chunk sizes are powers of two,
@@ -115,12 +121,16 @@ class _SqliteTxn:
 
     def put_lease(self, run_id: str, lease: Lease | None) -> None:
         if lease is None:
-            self._conn.execute("DELETE FROM leases WHERE run_id = ?", (run_id,))
+            self._conn.execute(
+                "UPDATE runs SET lease_token = NULL, lease_owner = NULL, lease_expires = NULL"
+                " WHERE run_id = ?",
+                (run_id,),
+            )
         else:
             self._conn.execute(
-                "INSERT OR REPLACE INTO leases (run_id, token, owner, expires_at)"
-                " VALUES (?, ?, ?, ?)",
-                (run_id, lease.token, lease.owner, lease.expires_at),
+                "UPDATE runs SET lease_token = ?, lease_owner = ?, lease_expires = ?"
+                " WHERE run_id = ?",
+                (lease.token, lease.owner, lease.expires_at, run_id),
             )
 
     def load_runs(self, run_ids: Collection[str]) -> dict[str, RunInfo | None]:
@@ -184,6 +194,10 @@ class _SqliteSink:
         with self._transaction():
             for statement in _SCHEMA:
                 self._conn.execute(statement)
+            have = {row[1] for row in self._conn.execute("PRAGMA table_info(runs)")}
+            for column, kind in _LEASE_COLUMNS:  # fixed strings
+                if column not in have:
+                    self._conn.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
             row = self._conn.execute("SELECT max(version) FROM dagfn_schema").fetchone()
             if row[0] is None:
                 self._conn.execute(
