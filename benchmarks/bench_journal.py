@@ -1,6 +1,6 @@
 """Journal overhead of a durable run, per step, on the fanout and lattice workloads.
 
-Run: ``python benchmarks/bench_journal.py [--repeats N] [--redis-url URL]``.
+Run: ``python benchmarks/bench_journal.py [--repeats N] [--redis-url URL] [--postgres-dsn DSN]``.
 
 For each workload (async bodies, `dagfn_graphs.build(dag, "async")`) and each
 store, in this one process: the time of a whole ``await run(graph, 0,
@@ -15,7 +15,9 @@ final flush and the run's finish. Each repeat is a new run id in one store
 a bigger file); the first run of each kind is an untimed warm-up.
 
 Without ``--redis-url`` a throw-away ``redis-server`` is started when one is
-on PATH, else the redis rows are left out with a note.
+on PATH, else the redis rows are left out with a note; likewise, without
+``--postgres-dsn``, a throw-away PostgreSQL cluster (``initdb`` + ``pg_ctl``,
+as the tests start it) when PostgreSQL is installed.
 
 Bar (issue 5): SqliteStore in the default mode at most 10 us per step.
 """
@@ -26,11 +28,12 @@ import argparse
 import contextlib
 import gc
 import itertools
+import os
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +47,9 @@ from workloads import reference_values as reference
 from dagfn import Graph, run
 from dagfn._plan import plan_of
 from dagfn.store import MemoryStore, RedisStore, SqliteStore, Store
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from _postgres_server import find_executable, running_postgres
 
 BAR_US = 10.0
 
@@ -131,10 +137,21 @@ def measure(dag: Dag, stores: dict[str, Store], repeats: int) -> list[list[objec
     return rows
 
 
+@contextlib.contextmanager
+def _postgres_server() -> Iterator[str | None]:
+    initdb, pg_ctl = find_executable("initdb"), find_executable("pg_ctl")
+    if initdb is None or pg_ctl is None:
+        yield None
+        return
+    with running_postgres(initdb, pg_ctl) as dsn:
+        yield dsn
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--redis-url", default=None)
+    parser.add_argument("--postgres-dsn", default=None)
     args = parser.parse_args(argv)
     table: list[list[object]] = []
     with contextlib.ExitStack() as stack:
@@ -146,6 +163,12 @@ def main(argv: list[str] | None = None) -> int:
         }
         if redis_url is not None:
             stores["RedisStore"] = stack.enter_context(RedisStore(redis_url, prefix="bench"))
+        postgres_dsn = args.postgres_dsn or stack.enter_context(_postgres_server())
+        if postgres_dsn is not None:
+            from dagfn.store import PostgresStore
+
+            store = PostgresStore(postgres_dsn, schema=f"bench_{os.getpid()}")
+            stores["PostgresStore"] = stack.enter_context(store)
         for dag in (fanout(), lattice()):
             table.extend(measure(dag, stores, args.repeats))
     headers = ["workload", "store", "no store", "with store", "overhead", "cpu overhead"]
@@ -157,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(headers, table))
     if redis_url is None:
         print("RedisStore: left out (no redis-server on PATH and no --redis-url)")
+    if postgres_dsn is None:
+        print("PostgresStore: left out (no initdb/pg_ctl and no --postgres-dsn)")
     over = [row for row in table if row[-1] == "OVER"]
     return 1 if over else 0
 

@@ -19,8 +19,8 @@ layer or of the layers above it, as `tests/test_layers.py` checks):
 - interpreter: `_interpret` (`run`, `run_sync`) runs a plan on trio through
   `_execute`, `_schedule`, `_attempt`, `_regions`, `_events` and `_outcome`;
   `_stream` (`stream`) runs one whose streamed steps' chunks are read as made;
-  `_storage` is what it needs of a store; `_journal` and `_durable` keep and
-  resume runs in a store (`resume`, `replay`).
+  `_storage` is what it needs of a store; `_lease` is who owns a run id;
+  `_journal` and `_durable` keep and resume runs in a store (`resume`, `replay`).
 - edges: `store/` (journals), `executors/` (where step functions run).
 - views: `aio` (`dagfn.aio.run` from asyncio code), `_trace` (`Trace`), `_logging`
   (`log_events`), `otel` (OpenTelemetry spans), `_render` (`to_mermaid`,
@@ -61,6 +61,9 @@ from dagfn._interpret import run_sync as run_sync
 from dagfn._journal import GraphChanged as GraphChanged
 from dagfn._journal import InputChanged as InputChanged
 from dagfn._journal import JournalError as JournalError
+from dagfn._lease import AlreadyAnswered as AlreadyAnswered
+from dagfn._lease import LeaseLost as LeaseLost
+from dagfn._lease import RunInProgress as RunInProgress
 from dagfn._logging import log_events as log_events
 from dagfn._loop import MaxStepsExceeded as MaxStepsExceeded
 from dagfn._loop import loop as loop
@@ -103,6 +106,7 @@ def __getattr__(name: str) -> str:
 
 
 __all__ = [
+    "AlreadyAnswered",
     "Breaker",
     "BreakerOpen",
     "Builder",
@@ -120,6 +124,7 @@ __all__ = [
     "InvalidAnswer",
     "InvalidArgument",
     "JournalError",
+    "LeaseLost",
     "Limits",
     "MaxStepsExceeded",
     "Monoid",
@@ -132,6 +137,7 @@ __all__ = [
     "RetryPolicy",
     "Router",
     "RunFailure",
+    "RunInProgress",
     "StateError",
     "StepFailure",
     "StepMismatch",

@@ -8,19 +8,39 @@ computes only the steps without an entry.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+import typing
+from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
 
 import attrs
+import cattrs
 import trio
+from cattrs.cols import (
+    homogenous_tuple_structure_factory,
+    is_abstract_set,
+    is_any_set,
+    is_frozenset,
+    is_mutable_sequence,
+    is_namedtuple,
+    is_sequence,
+    is_set,
+    list_structure_factory,
+)
 from returns.result import Result
 
 from dagfn._convert import describe, make_converter, type_name
 from dagfn._errors import DagfnError, InvalidArgument, expected
 from dagfn._failures import RunFailure
 from dagfn._graph import Graph
-from dagfn._interpret import refuse_asyncio, refuse_inside_loop, run
+from dagfn._interpret import (
+    launch,
+    prepare,
+    refuse_asyncio,
+    refuse_inside_loop,
+    run,
+)
 from dagfn._journal import dumps, read_input
+from dagfn._lease import AlreadyAnswered
 from dagfn._plan import Plan, plan_of
 from dagfn._storage import Entry, RunInfo, Store
 
@@ -49,16 +69,63 @@ class InvalidAnswer(DagfnError, ValueError):
         self.expected_type = expected_type
 
 
-# Answers come from outside: no coercion of scalars, no unknown keys.
-_answers: Final = make_converter(json=True, forbid_extra_keys=True, strict_scalars=True)
+def _answer_converter() -> cattrs.Converter:
+    """Answers come from outside: no coercion of scalars, no unknown keys, and no text
+    taken apart: cattrs makes a list, set or tuple of any iterable (``"abc"`` would become
+    ``['a', 'b', 'c']``) and bytes of base85 text; here a collection must be a list,
+    tuple, set or frozenset, and bytes must be bytes."""
+    converter = make_converter(json=True, forbid_extra_keys=True, strict_scalars=True)
+
+    def inner(t: Any) -> Callable[[Any, Any], Any]:
+        # cattrs' own hooks, in the order cattrs picks them (the first that fits wins).
+        if _is_tuple(t):
+            return converter._structure_tuple
+        if is_frozenset(t) or is_abstract_set(t):
+            return converter._structure_frozenset
+        if is_set(t):
+            return converter._structure_set
+        if is_mutable_sequence(t):
+            return list_structure_factory(t, converter)
+        return homogenous_tuple_structure_factory(t, converter)
+
+    def collection(t: Any) -> Callable[[Any, Any], Any]:
+        structure = inner(t)
+
+        def strictly(value: Any, cl: Any) -> Any:
+            if not isinstance(value, list | tuple | set | frozenset):
+                msg = f"expected a list, tuple or set, got {value!r} (type={type(value).__name__})"
+                raise TypeError(msg)
+            return structure(value, cl)
+
+        return strictly
+
+    def is_collection(t: Any) -> bool:
+        return not is_namedtuple(t) and (_is_tuple(t) or is_any_set(t) or is_sequence(t))
+
+    def strict_bytes(value: object, _: type) -> bytes:
+        if isinstance(value, bytes | bytearray):
+            return bytes(value)
+        raise TypeError(f"expected bytes, got {value!r} (type={type(value).__name__})")
+
+    converter.register_structure_hook_factory(is_collection, collection)
+    converter.register_structure_hook(bytes, strict_bytes)
+    # A `T` given as the answer is unstructured to plain data (then checked like
+    # plain data), keeping its bytes as bytes.
+    converter.register_unstructure_hook(bytes, bytes)
+    return converter
 
 
-def _structure_answer(value: object, answer_type: Any, step: str) -> Any:
-    data = (
-        value
-        if isinstance(value, dict | list | str | int | float | bool | None)
-        else (_answers.unstructure(value))
-    )
+def _is_tuple(t: Any) -> bool:
+    return (typing.get_origin(t) or t) is tuple
+
+
+_answers: Final = _answer_converter()
+
+
+def structure_answer(value: object, answer_type: Any, step: str) -> Any:
+    """``value`` structured into ``answer_type`` strictly; `InvalidAnswer` naming ``step``."""
+    plain = isinstance(value, dict | list | str | bytes | int | float | bool | None)
+    data = value if plain else _answers.unstructure(value)
     try:
         return _answers.structure(data, answer_type)
     except Exception as error:
@@ -83,52 +150,70 @@ async def resume(
 
     ``answer`` answers the one pending interrupt; with several pending, pass
     ``answers={step path: answer}``. An answer is a ``T`` or plain data that
-    cattrs structures into ``T`` (no coercion: ``"yes"`` is not a bool); a
-    wrong shape raises `InvalidAnswer` and records nothing, so the run stays
-    paused. A run that crashed or failed resumes with no answer. Steps that
-    finished before never run again. ``options`` are passed on to `run`.
+    cattrs structures into ``T`` strictly (``"yes"`` is not a bool, a str is
+    not a list, bytes are not text); a wrong shape raises `InvalidAnswer`.
+    Answering is a compare-and-set on the pause: the first answer takes
+    effect, a later one raises `AlreadyAnswered` naming the step. The answer
+    is recorded only once the resume owns the run (see `run`'s ``wait``) and
+    its graph and answers are checked: a resume that fails before (`GraphChanged`,
+    `InvalidAnswer`, a crash) records nothing, so the run stays paused. A run
+    that crashed or failed resumes with no answer. Steps that finished before
+    never run again. ``options`` are passed on to `run` (``wait``, ``lease``...).
     Raises `UnknownRunError` naming an unknown run id.
     """
     refuse_asyncio("resume")
     if "run_id" in options or "store" in options:
         raise expected("run options other than run_id and store", "options", options)
+    if answer is not _NO_ANSWER and answers:
+        raise expected("either answer= or answers=, not both", "answers", answers)
     plan = plan_of(graph)
     info: RunInfo = await trio.to_thread.run_sync(store.get_run, run_id)
-    entries: dict[str, Entry] = await trio.to_thread.run_sync(store.entries, run_id)
-    pending = {path for path, entry in entries.items() if entry.status == "paused"}
-    given: dict[str, object] = dict(answers or {})
-    if answer is not _NO_ANSWER:
-        if answers:
-            raise expected("either answer= or answers=, not both", "answers", answers)
-        if not pending and info.status != "paused":
-            msg = (
-                f"run {run_id!r} is not paused (its status is {info.status!r}): no interrupt "
-                "waits for an answer; run it again without an answer to get its result"
-            )
-            raise InvalidArgument(msg, argument="answer")
-        if len(pending) != 1:
-            listed = ", ".join(sorted(map(repr, pending))) or "none"
-            msg = f"exactly one pending interrupt for answer= (pending: {listed}); use answers="
-            raise expected(msg, "answer", answer)
-        given = {next(iter(pending)): answer}
-    interrupts = _interrupts(plan)
-    rows: list[Entry] = []
-    for path, value in given.items():
-        answer_type = interrupts.get(_without_iterations(path), _NO_ANSWER)
-        if answer_type is _NO_ANSWER:
-            known = ", ".join(sorted(map(repr, interrupts))) or "none"
-            raise expected(f"the path of an interrupt step (interrupts: {known})", "answers", path)
-        if path not in pending:
-            msg = f"an interrupt waiting for an answer ({path!r} is not paused in {run_id!r})"
-            raise expected(msg, "answers", path)
-        typed = _structure_answer(value, answer_type, path)
-        now = time.time()
-        rows.append(Entry(path, "done", dumps(typed, path), now, now))
-    for row in rows:
-        store.record(run_id, row)
-    await trio.to_thread.run_sync(store.flush)
     x = read_input(plan, info)
-    return await run(graph, x, store=store, run_id=run_id, **options)
+    given: dict[str, object] = dict(answers or {})
+    interrupts = _interrupts(plan)
+
+    def answering(entries: dict[str, Entry]) -> list[Entry]:
+        pending = {path for path, entry in entries.items() if entry.status == "paused"}
+        if answer is not _NO_ANSWER:
+            if len(pending) != 1:
+                _refuse_answered(run_id, entries, interrupts)
+                if not pending:
+                    msg = (
+                        f"run {run_id!r} is not paused (its status is {info.status!r}): no "
+                        "interrupt waits for an answer; run it again without an answer to get "
+                        "its result"
+                    )
+                    raise InvalidArgument(msg, argument="answer")
+                listed = ", ".join(sorted(map(repr, pending))) or "none"
+                msg = f"exactly one pending interrupt for answer= (pending: {listed}); use answers="
+                raise expected(msg, "answer", answer)
+            given[next(iter(pending))] = answer
+        rows: list[Entry] = []
+        for path, value in given.items():
+            answer_type = interrupts.get(_without_iterations(path), _NO_ANSWER)
+            if answer_type is _NO_ANSWER:
+                known = ", ".join(sorted(map(repr, interrupts))) or "none"
+                msg = f"the path of an interrupt step (interrupts: {known})"
+                raise expected(msg, "answers", path)
+            if path not in pending:
+                if path in entries and entries[path].status == "done":
+                    raise AlreadyAnswered(run_id, path)
+                msg = f"an interrupt waiting for an answer ({path!r} is not paused in {run_id!r})"
+                raise expected(msg, "answers", path)
+            typed = structure_answer(value, answer_type, path)
+            now = time.time()
+            rows.append(Entry(path, "done", dumps(typed, path), now, now))
+        return rows
+
+    execution = prepare(graph, store, run_id, options)
+    return await launch(execution, x, store, run_id, options, answering)
+
+
+def _refuse_answered(run_id: str, entries: dict[str, Entry], interrupts: dict[str, Any]) -> None:
+    """`AlreadyAnswered` for ``answer=`` when nothing is paused but an interrupt was answered."""
+    for path, entry in entries.items():
+        if entry.status == "done" and _without_iterations(path) in interrupts:
+            raise AlreadyAnswered(run_id, path)
 
 
 def _without_iterations(path: str) -> str:

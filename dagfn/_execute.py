@@ -555,6 +555,7 @@ class Execution:
                 journal.durability,
                 entries=journal.entries,
                 pending=journal.pending,  # flushed when the whole run finishes
+                token=journal.token,
             )
             inner.reuse = reuse_for(body, journal.entries)
         return inner

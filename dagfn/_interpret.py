@@ -20,12 +20,14 @@ import itertools
 import random
 import sys
 import uuid
+from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 import sniffio
 import trio
 from returns.result import Result, Success
 
+from dagfn._checks import positive
 from dagfn._errors import DagfnError, expected
 from dagfn._events import observed
 from dagfn._execute import Execution, OnEvent
@@ -33,6 +35,7 @@ from dagfn._failures import RunFailure
 from dagfn._graph import Graph
 from dagfn._journal import (
     Durability,
+    Journal,
     OnChange,
     check_durability,
     check_on_change,
@@ -40,10 +43,12 @@ from dagfn._journal import (
     keep_rows,
     open_journal,
     read_result,
+    reuse_for,
 )
+from dagfn._lease import Ownership
 from dagfn._plan import Plan, plan_of
 from dagfn._policy import Limits, StepExecutor, check_executor
-from dagfn._storage import Store
+from dagfn._storage import Entry, Store
 from dagfn._streamed import Send
 
 I = TypeVar("I")  # noqa: E741
@@ -51,6 +56,11 @@ O = TypeVar("O")  # noqa: E741
 E = TypeVar("E")
 
 POLICIES: Final = ("critical_path", "fifo", "waves")
+#: Seconds a run's lease lasts unless renewed (renewed every third of it while the run lives).
+LEASE_SECONDS: Final = 30.0
+
+#: What `resume` gives `run_journaled`: the journal's entries -> the answer rows to record.
+Answering = Callable[[dict[str, Entry]], list[Entry]]
 
 
 class WrongLoop(DagfnError, RuntimeError):
@@ -114,11 +124,17 @@ def _check_run_arguments(
     rng: object,
     durability: object,
     on_change: object,
+    wait: object = True,
+    lease: object = LEASE_SECONDS,
 ) -> None:
+    if not isinstance(wait, bool):
+        raise expected("a bool", "wait", wait)
+    positive("lease", lease, what="positive seconds (how long a run's lease lasts)")
     if not isinstance(graph, Graph):
         raise expected("a Graph", "graph", graph)
     if store is not None and not all(
-        callable(getattr(store, m, None)) for m in ("open_run", "record", "flush", "entries")
+        callable(getattr(store, m, None))
+        for m in ("open_run", "take_run", "record", "flush", "entries", "finish_run")
     ):
         raise expected("a dagfn.store.Store (e.g. SqliteStore(path)) or None", "store", store)
     if run_id is not None:
@@ -156,6 +172,8 @@ async def run(
     durability: Durability = "batched",
     on_change: OnChange = "refuse",
     executor: StepExecutor | None = None,
+    wait: bool = True,
+    lease: float = LEASE_SECONDS,
 ) -> Result[O, RunFailure[E]]:
     """Run ``graph`` on ``x``: ``Success(output)`` or ``Failure(RunFailure)``.
 
@@ -177,6 +195,15 @@ async def run(
     `GraphChanged`, unless ``on_change="reuse"`` (only unchanged steps, and
     none downstream of a changed one, are reused).
 
+    A run id has one live owner at a time: the run holds a lease on it in
+    the store (renewed every ``lease / 3`` seconds while it runs, released
+    when it ends, expired ``lease`` seconds after its owner died). Running or
+    resuming a run id that another task, process or machine owns waits for
+    that owner to end, then goes on as a run of that id would (a finished
+    run returns its journaled result); with ``wait=False`` it raises
+    `RunInProgress` at once. An owner whose lease was taken over can no
+    longer write (`LeaseLost`).
+
     ``executor`` runs the steps' plain functions (`dagfn.executors`: threads,
     processes, Dask; ``.via(executor)`` on a step overrides it); `run` opens it
     for the run if the caller has not. ``on_event`` (plain or async) receives
@@ -185,56 +212,53 @@ async def run(
     awaiting it under asyncio raises `WrongLoop` (use `dagfn.aio.run`).
     """
     refuse_asyncio("run")
-    _check_run_arguments(
-        graph, store, run_id, policy, limits, fail_fast, on_event, rng, durability, on_change
-    )
-    check_executor(executor, optional=True)
-    return await checked_run(
-        graph,
-        x,
-        store,
-        run_id,
-        policy,
-        limits,
-        fail_fast,
-        on_event,
-        rng,
-        durability,
-        on_change,
-        executor,
-        None,
-    )
+    settings = {
+        "policy": policy,
+        "limits": limits,
+        "fail_fast": fail_fast,
+        "on_event": on_event,
+        "rng": rng,
+        "durability": durability,
+        "on_change": on_change,
+        "executor": executor,
+        "wait": wait,
+        "lease": lease,
+    }
+    execution = prepare(graph, store, run_id, settings)
+    return await launch(execution, x, store, run_id, settings)
 
 
 async def checked_run(
-    graph: Graph[I, O, E],
-    x: I,
+    execution: Execution,
+    x: object,
     store: Store | None,
     run_id: str | None,
-    policy: str,
-    limits: Limits | None,
-    fail_fast: bool,
-    on_event: OnEvent | None,
-    rng: random.Random | None,
-    durability: Durability,
-    on_change: OnChange,
-    executor: StepExecutor | None,
+    settings: dict[str, Any],
     chunks: Send | None,
-) -> Result[O, RunFailure[E]]:
-    """`run` once its arguments are checked; ``chunks``: where streamed steps send theirs."""
-    plan = plan_of(graph)
-    if limits is not None:
-        _check_costs(plan, limits)
-    execution = Execution(plan, policy, limits, fail_fast, on_event, rng)
-    execution.executor = executor
+) -> Result[Any, RunFailure[Any]]:
+    """Run a `prepare`d execution whose streamed steps send their chunks to ``chunks``."""
     execution.chunks = chunks
-    if on_event is not None:  # its listeners learn the run id: one for runs without a store too
+    return await launch(execution, x, store, run_id, settings)
+
+
+async def launch(
+    execution: Execution,
+    x: object,
+    store: Store | None,
+    run_id: str | None,
+    settings: dict[str, Any],
+    answering: Answering | None = None,
+) -> Result[Any, RunFailure[Any]]:
+    """Run a `prepare`d execution; its ``on_event`` listeners learn the run id (one for runs
+    without a store too). ``answering``: see `run_journaled`."""
+    o = RUN_DEFAULTS | settings
+    if o["on_event"] is not None:
         if run_id is None:
             run_id = uuid.uuid4().hex if store is not None else _local_run_id()
         return await observed(
-            on_event, run_id, _start(execution, x, store, run_id, durability, on_change)
+            o["on_event"], run_id, _start(execution, x, store, run_id, o, answering)
         )
-    return await _start(execution, x, store, run_id, durability, on_change)
+    return await _start(execution, x, store, run_id, o, answering)
 
 
 async def _start(
@@ -242,31 +266,26 @@ async def _start(
     x: object,
     store: Store | None,
     run_id: str | None,
-    durability: Durability,
-    on_change: OnChange,
+    o: dict[str, Any],
+    answering: Answering | None,
 ) -> Result[Any, RunFailure[Any]]:
-    """Open the run's journal, if any (a finished run returns its result), and run it."""
-    plan, limits, policy = execution.plan, execution.limits, execution.policy
+    """Without a store, run; with one, own the run id and run it journaled."""
+    plan = execution.plan
     if store is None:
         if plan.pauses:
             execution.run_id = run_id if run_id is not None else uuid.uuid4().hex
         return await execution.execute(x)
-    execution.run_id = run_id = run_id if run_id is not None else uuid.uuid4().hex
-    journal, info, reuse = await trio.to_thread.run_sync(
-        open_journal, store, run_id, plan, x, durability, on_change, abandon_on_cancel=True
+    run_id = run_id if run_id is not None else uuid.uuid4().hex
+    ownership = Ownership(store, run_id, float(o["lease"]))
+    return await run_journaled(
+        execution,
+        x,
+        ownership,
+        o["durability"],
+        o["on_change"],
+        wait=o["wait"],
+        answering=answering,
     )
-    finished = info.status == "succeeded" and info.fingerprint == plan.fingerprint
-    if finished and info.result_json is not None:
-        return Success(read_result(plan, info))
-    execution.journal, execution.reuse = journal, reuse
-    if limits is not None and policy == "critical_path":
-        seen = await trio.to_thread.run_sync(durations_seen, store, plan)
-        execution.durations = plan.durations_from(seen) if seen else None
-    try:
-        return await execution.execute(x)
-    except BaseException:
-        await keep_rows(journal)
-        raise
 
 
 _PROCESS: Final = uuid.uuid4().hex[:12]
@@ -276,6 +295,64 @@ _RUNS: Final = itertools.count(1)
 def _local_run_id() -> str:
     """An id for a run without a store, unique in this process (uuid4 costs ~10 us here)."""
     return f"{_PROCESS}-{next(_RUNS)}"
+
+
+async def run_journaled(
+    execution: Execution,
+    x: object,
+    ownership: Ownership,
+    durability: Durability,
+    on_change: OnChange,
+    *,
+    wait: bool,
+    answering: Answering | None = None,
+) -> Result[Any, RunFailure[Any]]:
+    """Own the run id (waiting for another owner, or `RunInProgress`), then run it.
+
+    ``answering`` (from `resume`) turns the journal's entries into answer rows
+    once the run is owned and its graph checked; they are recorded with a
+    compare-and-set (`AlreadyAnswered`) before any step runs, so a resume
+    that fails before that records no answer. The lease is released when
+    the run ends, however it ends.
+    """
+    plan, store, run_id = execution.plan, ownership.store, ownership.run_id
+    execution.run_id = run_id
+    journal, info, reuse = await ownership.opened(
+        functools.partial(open_journal, store, run_id, plan, x, durability, on_change, ownership),
+        wait=wait,
+    )
+    try:
+        finished = info.status == "succeeded" and info.fingerprint == plan.fingerprint
+        if finished and info.result_json is not None:
+            if answering is not None:  # answers to a finished run: `AlreadyAnswered`
+                answering(await trio.to_thread.run_sync(store.entries, run_id))
+            return Success(read_result(plan, info))
+        if answering is not None:
+            reuse.update(await _answered(journal, answering))
+        execution.journal, execution.reuse = journal, reuse
+        if execution.limits is not None and execution.policy == "critical_path":
+            seen = await trio.to_thread.run_sync(durations_seen, store, plan)
+            execution.durations = plan.durations_from(seen) if seen else None
+        try:
+            return await ownership.kept(functools.partial(execution.execute, x))
+        except BaseException:
+            await keep_rows(journal)
+            raise
+    finally:
+        await ownership.release(done=journal.released)
+
+
+async def _answered(journal: Journal, answering: Answering) -> dict[int, Any]:
+    """Record the answers `answering` makes (compare-and-set); their steps' values to reuse."""
+    rows = answering(journal.entries)
+    if not rows:
+        return {}
+    await trio.to_thread.run_sync(
+        functools.partial(journal.store.answer, journal.run_id, rows, token=journal.token)
+    )
+    answered = {row.path: row for row in rows}
+    journal.entries = {**journal.entries, **answered}
+    return reuse_for(journal.plan, answered)
 
 
 def run_sync(
@@ -292,6 +369,8 @@ def run_sync(
     durability: Durability = "batched",
     on_change: OnChange = "refuse",
     executor: StepExecutor | None = None,
+    wait: bool = True,
+    lease: float = LEASE_SECONDS,
 ) -> Result[O, RunFailure[E]]:
     """`run` from synchronous code (starts and ends a trio event loop).
 
@@ -300,7 +379,18 @@ def run_sync(
     """
     refuse_inside_loop("run_sync")
     _check_run_arguments(
-        graph, store, run_id, policy, limits, fail_fast, on_event, rng, durability, on_change
+        graph,
+        store,
+        run_id,
+        policy,
+        limits,
+        fail_fast,
+        on_event,
+        rng,
+        durability,
+        on_change,
+        wait,
+        lease,
     )
     call = functools.partial(
         run,
@@ -316,8 +406,59 @@ def run_sync(
         durability=durability,
         on_change=on_change,
         executor=executor,
+        wait=wait,
+        lease=lease,
     )
     return trio.run(call)
+
+
+#: `run`'s keyword options and their defaults (`resume` passes these on to it).
+RUN_DEFAULTS: Final[dict[str, Any]] = {
+    "policy": "critical_path",
+    "limits": None,
+    "fail_fast": False,
+    "on_event": None,
+    "rng": None,
+    "durability": "batched",
+    "on_change": "refuse",
+    "executor": None,
+    "wait": True,
+    "lease": LEASE_SECONDS,
+}
+
+
+def prepare(
+    graph: Graph[Any, Any, Any], store: Store | None, run_id: str | None, options: dict[str, Any]
+) -> Execution:
+    """Check `run`'s arguments (``options``: its keyword options, defaults filled in for
+    those missing) and set up the `Execution` of its plan; `InvalidArgument` if one is bad."""
+    unknown = set(options) - set(RUN_DEFAULTS)
+    if unknown:
+        what = f"options of run ({', '.join(sorted(RUN_DEFAULTS))})"
+        raise expected(what, "options", sorted(unknown))
+    o = RUN_DEFAULTS | options
+    _check_run_arguments(
+        graph,
+        store,
+        run_id,
+        o["policy"],
+        o["limits"],
+        o["fail_fast"],
+        o["on_event"],
+        o["rng"],
+        o["durability"],
+        o["on_change"],
+        o["wait"],
+        o["lease"],
+    )
+    plan = plan_of(graph)
+    limits = o["limits"]
+    if limits is not None:
+        _check_costs(plan, limits)
+    check_executor(o["executor"], optional=True)
+    execution = Execution(plan, o["policy"], limits, o["fail_fast"], o["on_event"], o["rng"])
+    execution.executor = o["executor"]
+    return execution
 
 
 def _check_costs(plan: Plan, limits: Limits) -> None:

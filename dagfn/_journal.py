@@ -37,6 +37,7 @@ from dagfn._annotations import produced
 from dagfn._codec import Undecodable, Unencodable, class_name, decode_text, encode_text
 from dagfn._convert import make_converter
 from dagfn._errors import DagfnError, expected
+from dagfn._lease import Ownership
 from dagfn._plan import NOT_TAKEN, Plan, Role
 from dagfn._storage import Entry, RunInfo, Store
 
@@ -422,6 +423,8 @@ class Journal:
     entries: dict[str, Entry] = attrs.field(factory=dict)  # the journal as it was opened
     pending: list[Entry] = attrs.field(factory=list)  # durability "exit": kept until the end
     took: dict[str, float] = attrs.field(factory=dict)  # seconds per step computed in this run
+    token: int | None = None  # the run's lease token: every write is fenced by it
+    released: bool = False  # the lease was released with the run's outcome
 
     def done(self, i: int, value: object, started: float, attempts: int = 1) -> None:
         # ``started`` is trio's clock: a row's duration is trio time (virtual under a
@@ -439,7 +442,7 @@ class Journal:
         if self.durability == "exit":
             self.pending.append(entry)
         else:
-            self.store.record(self.run_id, entry)
+            self.store.record(self.run_id, entry, self.token)
 
     def dumps(self, i: int, value: object) -> str:
         """Step ``i``'s value in the exact encoding; `JournalError` naming the step."""
@@ -458,18 +461,19 @@ class Journal:
         entry = Entry(
             self.plan.paths[i], "failed", None, now - took, now, attempts, safe_repr(error)
         )
-        self.store.record(self.run_id, entry)
+        self.store.record(self.run_id, entry, self.token)
 
     def paused(self, i: int, prompt: object) -> None:
         """Record that interrupt step ``i`` waits for an answer to ``prompt``."""
         path = self.plan.paths[i]
         now = time.time()
-        self.store.record(self.run_id, Entry(path, "paused", dumps(prompt, path), now, now, 1))
+        entry = Entry(path, "paused", dumps(prompt, path), now, now, 1)
+        self.store.record(self.run_id, entry, self.token)
 
     def flush(self) -> None:
         """Make every recorded row durable (blocking: call from a worker thread)."""
         for entry in self.pending:
-            self.store.record(self.run_id, entry)
+            self.store.record(self.run_id, entry, self.token)
         self.pending.clear()
         self.store.flush()
 
@@ -498,9 +502,12 @@ def open_journal(
     x: object,
     durability: Durability,
     on_change: OnChange,
+    owner: Ownership | None = None,
 ) -> tuple[Journal, RunInfo, dict[int, Any]]:
     """Open (or reopen) a run: its journal, its record, and the outputs to reuse by step.
 
+    With an ``owner``, the run's lease is taken as it is opened (`RunInProgress`
+    if another owner holds it) and the journal's writes carry its token.
     Raises `GraphChanged` if the run was journaled with another plan and
     ``on_change`` is ``"refuse"``; `JournalError` if the input is not JSON.
     """
@@ -512,12 +519,16 @@ def open_journal(
     # {"input": ..., "steps": ...} without encoding the plan's part again on every run.
     head = '{"input":' + _input_json(plan, x) + ',"steps":'
     meta_json = head + steps_json + "}"
-    info = store.open_run(run_id, fingerprint=plan.fingerprint, meta_json=meta_json)
+    if owner is None:
+        info = store.open_run(run_id, fingerprint=plan.fingerprint, meta_json=meta_json)
+    else:
+        info = owner.take(plan.fingerprint, meta_json)
     if not info.meta_json.startswith(head):
         old_input = json.loads(info.meta_json).get("input")
         if old_input != json.loads(head[len('{"input":') : -len(',"steps":')]):
             raise InputChanged(run_id, old_input)
     journal = Journal(store, run_id, plan, durability)
+    journal.token = None if owner is None else owner.token
     reuse: dict[int, Any] = {}
     if info.fingerprint == plan.fingerprint and info.status == "succeeded":
         return journal, info, reuse

@@ -130,4 +130,9 @@ def finish_journal(journal: Journal, status: str, output: object) -> None:
     if status == "succeeded":
         add_durations(journal)  # committed with the rows below
     journal.flush()
-    journal.store.finish_run(journal.run_id, status, result_json)  # type: ignore[arg-type]
+    store, token = journal.store, journal.token
+    if token is None:
+        store.finish_run(journal.run_id, status, result_json)  # type: ignore[arg-type]
+    else:  # fenced, and the lease released in the same write
+        store.finish_run(journal.run_id, status, result_json, token=token)  # type: ignore[arg-type]
+        journal.released = True

@@ -6,12 +6,15 @@ The interpreter and the journal depend on this contract only; the stores in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Set
-from typing import Final, Literal, Protocol, cast, get_args
+from collections.abc import Callable, Mapping, Sequence, Set
+from typing import TYPE_CHECKING, Final, Literal, Protocol, cast, get_args
 
 import attrs
 
 from dagfn._errors import expected
+
+if TYPE_CHECKING:
+    from dagfn._lease import Claim, Lease
 
 RunStatus = Literal["running", "paused", "failed", "succeeded"]
 EntryStatus = Literal["done", "failed", "paused", "skipped"]
@@ -161,13 +164,15 @@ class Store(Protocol):
         """
         ...
 
-    def record(self, run_id: str, entry: Entry) -> None:
+    def record(self, run_id: str, entry: Entry, token: int | None = None) -> None:
         """Enqueue `entry` (replacing any entry with the same path); does not block.
 
         The row becomes durable within the commit interval, or when `flush`
         returns. Rows for a run that does not exist are dropped and the next
-        `flush` raises `UnknownRunError`. Raises `StoreClosedError` after
-        `close`, `StoreWriteError` after a failed commit.
+        `flush` raises `UnknownRunError`. With a lease ``token`` (fencing), the
+        row is written only if the run's lease still holds that token; else it
+        is dropped and the next `flush` raises `LeaseLost`. Raises
+        `StoreClosedError` after `close`, `StoreWriteError` after a failed commit.
         """
         ...
 
@@ -180,11 +185,49 @@ class Store(Protocol):
         """
         ...
 
-    def finish_run(self, run_id: str, status: RunStatus, result_json: str | None) -> None:
+    def finish_run(
+        self, run_id: str, status: RunStatus, result_json: str | None, *, token: int | None = None
+    ) -> None:
         """Set a run's status and result (durable on return).
 
-        Also used to mark a resumed run "running" again. Raises
+        Also used to mark a resumed run "running" again. With a lease
+        ``token``, the write is fenced (`LeaseLost` if the lease holds another
+        token) and releases the lease in the same transaction. Raises
         `UnknownRunError` if there is no such run.
+        """
+        ...
+
+    def take_run(
+        self, run_id: str, *, fingerprint: str, meta_json: str, owner: str, ttl: float
+    ) -> Claim:
+        """`open_run` and take the run's lease for ``ttl`` seconds, in one transaction.
+
+        The lease is taken when it is free (never taken, released, or
+        expired); its token is then one more than the last one. A run that
+        already succeeded with this ``fingerprint`` is returned without a
+        lease (token None). A lease held by another owner is not taken: the
+        `Claim` names its ``holder``. Durable on return.
+        """
+        ...
+
+    def renew(self, run_id: str, token: int, ttl: float) -> bool:
+        """Extend the lease of ``token`` to ``ttl`` seconds from now; False if it was lost."""
+        ...
+
+    def release(self, run_id: str, token: int) -> None:
+        """Free the lease if it still holds ``token`` (durable on return; else a no-op)."""
+        ...
+
+    def lease(self, run_id: str) -> Lease | None:
+        """The run's lease row (None if it never had one); expired leases included."""
+        ...
+
+    def answer(self, run_id: str, entries: Sequence[Entry], *, token: int | None) -> None:
+        """Write the answers to paused interrupts: a compare-and-set, durable on return.
+
+        Every entry's path must hold a "paused" entry, else nothing is written
+        and `AlreadyAnswered` names the first path that does not; with a
+        ``token`` the write is fenced (`LeaseLost`).
         """
         ...
 

@@ -33,9 +33,9 @@ from dagfn._errors import DagfnError, expected
 from dagfn._execute import OnEvent
 from dagfn._failures import RunFailure
 from dagfn._graph import Graph
-from dagfn._interpret import _check_run_arguments, checked_run
+from dagfn._interpret import checked_run, prepare
 from dagfn._journal import Durability, OnChange
-from dagfn._policy import Limits, StepExecutor, check_executor
+from dagfn._policy import Limits, StepExecutor
 from dagfn._storage import Store
 from dagfn._streamed import Chunk, Send, Streamed, source_of, sources_in
 
@@ -256,25 +256,18 @@ def stream(
     output is in the result. The other arguments are `run`'s, checked here:
     bad ones raise `InvalidArgument` before anything runs.
     """
-    _check_run_arguments(
-        graph, store, run_id, policy, limits, fail_fast, on_event, rng, durability, on_change
-    )
-    check_executor(executor, optional=True)
     if isinstance(buffer, bool) or not isinstance(buffer, int) or buffer < 0:
         raise expected("a number of chunks >= 0", "buffer", buffer)
-    start = functools.partial(
-        checked_run,
-        graph,
-        x,
-        store,
-        run_id,
-        policy,
-        limits,
-        fail_fast,
-        on_event,
-        rng,
-        durability,
-        on_change,
-        executor,
-    )
+    settings = {
+        "policy": policy,
+        "limits": limits,
+        "fail_fast": fail_fast,
+        "on_event": on_event,
+        "rng": rng,
+        "durability": durability,
+        "on_change": on_change,
+        "executor": executor,
+    }
+    execution = prepare(graph, store, run_id, settings)
+    start = functools.partial(checked_run, execution, x, store, run_id, settings)
     return Stream(graph, start, buffer)

@@ -69,7 +69,8 @@ def load_graph(spec: str) -> Graph[Any, Any, Any]:
 
 
 def open_store(url: str, *, existing: bool = False) -> Store:
-    """A store from a URL: a file path or ``sqlite:///path``, ``redis://...``, ``memory:``.
+    """A store from a URL: a file path or ``sqlite:///path``, ``redis://...``,
+    ``postgresql://...``, ``memory:``.
 
     ``existing``: the command only reads, so a file that does not exist is an
     error (rather than a new, empty store). A store that cannot be opened is a
@@ -77,6 +78,10 @@ def open_store(url: str, *, existing: bool = False) -> Store:
     """
     if url == "memory:":
         return MemoryStore()
+    if url.startswith(("postgresql://", "postgres://")):
+        from dagfn.store import PostgresStore
+
+        return PostgresStore(url)
     if url.startswith(("redis://", "rediss://", "unix://")):
         from dagfn.store import RedisStore
 
@@ -468,7 +473,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a graph on a JSON input")
     p.add_argument("graph", metavar="MODULE:GRAPH")
     p.add_argument("--input", help="the run input as JSON (structured into the input type)")
-    p.add_argument("--store", help="sqlite path or URL, redis://..., memory:")
+    p.add_argument("--store", help="sqlite path or URL, redis://..., postgresql://..., memory:")
     p.add_argument("--run-id", help="journal under this id (resumes it if it exists)")
     p.add_argument("--answer", help="JSON answer to the run's pending interrupt")
     p.add_argument("--by-step", action="store_true", help="--answer maps step paths to answers")

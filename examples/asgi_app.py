@@ -29,7 +29,15 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 import dagfn.aio
-from dagfn import DagfnError, InvalidAnswer, Paused, RunFailure, interrupt, node
+from dagfn import (
+    AlreadyAnswered,
+    DagfnError,
+    InvalidAnswer,
+    Paused,
+    RunFailure,
+    interrupt,
+    node,
+)
 from dagfn.store import SqliteStore, UnknownRunError
 
 
@@ -108,6 +116,8 @@ async def verdict(request: Request) -> JSONResponse:
         return JSONResponse({"error": f"no run {run_id!r}"}, status_code=404)
     except InvalidAnswer as error:  # the run stays paused: send a correct verdict
         return JSONResponse({"error": str(error)}, status_code=422)
+    except AlreadyAnswered as error:  # a second verdict (a double click): the first one stands
+        return JSONResponse({"error": str(error)}, status_code=409)
     except DagfnError as error:  # e.g. the run is not paused any more
         return JSONResponse({"error": str(error)}, status_code=409)
     return _reply(result)

@@ -1,5 +1,5 @@
 """Shared test configuration: hypothesis profiles (``HYPOTHESIS_PROFILE=ci|dev``) and the
-store fixtures (`_stores`, `_redis_server`).
+store fixtures (`_stores`, `_redis_server`, `_postgres_server`).
 
 Helpers shared by test modules live in `_support`; a test module never imports another one.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from _postgres_server import postgres_dsn
 from _redis_server import redis_url
 from _stores import open_durable_store, open_store, sqlite
 from hypothesis import HealthCheck, settings
@@ -15,6 +16,7 @@ from hypothesis import HealthCheck, settings
 __all__ = [
     "open_durable_store",
     "open_store",
+    "postgres_dsn",
     "redis_url",
     "sqlite",
 ]  # fixtures for every test module

@@ -188,14 +188,14 @@ def test_a_journaled_run_id_runs_again_without_input(tmp_path: Path) -> None:
     assert code == cli.USAGE and "--input JSON is required: run 'new' is not in the store" in err
 
 
-def test_answering_a_finished_run_says_it_is_not_paused(tmp_path: Path) -> None:
+def test_answering_a_finished_run_says_it_was_answered(tmp_path: Path) -> None:
     db = str(tmp_path / "a.sqlite")
     args = ("run", "graphs_for_cli:asks", "--store", db, "--run-id", "p")
     assert dagfn_cli(*args, "--input", '{"text": "x"}')[0] == cli.PAUSED
     assert dagfn_cli(*args, "--answer", "true") == (cli.OK, "true\n", "")
     code, _, err = dagfn_cli(*args, "--answer", "true")
     assert code == cli.USAGE
-    assert "run 'p' is not paused (its status is 'succeeded')" in err
+    assert "the interrupt 'approve' of run 'p' was already answered" in err
     assert "pending: none" not in err
 
 

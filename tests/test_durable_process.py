@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import signal
 import sqlite3
@@ -21,7 +20,6 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import _durable_worker
 import _redis_server
@@ -35,15 +33,6 @@ WORKER = str(Path(__file__).with_name("_durable_worker.py"))
 TOTAL = _durable_worker.LANES * _durable_worker.STEPS_PER_LANE
 EXPECTED = [_durable_worker.STEPS_PER_LANE * (k + 1) for k in range(_durable_worker.LANES)]
 _prefixes = itertools.count()
-
-
-def _worker(*args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, WORKER, *args], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
 
 
 def _lines(path: Path) -> list[str]:
@@ -97,7 +86,9 @@ def test_a_run_killed_with_sigkill_resumes_without_rerunning_committed_steps(
     if durability == "sync":
         assert committed == finished_before  # every finished step was committed first
 
-    assert _worker("lanes", f"sqlite:{db}", "k", str(second_log), durability) == {"value": EXPECTED}
+    assert _durable_worker.call("lanes", f"sqlite:{db}", "k", str(second_log), durability) == {
+        "value": EXPECTED
+    }
     ran_again = Counter(_lines(second_log))
     assert not committed & set(ran_again), "a step with a committed row ran again"
     if durability == "sync":
@@ -112,12 +103,17 @@ def test_a_run_killed_with_sigkill_resumes_without_rerunning_committed_steps(
         assert len(store.entries("k")) == TOTAL
     # A third process: the finished run calls no step at all.
     third_log = tmp_path / "3.log"
-    assert _worker("lanes", f"sqlite:{db}", "k", str(third_log), durability) == {"value": EXPECTED}
+    assert _durable_worker.call("lanes", f"sqlite:{db}", "k", str(third_log), durability) == {
+        "value": EXPECTED
+    }
     assert _lines(third_log) == []
 
 
 def _pause_then_resume_in_new_processes(spec: str, log: Path) -> None:
-    assert _worker("review", spec, "rev", str(log)) == {"paused": "ask", "run_id": "rev"}
+    assert _durable_worker.call("review", spec, "rev", str(log)) == {
+        "paused": "ask",
+        "run_id": "rev",
+    }
     assert _lines(log) == ["draft", "polish", "ask"]
     # A wrong answer in another process: refused, nothing ran, still paused.
     bad = subprocess.run(
@@ -128,7 +124,7 @@ def _pause_then_resume_in_new_processes(spec: str, log: Path) -> None:
         check=False,
     )
     assert bad.returncode != 0 and "InvalidAnswer" in bad.stderr
-    good = _worker("answer", spec, "rev", str(log), '{"ok": true, "reason": "fine"}')
+    good = _durable_worker.call("answer", spec, "rev", str(log), '{"ok": true, "reason": "fine"}')
     assert good == {"value": "published: fine"}
     assert Counter(_lines(log)) == Counter(draft=1, polish=1, ask=1, publish=1)
 

@@ -13,6 +13,7 @@ from _stores import Opener
 from returns.result import Success
 
 from dagfn import (
+    AlreadyAnswered,
     InvalidAnswer,
     InvalidArgument,
     Paused,
@@ -216,10 +217,11 @@ def test_answer_and_answers_together_or_a_step_not_paused_are_errors(
     with pytest.raises(InvalidArgument, match="either answer= or answers="):
         resume_sync(graph, "e", store=sqlite, answer={}, answers={"review": {}})
     resume_sync(graph, "e", store=sqlite, answer=Review(True, "ok"))
-    with pytest.raises(
-        InvalidArgument, match=r"run 'e' is not paused .*'succeeded'.*get its result"
-    ):
+    with pytest.raises(AlreadyAnswered, match="'review' of run 'e' was already answered") as seen:
         resume_sync(graph, "e", store=sqlite, answer=Review(True, "ok"))
+    assert (seen.value.step, seen.value.run_id) == ("review", "e")
+    with pytest.raises(AlreadyAnswered, match="'review'"):
+        resume_sync(graph, "e", store=sqlite, answers={"review": Review(False, "no")})
 
 
 def test_a_prompt_function_that_raises_is_a_step_failure(sqlite: SqliteStore) -> None:

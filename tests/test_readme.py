@@ -58,7 +58,7 @@ class Block:
                 break
             if text.startswith("# needs:"):
                 found += re.findall(r"dagfn\[([\w,-]+)\]", text)
-                found += [w for w in ("redis-server", "postgresql") if w in text]
+                found += [w for w in ("redis-server", "postgresql") if w in text.lower()]
         return tuple(part for item in found for part in item.split(","))
 
 
@@ -124,12 +124,12 @@ def skip_or_fail(why: str) -> None:
 
 def environment(needs: tuple[str, ...], request: pytest.FixtureRequest) -> dict[str, str]:
     """The reader's shell after set-up: `dagfn` on PATH, the checkout importable, and the URL
-    of a server a block needs (`REDIS_URL`, `POSTGRES_DSN`) started by the suite's fixtures."""
+    of a server a block needs (`REDIS_URL`, `DATABASE_URL`) started by the suite's fixtures."""
     env = dict(os.environ)
     if "redis-server" in needs or "redis" in needs:
         env["REDIS_URL"] = request.getfixturevalue("redis_url")
     if "postgresql" in needs or "postgres" in needs:
-        env["POSTGRES_DSN"] = request.getfixturevalue("postgres_dsn")
+        env["DATABASE_URL"] = request.getfixturevalue("postgres_dsn")
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.pop("COLUMNS", None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from _stores import Opener
 
 import dagfn.store
 from dagfn._errors import DagfnError, InvalidArgument
+from dagfn._lease import AlreadyAnswered, Claim, LeaseLost
 from dagfn.store import (
     Entry,
     RunExistsError,
@@ -307,3 +309,108 @@ def test_stores_are_context_managers(tmp_path: Path) -> None:
         store.open_run("r", fingerprint="fp", meta_json="{}")
     with pytest.raises(StoreClosedError):
         store.flush()
+
+
+# -- leases (run ownership, `dagfn._lease`) ------------------------------------------
+
+
+def take(store: Store, run_id: str = "r", owner: str = "a", ttl: float = 30.0) -> Claim:
+    return store.take_run(run_id, fingerprint="fp", meta_json="{}", owner=owner, ttl=ttl)
+
+
+def test_take_run_opens_the_run_and_takes_its_lease_once(store: Store) -> None:
+    first = take(store, owner="a")
+    assert first.token == 1 and first.holder is None
+    assert first.info == store.get_run("r") and first.info.status == "running"
+    second = take(store, owner="b")
+    assert (second.token, second.holder) == (None, "a")
+    assert 0 < second.holder_expires_in <= 30.0
+    lease = store.lease("r")
+    assert lease is not None and (lease.token, lease.owner) == (1, "a")
+
+
+def test_a_released_lease_is_taken_again_with_a_larger_token(store: Store) -> None:
+    first = take(store, owner="a")
+    assert first.token is not None
+    store.release("r", first.token)
+    again = take(store, owner="b")
+    assert again.token == 2 and again.holder is None
+    store.release("r", first.token)  # a stale release frees nothing
+    assert take(store, owner="c").holder == "b"
+
+
+def test_an_expired_lease_is_taken_over_and_its_owner_can_no_longer_write(store: Store) -> None:
+    """Fencing: every write of the old owner is refused in the write transaction."""
+    old = take(store, owner="old", ttl=0.05)
+    assert old.token is not None
+    time.sleep(0.1)
+    new = take(store, owner="new")
+    assert new.token == old.token + 1
+    assert store.renew("r", old.token, 30.0) is False
+    store.record("r", entry("late"), old.token)
+    with pytest.raises(LeaseLost, match="'r'") as lost:
+        store.flush()
+    assert lost.value.token == old.token
+    with pytest.raises(LeaseLost):
+        store.finish_run("r", "succeeded", "1", token=old.token)
+    store.record("r", entry("mine"), new.token)
+    store.flush()
+    assert list(store.entries("r")) == ["mine"]
+    assert store.get_run("r").status == "running"
+    store.finish_run("r", "succeeded", "2", token=new.token)  # and releases the lease
+    lease = store.lease("r")
+    assert lease is not None and lease.expires_at == 0.0
+    assert store.get_run("r").result_json == "2"
+
+
+def test_renew_keeps_a_short_lease_alive(store: Store) -> None:
+    claim = take(store, owner="a", ttl=0.3)
+    assert claim.token is not None
+    for _ in range(4):
+        time.sleep(0.1)
+        assert store.renew("r", claim.token, 0.3)
+    assert take(store, owner="b").holder == "a"
+
+
+def test_a_succeeded_run_is_taken_without_a_lease(store: Store) -> None:
+    claim = take(store)
+    assert claim.token is not None
+    store.finish_run("r", "succeeded", "7", token=claim.token)
+    again = take(store, owner="b")
+    assert (again.token, again.holder, again.info.result_json) == (None, None, "7")
+
+
+def test_answer_is_a_compare_and_set_on_the_pause(store: Store) -> None:
+    claim = take(store)
+    store.record("r", Entry("ask", "paused", '"prompt"', 1.0, 1.0), claim.token)
+    store.flush()
+    store.answer("r", [entry("ask", "yes")], token=claim.token)
+    with pytest.raises(AlreadyAnswered, match="'ask'") as caught:
+        store.answer("r", [entry("ask", "no")], token=claim.token)
+    assert caught.value.step == "ask"
+    with pytest.raises(AlreadyAnswered, match="'never'"):
+        store.answer("r", [entry("never", "no")], token=None)
+    assert store.entries("r")["ask"].output_json == "'yes'"
+
+
+def test_an_answer_of_a_lost_owner_is_refused(store: Store) -> None:
+    old = take(store, owner="old", ttl=0.05)
+    store.record("r", Entry("ask", "paused", '"prompt"', 1.0, 1.0))
+    time.sleep(0.1)
+    assert take(store, owner="new").token == 2
+    with pytest.raises(LeaseLost):
+        store.answer("r", [entry("ask", "yes")], token=old.token)
+    assert store.entries("r")["ask"].status == "paused"
+
+
+def test_leases_are_shared_by_store_objects_on_the_same_data(open_durable_store: Opener) -> None:
+    one, two = open_durable_store(), open_durable_store()
+    assert take(one, owner="a").token == 1
+    assert take(two, owner="b").holder == "a"
+
+
+def test_deleting_a_run_deletes_its_lease(store: Store) -> None:
+    take(store)
+    store.delete_run("r")
+    assert store.lease("r") is None
+    assert take(store, owner="b").token == 1

@@ -213,3 +213,26 @@ def test_a_group_of_many_rows_with_repeated_paths_keeps_the_last_of_each(tmp_pat
     assert [e.output_json for p, e in entries.items() if p[0] == "q"] == [
         str(n) for n in range(1, 130)
     ]
+
+
+def test_a_file_written_before_leases_opens_and_takes_leases(tmp_path: Path) -> None:
+    """Schema version 1 files without the lease columns get them when opened."""
+    path = tmp_path / "old.db"
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.executescript(
+            """
+            CREATE TABLE dagfn_schema (version INTEGER NOT NULL);
+            INSERT INTO dagfn_schema VALUES (1);
+            CREATE TABLE runs (run_id TEXT PRIMARY KEY NOT NULL, fingerprint TEXT NOT NULL,
+                status TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL,
+                meta_json TEXT NOT NULL, result_json TEXT) WITHOUT ROWID;
+            INSERT INTO runs VALUES ('old', 'fp', 'running', 1.0, 1.0, '{}', NULL);
+            """
+        )
+    with SqliteStore(path) as store:
+        assert store.lease("old") is None
+        claim = store.take_run("old", fingerprint="fp", meta_json="{}", owner="me", ttl=30)
+        assert claim.token == 1 and claim.info.created_at == 1.0
+        store.finish_run("old", "succeeded", "1", token=claim.token)
+        assert store.get_run("old").status == "succeeded"
+    assert integrity(path) == "ok"

@@ -4,8 +4,8 @@ Layout: the contract (the row types and the `Store` protocol) lives in
 `dagfn._storage`, where the interpreter, which uses it, can import it;
 here are `_ops` (write operations and their meaning, written once), `_writer` (the
 group-commit writer thread), `_base` (checks shared by every store), and one
-module per backend: `_memory`, `_sqlite`, `_redis` (imports redis-py lazily,
-so it is an optional dependency).
+module per backend: `_memory`, `_sqlite`, `_redis` and `_postgres` (imported
+lazily, on first use: redis-py and psycopg are optional dependencies).
 
 Rows hold JSON text only; run ids are keys, never file paths.
 """
@@ -30,11 +30,12 @@ from ._memory import MemoryStore as MemoryStore
 from ._sqlite import SqliteStore as SqliteStore
 
 if _typing.TYPE_CHECKING:
+    from ._postgres import PostgresStore as PostgresStore
     from ._redis import RedisStore as RedisStore
 
 
 def __getattr__(name: str) -> _typing.Any:
-    # RedisStore imports redis-py, an optional dependency: only on first use.
+    # RedisStore imports redis-py, PostgresStore psycopg, optional dependencies: only on use.
     if name == "RedisStore":
         try:
             from ._redis import RedisStore
@@ -44,6 +45,10 @@ def __getattr__(name: str) -> _typing.Any:
             message = "RedisStore needs the optional dependency 'redis': pip install 'dagfn[redis]'"
             raise ImportError(message, name="redis") from exc
         return RedisStore
+    if name == "PostgresStore":
+        from ._postgres import PostgresStore
+
+        return PostgresStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -51,6 +56,7 @@ __all__ = [
     "Entry",
     "EntryStatus",
     "MemoryStore",
+    "PostgresStore",
     "RedisStore",
     "RunExistsError",
     "RunInfo",

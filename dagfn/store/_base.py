@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Mapping, Set
+from collections.abc import Callable, Mapping, Sequence, Set
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
+from dagfn._checks import positive
 from dagfn._errors import expected
+from dagfn._lease import Claim, Lease
 from dagfn._storage import (
     Entry,
     RunInfo,
@@ -16,10 +18,24 @@ from dagfn._storage import (
     check_run_id,
     check_run_status,
     check_text,
+    stored_entry_status,
+    stored_run_status,
 )
 
 from ._errors import UnknownRunError
-from ._ops import AddDurations, CopyRun, DeleteRun, FinishRun, Op, OpenRun, ResetRun
+from ._ops import (
+    AddDurations,
+    Answer,
+    CopyRun,
+    DeleteRun,
+    FinishRun,
+    Op,
+    OpenRun,
+    Release,
+    Renew,
+    ResetRun,
+    TakeRun,
+)
 from ._writer import GroupWriter
 
 
@@ -34,7 +50,7 @@ class StoreBase(abc.ABC):
     # -- primitives ----------------------------------------------------------
 
     @abc.abstractmethod
-    def record(self, run_id: str, entry: Entry) -> None:
+    def record(self, run_id: str, entry: Entry, token: int | None = None) -> None:
         """Enqueue `entry` for run `run_id`; see `Store.record`."""
 
     @abc.abstractmethod
@@ -73,6 +89,10 @@ class StoreBase(abc.ABC):
     def _read_durations(self, fingerprint: str) -> dict[str, float]:
         """Read one plan's committed duration summary: seconds per step path."""
 
+    @abc.abstractmethod
+    def _read_lease(self, run_id: str) -> Lease | None:
+        """Read one run's committed lease row."""
+
     # -- the protocol --------------------------------------------------------
 
     def open_run(self, run_id: str, *, fingerprint: str, meta_json: str) -> RunInfo:
@@ -102,12 +122,55 @@ class StoreBase(abc.ABC):
             raise UnknownRunError.for_run(run_id)
         return entries
 
-    def finish_run(self, run_id: str, status: RunStatus, result_json: str | None) -> None:
-        """Set a run's status and result; raise `UnknownRunError` if there is no such run."""
+    def finish_run(
+        self, run_id: str, status: RunStatus, result_json: str | None, *, token: int | None = None
+    ) -> None:
+        """Set a run's status and result (with ``token``: fenced, and the lease released).
+
+        Raises `UnknownRunError` if there is no such run, `LeaseLost` if the
+        lease holds another token.
+        """
         check_run_id(run_id)
         check_run_status(status)
         check_text(result_json, "result_json", optional=True)
-        self._call(FinishRun(run_id, status, result_json))
+        self._call(FinishRun(run_id, status, result_json, _maybe_token(token)))
+
+    def take_run(
+        self, run_id: str, *, fingerprint: str, meta_json: str, owner: str, ttl: float
+    ) -> Claim:
+        """Open the run and take its lease if it is free; see `Store.take_run`."""
+        check_run_id(run_id)
+        check_text(fingerprint, "fingerprint")
+        check_text(meta_json, "meta_json")
+        check_text(owner, "owner")
+        positive("ttl", ttl, what="positive seconds")
+        claim = self._call(TakeRun(run_id, fingerprint, meta_json, owner, float(ttl)))
+        assert isinstance(claim, Claim)
+        return claim
+
+    def renew(self, run_id: str, token: int, ttl: float) -> bool:
+        """Extend the lease holding ``token``; False if the lease was lost."""
+        check_run_id(run_id)
+        positive("ttl", ttl, what="positive seconds")
+        return bool(self._call(Renew(run_id, _token(token), float(ttl))))
+
+    def release(self, run_id: str, token: int) -> None:
+        """Free the lease if it still holds ``token``."""
+        check_run_id(run_id)
+        self._call(Release(run_id, _token(token)))
+
+    def lease(self, run_id: str) -> Lease | None:
+        """The run's lease row, None if it never had one (expired ones included)."""
+        check_run_id(run_id)
+        self._barrier()
+        return self._read_lease(run_id)
+
+    def answer(self, run_id: str, entries: Sequence[Entry], *, token: int | None) -> None:
+        """Compare-and-set answers on paused interrupts; see `Store.answer`."""
+        check_run_id(run_id)
+        if not all(isinstance(entry, Entry) for entry in entries):
+            raise expected("a sequence of Entry", "entries", entries)
+        self._call(Answer(run_id, tuple(entries), _maybe_token(token)))
 
     def list_runs(self) -> list[RunInfo]:
         """Return every run, newest first."""
@@ -176,6 +239,59 @@ class StoreBase(abc.ABC):
         self.close()
 
 
+def run_from_row(row: Any) -> RunInfo:
+    """A `RunInfo` from a SQL row (run_id, fingerprint, status, created_at, updated_at,
+    meta_json, result_json): SQLite, PostgreSQL."""
+    run_id, fingerprint, status, created_at, updated_at, meta_json, result_json = row
+    return RunInfo(
+        run_id=run_id,
+        fingerprint=fingerprint,
+        status=stored_run_status(status),
+        created_at=created_at,
+        updated_at=updated_at,
+        meta_json=meta_json,
+        result_json=result_json,
+    )
+
+
+def run_params(info: RunInfo) -> tuple[object, ...]:
+    """The SQL row of a `RunInfo`, in `run_from_row`'s order."""
+    return (
+        info.run_id,
+        info.fingerprint,
+        info.status,
+        info.created_at,
+        info.updated_at,
+        info.meta_json,
+        info.result_json,
+    )
+
+
+def entry_from_row(row: Any) -> Entry:
+    """An `Entry` from a SQL row (path, status, output_json, started_at, finished_at,
+    attempts, error): SQLite, PostgreSQL."""
+    path, status, output_json, started_at, finished_at, attempts, error = row
+    return Entry(
+        path=path,
+        status=stored_entry_status(status),
+        output_json=output_json,
+        started_at=started_at,
+        finished_at=finished_at,
+        attempts=attempts,
+        error=error,
+    )
+
+
+def _token(token: object) -> int:
+    if isinstance(token, int) and not isinstance(token, bool):
+        return token
+    raise expected("a lease token (an int)", "token", token)
+
+
+def _maybe_token(token: object) -> int | None:
+    return None if token is None else _token(token)
+
+
 def _acceptor(keep: object) -> Callable[[str], bool]:
     if isinstance(keep, Set):
         return keep.__contains__
@@ -194,9 +310,9 @@ class WriterStore(StoreBase):
     _writer: GroupWriter[Op]
     _submit: Callable[[Op], None]
 
-    def record(self, run_id: str, entry: Entry) -> None:
+    def record(self, run_id: str, entry: Entry, token: int | None = None) -> None:
         """Enqueue `entry`; see `Store.record` (raises `StoreClosedError`, `StoreWriteError`)."""
-        self._submit((run_id, entry))
+        self._submit((run_id, entry, token))
 
     def flush(self) -> None:
         """Block until recorded rows are committed; see `Store.flush` for what raises."""

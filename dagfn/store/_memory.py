@@ -7,6 +7,7 @@ import time
 from collections import deque
 from collections.abc import Collection, Sequence
 
+from dagfn._lease import Lease
 from dagfn._storage import Entry, RunInfo, fold_duration
 
 from ._base import StoreBase
@@ -17,17 +18,33 @@ from ._ops import Op, apply
 class _MemoryTxn:
     """`Txn` over the dicts of a `MemoryStore` (its lock is held)."""
 
-    __slots__ = ("_durations", "_entries", "_runs")
+    __slots__ = ("_durations", "_entries", "_leases", "_runs")
 
     def __init__(
         self,
         runs: dict[str, RunInfo],
         entries: dict[str, dict[str, Entry]],
         durations: dict[str, dict[str, tuple[float, int]]],
+        leases: dict[str, Lease],
     ) -> None:
         self._runs = runs
         self._entries = entries
         self._durations = durations
+        self._leases = leases
+
+    def load_leases(
+        self, run_ids: Collection[str], *, clock: bool
+    ) -> tuple[dict[str, Lease | None], float]:
+        return {run_id: self._leases.get(run_id) for run_id in run_ids}, time.time()
+
+    def load_entry(self, run_id: str, path: str) -> Entry | None:
+        return self._entries.get(run_id, {}).get(path)
+
+    def put_lease(self, run_id: str, lease: Lease | None) -> None:
+        if lease is None:
+            self._leases.pop(run_id, None)
+        else:
+            self._leases[run_id] = lease
 
     def load_runs(self, run_ids: Collection[str]) -> dict[str, RunInfo | None]:
         return {run_id: self._runs.get(run_id) for run_id in run_ids}
@@ -66,15 +83,16 @@ class MemoryStore(StoreBase):
         self._entries: dict[str, dict[str, Entry]] = {}  # same keys as `_runs`
         # plan fingerprint -> step path -> (mean seconds, runs folded in, at most DURATION_RUNS)
         self._durations: dict[str, dict[str, tuple[float, int]]] = {}
+        self._leases: dict[str, Lease] = {}  # keys: runs that were ever taken
         self._pending: deque[Op] = deque()  # appended by any thread, drained under the lock
         self._deferred: BaseException | None = None  # the first dropped-row error since a flush
         self._closed = False
 
-    def record(self, run_id: str, entry: Entry) -> None:
+    def record(self, run_id: str, entry: Entry, token: int | None = None) -> None:
         """Enqueue `entry`; raise `StoreClosedError` after `close`."""
         if self._closed:
             raise StoreClosedError("The store is closed")
-        self._pending.append((run_id, entry))
+        self._pending.append((run_id, entry, token))
 
     def flush(self) -> None:
         """Apply recorded rows; raise `UnknownRunError` if some named a missing run."""
@@ -120,7 +138,7 @@ class MemoryStore(StoreBase):
             ops.append(op)
         if not ops:
             return None
-        txn = _MemoryTxn(self._runs, self._entries, self._durations)
+        txn = _MemoryTxn(self._runs, self._entries, self._durations, self._leases)
         results = apply(ops, txn, time.time())
         if self._deferred is None:
             last = len(ops) - 1 if op is not None else len(ops)
@@ -135,6 +153,10 @@ class MemoryStore(StoreBase):
         with self._lock:
             journal = self._entries.get(run_id)
             return None if journal is None else dict(sorted(journal.items()))
+
+    def _read_lease(self, run_id: str) -> Lease | None:
+        with self._lock:
+            return self._leases.get(run_id)
 
     def _read_runs(self) -> list[RunInfo]:
         with self._lock:

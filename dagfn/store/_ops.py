@@ -14,6 +14,7 @@ from typing import Protocol
 
 import attrs
 
+from dagfn._lease import AlreadyAnswered, Claim, Lease, LeaseLost
 from dagfn._storage import Entry, RunInfo, RunStatus
 
 from ._errors import RunExistsError, UnknownRunError
@@ -30,11 +31,57 @@ class OpenRun:
 
 @attrs.frozen
 class FinishRun:
-    """Set a run's status and result; the result is None."""
+    """Set a run's status and result; the result is None.
+
+    With a ``token``: fenced (`LeaseLost` if the lease holds another), and
+    the lease is released.
+    """
 
     run_id: str
     status: RunStatus
     result_json: str | None
+    token: int | None = None
+
+
+@attrs.frozen
+class TakeRun:
+    """Open the run and take its lease if it is free; the result is a `Claim`."""
+
+    run_id: str
+    fingerprint: str
+    meta_json: str
+    owner: str
+    ttl: float
+
+
+@attrs.frozen
+class Renew:
+    """Extend the lease holding ``token`` by ``ttl`` from now; the result is a bool."""
+
+    run_id: str
+    token: int
+    ttl: float
+
+
+@attrs.frozen
+class Release:
+    """Free the lease if it holds ``token``; the result is None."""
+
+    run_id: str
+    token: int
+
+
+@attrs.frozen
+class Answer:
+    """Compare-and-set the answers of paused interrupts; the result is None.
+
+    Every entry's path must hold a "paused" entry (else `AlreadyAnswered`,
+    and nothing is written); with a ``token`` the write is fenced.
+    """
+
+    run_id: str
+    entries: tuple[Entry, ...]
+    token: int | None
 
 
 @attrs.frozen
@@ -76,15 +123,43 @@ class AddDurations:
 
 
 # The hot-path operation is a bare tuple: building it costs less than an object.
-Record = tuple[str, Entry]
-Op = Record | OpenRun | FinishRun | DeleteRun | CopyRun | ResetRun | AddDurations
+# (run id, entry, lease token or None): a token fences the row (see `dagfn._lease`).
+Record = tuple[str, Entry, int | None]
+RunOp = (
+    OpenRun
+    | FinishRun
+    | DeleteRun
+    | CopyRun
+    | ResetRun
+    | TakeRun
+    | Renew
+    | Release
+    | Answer
+    | AddDurations
+)
+Op = Record | RunOp
 
 
 class Txn(Protocol):
-    """One backend transaction: all reads first (`load_runs`), then writes."""
+    """One backend transaction: reads first (`load_leases`, `load_entry`, then `load_runs`),
+    then writes."""
+
+    def load_leases(
+        self, run_ids: Collection[str], *, clock: bool
+    ) -> tuple[dict[str, Lease | None], float]:
+        """Read the leases (None for none) and, if ``clock``, the lease clock's now.
+
+        Called at most once, before `load_runs`, and only when an op needs leases.
+        """
 
     def load_runs(self, run_ids: Collection[str]) -> dict[str, RunInfo | None]:
         """Read the runs (None for a missing one); called once, before any write."""
+
+    def load_entry(self, run_id: str, path: str) -> Entry | None:
+        """Read one committed entry (for `Answer`'s compare-and-set), before `load_runs`."""
+
+    def put_lease(self, run_id: str, lease: Lease | None) -> None:
+        """Insert or replace a run's lease row (None: delete it)."""
 
     def put_run(self, info: RunInfo) -> None:
         """Insert or replace one run row."""
@@ -99,11 +174,16 @@ class Txn(Protocol):
         """Fold ``seconds`` into the plan's duration summary (`dagfn._storage.fold_duration`)."""
 
 
-def _run_ids(ops: Sequence[Op]) -> set[str]:
+def _run_ids(ops: Sequence[Op]) -> tuple[set[str], set[str], bool]:
+    """The runs a group touches, the runs whose lease it reads, and whether it needs the clock."""
     ids: set[str] = set()
+    leased: set[str] = set()
+    clock = False
     for op in ops:
         if isinstance(op, tuple):
             ids.add(op[0])
+            if op[2] is not None:
+                leased.add(op[0])
         elif isinstance(op, CopyRun):
             ids.add(op.src)
             ids.add(op.dst)
@@ -111,7 +191,20 @@ def _run_ids(ops: Sequence[Op]) -> set[str]:
             pass  # a plan's summary, not a run
         else:
             ids.add(op.run_id)
-    return ids
+            if isinstance(op, TakeRun | Renew):
+                clock = True
+                leased.add(op.run_id)
+            elif (
+                isinstance(op, Release | DeleteRun | ResetRun)
+                or getattr(op, "token", None) is not None
+            ):
+                leased.add(op.run_id)
+    return ids, leased, clock
+
+
+def touched_runs(ops: Sequence[Op]) -> set[str]:
+    """Every run id the ops read or write (a backend may lock them first)."""
+    return _run_ids(ops)[0]
 
 
 def apply(ops: Sequence[Op], txn: Txn, now: float) -> list[object]:
@@ -122,7 +215,18 @@ def apply(ops: Sequence[Op], txn: Txn, now: float) -> list[object]:
     rows are dropped and the first record of that run carries an
     `UnknownRunError` (the writer reports it at the next flush).
     """
-    runs = txn.load_runs(_run_ids(ops))
+    ids, leased, clock = _run_ids(ops)
+    leases: dict[str, Lease | None] = {}
+    lease_now = now
+    if leased:
+        leases, lease_now = txn.load_leases(leased, clock=clock)
+    answered = {
+        (op.run_id, entry.path): txn.load_entry(op.run_id, entry.path)
+        for op in ops
+        if isinstance(op, Answer)
+        for entry in op.entries
+    }
+    runs = txn.load_runs(ids)
     results: list[object] = [None] * len(ops)
     # Consecutive records are written per run in one call; `touched` runs get
     # their updated_at bumped once at the end of the group.
@@ -138,7 +242,12 @@ def apply(ops: Sequence[Op], txn: Txn, now: float) -> list[object]:
 
     for index, op in enumerate(ops):
         if isinstance(op, tuple):
-            run_id, entry = op
+            run_id, entry, token = op
+            if token is not None and not _holds(leases, run_id, token):
+                if run_id not in dropped:
+                    dropped.add(run_id)
+                    results[index] = LeaseLost(run_id, token)
+                continue
             if runs[run_id] is not None:
                 batch.setdefault(run_id, []).append(entry)
             elif run_id not in dropped:
@@ -155,7 +264,23 @@ def apply(ops: Sequence[Op], txn: Txn, now: float) -> list[object]:
             txn.add_durations(op.fingerprint, op.seconds)
             continue
         write_batch()
-        results[index] = _apply_run_op(op, runs, txn, now, touched)
+        if isinstance(op, Answer):
+            results[index] = _answer(op, runs, leases, answered, txn, touched)
+        elif isinstance(op, TakeRun | Renew | Release):
+            results[index] = _apply_lease_op(op, runs, leases, txn, lease_now)
+        elif isinstance(op, FinishRun) and op.token is not None:
+            if _holds(leases, op.run_id, op.token):
+                results[index] = _apply_run_op(op, runs, txn, now, touched)
+                _free(op.run_id, op.token, leases, txn)
+            else:
+                results[index] = LeaseLost(op.run_id, op.token)
+        else:
+            results[index] = _apply_run_op(op, runs, txn, now, touched)
+            if isinstance(op, ResetRun) and (kept := leases.get(op.run_id)) is not None:
+                txn.put_lease(op.run_id, kept)  # still owned (SQLite keeps it in the run's row)
+            if isinstance(op, DeleteRun) and leases.get(op.run_id) is not None:
+                txn.put_lease(op.run_id, None)
+                leases[op.run_id] = None
     write_batch()
     for run_id in touched:
         info = runs[run_id]
@@ -240,3 +365,69 @@ def _copy_run(op: CopyRun, runs: dict[str, RunInfo | None], txn: Txn, now: float
     txn.put_entries(op.dst, op.entries)
     runs[op.dst] = info
     return None
+
+
+def _holds(leases: dict[str, Lease | None], run_id: str, token: int) -> bool:
+    """Whether the run's lease still holds ``token`` (expired but not taken over counts)."""
+    lease = leases.get(run_id)
+    return lease is not None and lease.token == token
+
+
+def _free(run_id: str, token: int, leases: dict[str, Lease | None], txn: Txn) -> None:
+    lease = leases.get(run_id)
+    if lease is not None and lease.token == token:
+        leases[run_id] = freed = attrs.evolve(lease, expires_at=0.0)
+        txn.put_lease(run_id, freed)
+
+
+def _answer(
+    op: Answer,
+    runs: dict[str, RunInfo | None],
+    leases: dict[str, Lease | None],
+    answered: dict[tuple[str, str], Entry | None],
+    txn: Txn,
+    touched: set[str],
+) -> object:
+    """The compare-and-set of `Answer`: every path must still be paused."""
+    if runs[op.run_id] is None:
+        return UnknownRunError.for_run(op.run_id)
+    if op.token is not None and not _holds(leases, op.run_id, op.token):
+        return LeaseLost(op.run_id, op.token)
+    for entry in op.entries:
+        before = answered[op.run_id, entry.path]
+        if before is None or before.status != "paused":
+            return AlreadyAnswered(op.run_id, entry.path)
+    for entry in op.entries:  # a later Answer of the same group sees these
+        answered[op.run_id, entry.path] = entry
+    txn.put_entries(op.run_id, op.entries)
+    touched.add(op.run_id)
+    return None
+
+
+def _apply_lease_op(
+    op: TakeRun | Renew | Release,
+    runs: dict[str, RunInfo | None],
+    leases: dict[str, Lease | None],
+    txn: Txn,
+    now: float,
+) -> object:
+    """Apply one op on a run's lease (``now`` in the lease clock); its result (see `apply`)."""
+    if isinstance(op, Release):
+        _free(op.run_id, op.token, leases, txn)
+        return None
+    lease = leases.get(op.run_id)
+    if isinstance(op, Renew):
+        if lease is None or lease.token != op.token:
+            return False
+        leases[op.run_id] = lease = attrs.evolve(lease, expires_at=now + op.ttl)
+        txn.put_lease(op.run_id, lease)
+        return True
+    info = _open_run(OpenRun(op.run_id, op.fingerprint, op.meta_json), runs, txn, now, set())
+    if info.status == "succeeded" and info.fingerprint == op.fingerprint:
+        return Claim(info, None)
+    if lease is not None and lease.expires_at > now:
+        return Claim(info, None, lease.owner, lease.expires_at - now)
+    token = 1 if lease is None else lease.token + 1
+    leases[op.run_id] = lease = Lease(token, op.owner, now + op.ttl)
+    txn.put_lease(op.run_id, lease)
+    return Claim(info, token)

@@ -10,8 +10,11 @@ Key layout (``P`` is the prefix, ``T`` is the run id percent-encoded with
     P:entries:T    hash    field: step path; value: the entry as a JSON object
     P:durations:F  hash    a plan's duration summary (``F``: its fingerprint, encoded
                            like ``T``); field: step path; value: "<mean seconds> <runs>"
+    P:lease:T      hash    token, owner, expires_at (see `dagfn._lease`)
 
-A group commit is one MULTI/EXEC, under WATCH of the run keys it reads.
+A group commit is one MULTI/EXEC, under WATCH of the run, lease and entry keys
+it reads. Lease times are the server's clock (``TIME``), shared by every
+client machine.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from redis.retry import Retry
 
 from dagfn._checks import in_range
 from dagfn._errors import expected
+from dagfn._lease import Lease
 from dagfn._storage import (
     DURATION_RUNS,
     Entry,
@@ -84,6 +88,15 @@ class _Keys:
 
     def durations(self, fingerprint: str) -> str:
         return f"{self.prefix}:durations:{quote(fingerprint, safe='')}"
+
+    def lease(self, run_id: str) -> str:
+        return f"{self.prefix}:lease:{quote(run_id, safe='')}"
+
+
+def _lease_from_hash(fields: Mapping[str, str]) -> Lease | None:
+    if not fields:
+        return None
+    return Lease(int(fields["token"]), fields["owner"], float(fields["expires_at"]))
 
 
 def _run_to_hash(info: RunInfo) -> dict[Any, str]:
@@ -148,6 +161,40 @@ class _RedisTxn:
     def __init__(self, pipe: redis.client.Pipeline, keys: _Keys) -> None:
         self._pipe = pipe
         self._keys = keys
+
+    def load_leases(
+        self, run_ids: Collection[str], *, clock: bool
+    ) -> tuple[dict[str, Lease | None], float]:
+        ordered = list(run_ids)
+        keys = [self._keys.lease(run_id) for run_id in ordered]
+        self._pipe.watch(*keys)  # type: ignore[no-untyped-call]  # untyped in redis-py
+        leases = {
+            run_id: _lease_from_hash(cast(dict[str, str], self._pipe.hgetall(key)))
+            for run_id, key in zip(ordered, keys, strict=True)
+        }
+        now = 0.0
+        if clock:
+            seconds, micros = self._pipe.time()
+            now = seconds + micros / 1e6
+        return leases, now
+
+    def load_entry(self, run_id: str, path: str) -> Entry | None:
+        key = self._keys.entries(run_id)
+        self._pipe.watch(key)  # type: ignore[no-untyped-call]  # untyped in redis-py
+        text = cast(str | None, self._pipe.hget(key, path))
+        return None if text is None else _entry_from_json(path, text)
+
+    def put_lease(self, run_id: str, lease: Lease | None) -> None:
+        key = self._keys.lease(run_id)
+        if lease is None:
+            self._pipe.delete(key)
+        else:
+            fields: dict[Any, str] = {
+                "token": str(lease.token),
+                "owner": lease.owner,
+                "expires_at": repr(lease.expires_at),
+            }
+            self._pipe.hset(key, mapping=fields)
 
     def load_runs(self, run_ids: Collection[str]) -> dict[str, RunInfo | None]:
         ordered = list(run_ids)
@@ -301,6 +348,11 @@ class RedisStore(WriterStore):
         if not exists:
             return None
         return {path: _entry_from_json(path, text) for path, text in sorted(rows.items())}
+
+    def _read_lease(self, run_id: str) -> Lease | None:
+        return _lease_from_hash(
+            cast(dict[str, str], self._client.hgetall(self._keys.lease(run_id)))
+        )
 
     def _read_runs(self) -> list[RunInfo]:
         try:

@@ -10,6 +10,13 @@ Schema (version 1, recorded in ``dagfn_schema``)::
 
 The ``durations`` table (a plan's duration summary, see
 `dagfn._storage.fold_duration`) is created in files of version 1 that lack it.
+    runs.lease_token, lease_owner, lease_expires: the run's lease (see `dagfn._lease`)
+
+The lease columns are added when missing, so files of version 1 written
+before they existed open unchanged; they live in the run's row so that taking
+and releasing a lease writes no page that opening and finishing the run does
+not write anyway. Lease times are this machine's wall clock (one SQLite file
+is shared by processes of one machine only).
 
 Run ids and paths are bound as SQL parameters, never interpolated.
 """
@@ -22,19 +29,18 @@ import sqlite3
 import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
-from typing import Any, Literal
+from typing import Literal
 
 from dagfn._checks import in_range, non_negative
 from dagfn._errors import expected
+from dagfn._lease import Lease
 from dagfn._storage import (
     DURATION_RUNS,
     Entry,
     RunInfo,
-    stored_entry_status,
-    stored_run_status,
 )
 
-from ._base import WriterStore
+from ._base import WriterStore, entry_from_row, run_from_row, run_params
 from ._errors import SchemaVersionError, StoreError
 from ._ops import Op, apply
 from ._writer import GroupWriter
@@ -80,8 +86,20 @@ _ADD_DURATION = f"""INSERT INTO durations (fingerprint, path, seconds, runs) VAL
 
 _RUN_COLUMNS = "run_id, fingerprint, status, created_at, updated_at, meta_json, result_json"
 _ENTRY_COLUMNS = "path, status, output_json, started_at, finished_at, attempts, error"
-_PUT_RUN = f"INSERT OR REPLACE INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+# An upsert, not INSERT OR REPLACE: the row's lease columns stay as they are.
+_PUT_RUN = (
+    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO "
+    "UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status, "
+    "created_at = excluded.created_at, updated_at = excluded.updated_at, "
+    "meta_json = excluded.meta_json, result_json = excluded.result_json"
+)
+_LEASE_COLUMNS = (("lease_token", "INTEGER"), ("lease_owner", "TEXT"), ("lease_expires", "REAL"))
 _GET_RUN = f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?"
+_GET_LEASE = (
+    "SELECT lease_token, lease_owner, lease_expires FROM runs"
+    " WHERE run_id = ? AND lease_token IS NOT NULL"
+)
+_GET_ENTRY = f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE run_id = ? AND path = ?"
 # Entries are inserted up to this many rows per statement: one sqlite3_step (one
 # release of the GIL) per chunk instead of per row. Chunk sizes are powers of two,
 # so only a few statement texts exist (sqlite3 caches their compiled forms).
@@ -100,32 +118,6 @@ assert max(_PUT_ENTRIES) == _ROWS_PER_INSERT
 _SYNCHRONOUS = {"NORMAL": "PRAGMA synchronous = NORMAL", "FULL": "PRAGMA synchronous = FULL"}
 
 
-def _run_from_row(row: Any) -> RunInfo:
-    run_id, fingerprint, status, created_at, updated_at, meta_json, result_json = row
-    return RunInfo(
-        run_id=run_id,
-        fingerprint=fingerprint,
-        status=stored_run_status(status),
-        created_at=created_at,
-        updated_at=updated_at,
-        meta_json=meta_json,
-        result_json=result_json,
-    )
-
-
-def _entry_from_row(row: Any) -> Entry:
-    path, status, output_json, started_at, finished_at, attempts, error = row
-    return Entry(
-        path=path,
-        status=stored_entry_status(status),
-        output_json=output_json,
-        started_at=started_at,
-        finished_at=finished_at,
-        attempts=attempts,
-        error=error,
-    )
-
-
 class _SqliteTxn:
     """`Txn` on the writer's connection, inside ``BEGIN IMMEDIATE``."""
 
@@ -134,26 +126,42 @@ class _SqliteTxn:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
+    def load_leases(
+        self, run_ids: Collection[str], *, clock: bool
+    ) -> tuple[dict[str, Lease | None], float]:
+        leases: dict[str, Lease | None] = {}
+        for run_id in run_ids:
+            row = self._conn.execute(_GET_LEASE, (run_id,)).fetchone()
+            leases[run_id] = None if row is None else Lease(*row)
+        return leases, time.time()
+
+    def load_entry(self, run_id: str, path: str) -> Entry | None:
+        row = self._conn.execute(_GET_ENTRY, (run_id, path)).fetchone()
+        return None if row is None else entry_from_row(row)
+
+    def put_lease(self, run_id: str, lease: Lease | None) -> None:
+        if lease is None:
+            self._conn.execute(
+                "UPDATE runs SET lease_token = NULL, lease_owner = NULL, lease_expires = NULL"
+                " WHERE run_id = ?",
+                (run_id,),
+            )
+        else:
+            self._conn.execute(
+                "UPDATE runs SET lease_token = ?, lease_owner = ?, lease_expires = ?"
+                " WHERE run_id = ?",
+                (lease.token, lease.owner, lease.expires_at, run_id),
+            )
+
     def load_runs(self, run_ids: Collection[str]) -> dict[str, RunInfo | None]:
         runs: dict[str, RunInfo | None] = {}
         for run_id in run_ids:
             row = self._conn.execute(_GET_RUN, (run_id,)).fetchone()
-            runs[run_id] = None if row is None else _run_from_row(row)
+            runs[run_id] = None if row is None else run_from_row(row)
         return runs
 
     def put_run(self, info: RunInfo) -> None:
-        self._conn.execute(
-            _PUT_RUN,
-            (
-                info.run_id,
-                info.fingerprint,
-                info.status,
-                info.created_at,
-                info.updated_at,
-                info.meta_json,
-                info.result_json,
-            ),
-        )
+        self._conn.execute(_PUT_RUN, run_params(info))
 
     def put_entries(self, run_id: str, entries: Sequence[Entry]) -> None:
         # Rows of one statement replace in order, like executemany: the last
@@ -209,6 +217,10 @@ class _SqliteSink:
         with self._transaction():
             for statement in _SCHEMA:
                 self._conn.execute(statement)
+            have = {row[1] for row in self._conn.execute("PRAGMA table_info(runs)")}
+            for column, kind in _LEASE_COLUMNS:  # fixed strings
+                if column not in have:
+                    self._conn.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
             row = self._conn.execute("SELECT max(version) FROM dagfn_schema").fetchone()
             if row[0] is None:
                 self._conn.execute(
@@ -337,7 +349,7 @@ class SqliteStore(WriterStore):
     def _read_run(self, run_id: str) -> RunInfo | None:
         with self._readers.snapshot() as conn:
             row = conn.execute(_GET_RUN, (run_id,)).fetchone()
-        return None if row is None else _run_from_row(row)
+        return None if row is None else run_from_row(row)
 
     def _read_entries(self, run_id: str) -> dict[str, Entry] | None:
         with self._readers.snapshot() as conn:
@@ -346,14 +358,19 @@ class SqliteStore(WriterStore):
             rows = conn.execute(
                 f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE run_id = ? ORDER BY path", (run_id,)
             ).fetchall()
-        return {row[0]: _entry_from_row(row) for row in rows}
+        return {row[0]: entry_from_row(row) for row in rows}
+
+    def _read_lease(self, run_id: str) -> Lease | None:
+        with self._readers.snapshot() as conn:
+            row = conn.execute(_GET_LEASE, (run_id,)).fetchone()
+        return None if row is None else Lease(*row)
 
     def _read_runs(self) -> list[RunInfo]:
         with self._readers.snapshot() as conn:
             rows = conn.execute(
                 f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY created_at DESC, run_id DESC"
             ).fetchall()
-        return [_run_from_row(row) for row in rows]
+        return [run_from_row(row) for row in rows]
 
     def _read_durations(self, fingerprint: str) -> dict[str, float]:
         with self._readers.snapshot() as conn:
