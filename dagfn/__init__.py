@@ -5,8 +5,9 @@ layer or of the layers above it, as `tests/test_layers.py` checks):
 
 - foundation: `_errors` (`DagfnError`, the message shape), `_checks` (argument
   predicates), `_annotations` (what a return annotation promises), `_convert`
-  (the cattrs converter factory), `_failures` (`RunFailure`, `Paused`): plain
-  values and helpers every layer, edges included, may use.
+  (the cattrs converter factory), `_failures` (`RunFailure`, `Paused`),
+  `_fingerprint` (canonical digests, code fingerprints): plain values and
+  helpers every layer, edges included, may use.
 - expression: `_expr` (the untyped nodes), `_graph` (`Graph`, `node`, `>>`,
   `&`, `gather`, policies), `_route` (`route`), `_state` (`update`), `_loop`
   (`loop`), `_pause` (`interrupt`), `_policy` (`Limits`, breakers, the
@@ -17,7 +18,8 @@ layer or of the layers above it, as `tests/test_layers.py` checks):
 - interpreter: `_interpret` (`run`, `run_sync`) runs a plan on trio through
   `_execute`, `_schedule`, `_attempt`, `_regions`, `_events` and `_outcome`;
   `_storage` is what it needs of a store; `_journal` and `_durable` keep and
-  resume runs in a store (`resume`, `replay`).
+  resume runs in a store (`resume`, `replay`); `_cache` keeps cached steps'
+  outputs; `_versions` checks stored runs against a changed graph.
 - edges: `store/` (journals), `executors/` (where step functions run).
 - views: `_trace` (`Trace`), `_render` (`to_mermaid`), `cli` (the ``dagfn``
   command), `testing` (hypothesis strategies), `_benchmark` (``dagfn bench``).

@@ -23,6 +23,7 @@ from typing import Final, TypeVar
 import trio
 from returns.result import Result, Success
 
+from dagfn._cache import PROCESS_CACHE, CacheBackend, RunCache, check_backend, uses_cache
 from dagfn._errors import expected
 from dagfn._execute import Execution, OnEvent
 from dagfn._failures import RunFailure
@@ -102,6 +103,8 @@ async def run(
     durability: Durability = "batched",
     on_change: OnChange = "refuse",
     executor: StepExecutor | None = None,
+    cache: CacheBackend | None = None,
+    cache_required: bool = False,
 ) -> Result[O, RunFailure[E]]:
     """Run ``graph`` on ``x``: ``Success(output)`` or ``Failure(RunFailure)``.
 
@@ -128,16 +131,30 @@ async def run(
     for the run if the caller has not. ``on_event`` (plain or async) receives
     every `Event`; ``rng`` drives retry jitter. Cancelling the caller cancels
     every step. Bad arguments raise `InvalidArgument` before anything runs.
+
+    Steps under ``.cache()`` keep their outputs in ``cache`` (a store), else
+    in ``store``, else in a process-wide memory cache. A cache that cannot be
+    reached makes its steps run uncached (an ``uncached`` event says so),
+    unless ``cache_required=True``: then they fail with `CacheUnavailable`.
     """
     _check_run_arguments(
         graph, store, run_id, policy, limits, fail_fast, on_event, rng, durability, on_change
     )
+    if cache is not None:
+        check_backend(cache)
+    if not isinstance(cache_required, bool):
+        raise expected("a bool", "cache_required", cache_required)
     plan = plan_of(graph)
     if limits is not None:
         _check_costs(plan, limits)
     check_executor(executor, optional=True)
     execution = Execution(plan, policy, limits, fail_fast, on_event, rng)
     execution.executor = executor
+    if uses_cache(plan):
+        backend = cache if cache is not None else store
+        if backend is None:
+            backend = PROCESS_CACHE
+        execution.cache = RunCache(check_backend(backend, "store"), cache_required)
     if store is None:
         if plan.pauses:
             execution.run_id = uuid.uuid4().hex
@@ -171,6 +188,8 @@ def run_sync(
     durability: Durability = "batched",
     on_change: OnChange = "refuse",
     executor: StepExecutor | None = None,
+    cache: CacheBackend | None = None,
+    cache_required: bool = False,
 ) -> Result[O, RunFailure[E]]:
     """`run` from synchronous code (starts and ends a trio event loop)."""
     _check_run_arguments(
@@ -190,6 +209,8 @@ def run_sync(
         durability=durability,
         on_change=on_change,
         executor=executor,
+        cache=cache,
+        cache_required=cache_required,
     )
     return trio.run(call)
 

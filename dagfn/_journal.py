@@ -347,13 +347,7 @@ class Journal:
 
     def dumps(self, i: int, value: object) -> str:
         """Step ``i``'s value as JSON, tagged with its class when no annotation tells it."""
-        fast = _FAST.get(value.__class__)
-        if fast is not None:
-            return fast(value)
-        if _static_type(self.plan, i) is Any and not isinstance(value, _NATIVE):
-            cls = type(value)
-            value = {_TAG: f"{cls.__module__}.{cls.__qualname__}", "value": value}
-        return dumps(value, self.plan.paths[i])
+        return output_json(self.plan, i, value)
 
     def failed(self, i: int, error: object, started: float, attempts: int = 1) -> None:
         """Record that step ``i`` failed (for history; it runs again on resume)."""
@@ -374,6 +368,20 @@ class Journal:
             self.store.record(self.run_id, entry)
         self.pending.clear()
         self.store.flush()
+
+
+def output_json(plan: Plan, i: int, value: object) -> str:
+    """Step ``i``'s value as JSON, tagged with its class when no annotation tells it.
+
+    Raises `JournalError` naming the step; `read_output` reads it back.
+    """
+    fast = _FAST.get(value.__class__)
+    if fast is not None:
+        return fast(value)
+    if _static_type(plan, i) is Any and not isinstance(value, _NATIVE):
+        cls = type(value)
+        value = {_TAG: f"{cls.__module__}.{cls.__qualname__}", "value": value}
+    return dumps(value, plan.paths[i])
 
 
 def open_journal(
@@ -477,6 +485,11 @@ def _read_row(plan: Plan, i: int, text: str) -> Any:
             "replay from that step into a new run id"
         )
         raise JournalError(msg, step=plan.paths[i]) from error
+
+
+def read_output(plan: Plan, i: int, text: str) -> Any:
+    """Step ``i``'s value from `output_json`'s text; `JournalError` if it no longer fits."""
+    return _read_row(plan, i, text)
 
 
 def durations_seen(store: Store, plan: Plan, runs: int = 3) -> dict[str, float]:

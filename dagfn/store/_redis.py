@@ -28,6 +28,7 @@ from dagfn._errors import expected
 from dagfn._storage import Entry, RunInfo, stored_entry_status, stored_run_status
 
 from ._base import WriterStore
+from ._cache import CacheMethods, RedisCache
 from ._errors import SchemaVersionError, StoreError
 from ._ops import Op, apply
 from ._writer import GroupWriter
@@ -179,7 +180,7 @@ class _RedisSink:
         pass  # the store closes the shared client
 
 
-class RedisStore(WriterStore):
+class RedisStore(CacheMethods, WriterStore):
     """A `Store` in a redis server: one writer thread, one MULTI/EXEC per group.
 
     Durability is the server's: a committed group is in the server's memory
@@ -212,9 +213,16 @@ class RedisStore(WriterStore):
             self._client.close()
             raise
         self._submit = self._writer.submit
+        self._commit_interval = commit_interval
+
+    def _open_cache(self) -> RedisCache:
+        return RedisCache(self._client, self._keys.prefix, interval=self._commit_interval)
 
     def _release(self) -> None:
-        self._client.close()
+        try:
+            self._close_cache()
+        finally:
+            self._client.close()
 
     def _read_run(self, run_id: str) -> RunInfo | None:
         fields = cast(dict[str, str], self._client.hgetall(self._keys.run(run_id)))
