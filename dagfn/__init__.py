@@ -33,6 +33,10 @@ from dagfn._builder import Builder as Builder
 from dagfn._builder import CycleError as CycleError
 from dagfn._builder import StepMismatch as StepMismatch
 from dagfn._builder import UnknownStep as UnknownStep
+from dagfn._cache import CacheStats as CacheStats
+from dagfn._cache import CacheUnavailable as CacheUnavailable
+from dagfn._cache import cache_clear as cache_clear
+from dagfn._cache import cache_stats as cache_stats
 from dagfn._durable import InvalidAnswer as InvalidAnswer
 from dagfn._durable import StepRow as StepRow
 from dagfn._durable import history as history
@@ -46,6 +50,7 @@ from dagfn._failures import Paused as Paused
 from dagfn._failures import PendingAnswer as PendingAnswer
 from dagfn._failures import RunFailure as RunFailure
 from dagfn._failures import StepFailure as StepFailure
+from dagfn._fingerprint import Uncacheable as Uncacheable
 from dagfn._graph import Fan as Fan
 from dagfn._graph import Gathered as Gathered
 from dagfn._graph import Graph as Graph
@@ -74,6 +79,9 @@ from dagfn._state import update as update
 from dagfn._trace import Event as Event
 from dagfn._trace import StepRecord as StepRecord
 from dagfn._trace import Trace as Trace
+from dagfn._versions import Compatibility as Compatibility
+from dagfn._versions import RunCheck as RunCheck
+from dagfn._versions import check_against as check_against
 from dagfn.monoid import Monoid as Monoid
 from dagfn.monoid import NoReducer as NoReducer
 from dagfn.monoid import reduced as reduced
@@ -82,6 +90,9 @@ __all__ = [
     "Breaker",
     "BreakerOpen",
     "Builder",
+    "CacheStats",
+    "CacheUnavailable",
+    "Compatibility",
     "CycleError",
     "DagfnError",
     "DuplicatePath",
@@ -104,6 +115,7 @@ __all__ = [
     "PendingAnswer",
     "RetryPolicy",
     "Router",
+    "RunCheck",
     "RunFailure",
     "StateError",
     "StepFailure",
@@ -112,7 +124,11 @@ __all__ = [
     "StepRow",
     "StepTimeout",
     "Trace",
+    "Uncacheable",
     "UnknownStep",
+    "cache_clear",
+    "cache_stats",
+    "check_against",
     "gather",
     "history",
     "interrupt",

@@ -29,6 +29,7 @@ from dagfn._errors import DagfnError, expected
 from dagfn._fingerprint import code_fingerprint, digest_or_raise
 from dagfn._journal import JournalError, converter, output_json, read_output
 from dagfn._plan import Plan
+from dagfn._storage import Store
 
 
 class CacheUnavailable(DagfnError, RuntimeError):
@@ -167,13 +168,13 @@ def check_backend(value: object, name: str = "cache") -> CacheBackend:
     )
 
 
-def cache_stats(store: CacheBackend | None = None) -> CacheStats:
+def cache_stats(store: Store | CacheBackend | None = None) -> CacheStats:
     """What ``store``'s cache holds (the process-wide memory cache when None)."""
     backend = PROCESS_CACHE if store is None else check_backend(store, "store")
     return backend.cache_stats()
 
 
-def cache_clear(store: CacheBackend | None = None, *, step: str | None = None) -> int:
+def cache_clear(store: Store | CacheBackend | None = None, *, step: str | None = None) -> int:
     """Drop ``store``'s cache entries (only ``step``'s, given a path); returns how many.
 
     With no store, the process-wide memory cache. Entries are not journal

@@ -426,7 +426,7 @@ def open_journal(
         changed = tuple(sorted(p for p in fingerprints if p in old and old[p] != fingerprints[p]))
         if on_change == "refuse":
             raise GraphChanged(run_id, added=added, removed=removed, changed=changed)
-        usable = _unchanged_closure(plan, set(added) | set(changed))
+        usable = unchanged_closure(plan, set(added) | set(changed))
         # The run now belongs to this graph: drop the rows it cannot use, so that
         # neither graph is later handed the other's rows or result.
         store.reset_run(run_id, fingerprint=plan.fingerprint, meta_json=meta_json, keep=usable)
@@ -513,7 +513,7 @@ def durations_seen(store: Store, plan: Plan, runs: int = 3) -> dict[str, float]:
     return {path: totals[path] / counts[path] for path in totals}
 
 
-def _unchanged_closure(plan: Plan, dirty: set[str]) -> set[str]:
+def unchanged_closure(plan: Plan, dirty: set[str]) -> set[str]:
     """User steps neither changed nor downstream of a changed step."""
     bad = {i for i in plan.user_steps() if plan.paths[i] in dirty}
     for i in plan.descendants(sorted(bad)):

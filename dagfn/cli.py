@@ -21,6 +21,7 @@ import cattrs
 import trio
 from returns.result import Failure, Success
 
+from dagfn._cache import cache_clear, cache_stats
 from dagfn._durable import history, resume
 from dagfn._errors import DagfnError
 from dagfn._failures import Paused, RunFailure
@@ -30,6 +31,7 @@ from dagfn._journal import converter, input_type, loads
 from dagfn._plan import plan_of
 from dagfn._render import to_mermaid
 from dagfn._trace import Event
+from dagfn._versions import check_against
 from dagfn.store import MemoryStore, SqliteStore, Store
 
 OK, FAILED, USAGE, PAUSED = 0, 1, 2, 3
@@ -200,6 +202,14 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except DagfnError as error:
         err.write(f"problem: {error}\n")
         return FAILED
+    if args.against is not None:
+        store = open_store(args.against)
+        try:
+            report = check_against(graph, store)
+        finally:
+            store.close()
+        out.write(f"{report}\n")
+        return OK if report.ok else FAILED
     steps = plan.user_steps()
     edges = sum(len(plan.deps[i]) for i in range(len(plan)))
     out.write(
@@ -207,6 +217,18 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         f"{len(plan.pauses)} interrupts, critical path {max(plan.rank, default=0) - 1} steps\n"
     )
     return OK
+
+
+def _cache(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    store = open_store(args.store)
+    try:
+        if args.action == "stats":
+            out.write(f"{cache_stats(store)}\n")
+        else:
+            out.write(f"cleared {cache_clear(store, step=args.step)} entries\n")
+        return OK
+    finally:
+        store.close()
 
 
 def _runs(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -222,7 +244,8 @@ def _runs(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write(f"run {info.run_id}: {info.status}\n")
         for row in history(store, args.run_id):
             took = row.finished_at - row.started_at
-            line = f"  {row.status:8} {row.step}  {took * 1000:.1f} ms  attempts={row.attempts}"
+            tries = "cached" if row.cached else f"attempts={row.attempts}"
+            line = f"  {row.status:8} {row.step}  {took * 1000:.1f} ms  {tries}"
             out.write(line + (f"  error={row.error}" if row.error else "") + "\n")
         return OK
     finally:
@@ -282,7 +305,16 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_mermaid)
     p = sub.add_parser("check", help="build the plan and report problems")
     p.add_argument("graph", metavar="MODULE:GRAPH")
+    p.add_argument(
+        "--against", metavar="STORE", help="classify the store's unfinished runs for this graph"
+    )
     p.set_defaults(handler=_check)
+    p = sub.add_parser("cache", help="what a store's step cache holds, or clear it")
+    p.add_argument("action", choices=("stats", "clear"))
+    p.add_argument("--store", required=True)
+    p.add_argument("--step", help="clear only this step path's entries")
+    p.set_defaults(handler=_cache)
+
     p = sub.add_parser("runs", help="list journaled runs or show one")
     p.add_argument("action", choices=("list", "show"))
     p.add_argument("run_id", nargs="?")
