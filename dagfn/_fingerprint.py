@@ -98,6 +98,8 @@ _TEXTUAL: Final = (
 _PLAIN: Final = frozenset((str, int, float, bool, type(None), bytes))
 
 _Record = tuple[str, Callable[[Any], Any]]  # a record class's tag and a getter of its fields
+# Every class met so far -> its `_Record`, or None when it is not an attrs or dataclass class.
+_RECORDS: Final[dict[type, _Record | None]] = {}
 
 
 class _Canon:
@@ -110,15 +112,17 @@ class _Canon:
     ``(..., "@module.Class(fields)", values)``...). Invariant: no canonical
     form but a tagged one is a tuple starting with ``...`` (a user's Ellipsis is
     tagged too), and tags differ by type, so values of different types never
-    share a form. Lists of one record class and records of plain fields take
-    paths that run in C (``map``, ``zip``) and give the same forms.
+    share a form. A list (or tuple) of records of one class whose fields are all
+    plain has a form of its own, ``(..., "[@", record tag, rows of field values)``,
+    made in C (``map``): which form a value takes depends only on the value, so
+    equal values still share a form.
     """
 
     __slots__ = ("records", "unstructure")
 
     def __init__(self, unstructure: Callable[[Any], Any]) -> None:
         self.unstructure = unstructure
-        self.records: dict[type, _Record | None] = {}
+        self.records = _RECORDS
 
     def of(self, v: Any) -> Any:
         cls = v.__class__
@@ -128,9 +132,10 @@ class _Canon:
             kinds = set(map(type, v))
             if kinds <= _PLAIN:
                 items = tuple(v)
-            elif len(kinds) == 1:
-                items = self.alike(v, kinds.pop())
             else:
+                rows = self.rows(v, kinds.pop()) if len(kinds) == 1 else None
+                if rows is not None:  # records of one class, of plain fields
+                    return (..., "[@" if cls is list else "(@", *rows)
                 items = tuple(map(self.of, v))
             return (..., "[", items) if cls is list else items
         if cls is dict:
@@ -155,15 +160,17 @@ class _Canon:
             return (..., tag, values)
         return self.other(v, cls)
 
-    def alike(self, items: Any, cls: type) -> tuple[Any, ...]:
-        """The forms of ``items``, all of class ``cls``: records of plain fields in C."""
+    def rows(self, items: Any, cls: type) -> tuple[str, tuple[Any, ...]] | None:
+        """``items``, all records of class ``cls`` whose fields are all plain: the class's
+        tag and their field values (in C: no call per record); else None."""
         record = self.record(cls)
-        if record is not None:
-            tag, fields = record
-            rows = list(map(fields, items))
-            if set(map(type, itertools.chain.from_iterable(rows))) <= _PLAIN:
-                return tuple(zip(itertools.repeat(...), itertools.repeat(tag), rows, strict=False))
-        return tuple(map(self.of, items))
+        if record is None:
+            return None
+        tag, fields = record
+        rows = tuple(map(fields, items))
+        if set(map(type, itertools.chain.from_iterable(rows))) <= _PLAIN:
+            return tag, rows
+        return None
 
     def key(self, v: Any) -> Any:
         """The form of a set member or a dict key: -0.0 is 0.0 there, as Python has it."""
