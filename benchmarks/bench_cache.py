@@ -31,8 +31,8 @@ from typing import Any
 
 import attrs
 import trio
-
 from _timing import format_table, per_step_us, time_once
+
 from dagfn import Graph, node, run
 from dagfn._cache import cache_clear
 from dagfn._fingerprint import value_digest

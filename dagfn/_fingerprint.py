@@ -285,12 +285,17 @@ def digest_or_raise(value: object, step: str, unstructure: Callable[[Any], Any])
 # its version is the environment's business (and walking it would be slow).
 _STDLIB: Final = os.path.normcase(os.path.realpath(sysconfig.get_paths()["stdlib"])) + os.sep
 _PACKAGES: Final = ("site-packages", "dist-packages")
+# dagfn's own wrappers (a route's selector, a fold) are walked wherever dagfn is
+# installed: what they close over is the user's code.
+_DAGFN: Final = os.path.normcase(os.path.realpath(os.path.dirname(__file__))) + os.sep
 
 _FINGERPRINTS: Final[weakref.WeakKeyDictionary[Any, str]] = weakref.WeakKeyDictionary()
 
 
 def _is_library(code: types.CodeType) -> bool:
     file = os.path.normcase(os.path.realpath(code.co_filename))
+    if file.startswith(_DAGFN):
+        return False
     return file.startswith(_STDLIB) or any(p in file for p in _PACKAGES)
 
 
@@ -324,7 +329,6 @@ class _Code:
             self.parts.append("<seen>")
             return
         self.seen.add(id(fn))
-        fn = getattr(fn, "__dagfn_wrapped__", fn)
         if isinstance(fn, functools.partial):
             self.parts.append("partial")
             self.callable(fn.func)
@@ -349,9 +353,17 @@ class _Code:
         """A class used as a step (an attrs join, say): its fields and own methods."""
         self.parts.append(f"class {_name(cls)}")
         if attrs.has(cls):
-            self.parts.append(",".join(f"{f.name}={f.default!r}" for f in attrs.fields(cls)))
+            for f in attrs.fields(cls):
+                self.parts.append(f"field {f.name}")
+                factory = getattr(f.default, "factory", None)  # attrs.Factory(list), say
+                self.reference(factory if callable(factory) else f.default)
         for name, member in sorted(vars(cls).items()):
-            if isinstance(member, types.FunctionType) and not _is_library(member.__code__):
+            if (
+                isinstance(member, types.FunctionType)
+                and not _is_library(member.__code__)
+                # attrs writes these from the fields (above); its __hash__ holds a seeded hash
+                and not member.__code__.co_filename.startswith("<attrs generated")
+            ):
                 self.parts.append(f"def {name}")
                 self.function(member)
 
@@ -383,8 +395,8 @@ class _Code:
         for const in code.co_consts:
             if isinstance(const, types.CodeType):
                 self.code(const)
-            else:
-                self.parts.append(repr(const))
+            else:  # a digest, not a repr: a frozenset's repr follows the hash seed
+                self.data_or_name(const)
 
     def reference(self, value: object) -> None:
         """Something a function refers to: code is walked, data digested, the rest named."""
@@ -393,7 +405,11 @@ class _Code:
         elif isinstance(value, types.FunctionType | functools.partial | types.MethodType):
             self.callable(value)
         elif isinstance(value, type):
-            self.parts.append(f"class {_name(value)}")
+            if id(value) in self.seen:
+                self.parts.append(f"<seen class {_name(value)}>")
+            else:
+                self.seen.add(id(value))
+                self.cls(value)  # its own methods: a helper class's edited method is a miss
         else:
             self.data_or_name(value)
 
@@ -402,6 +418,9 @@ class _Code:
 
     def data_or_name(self, value: object) -> None:
         """The value's digest if it is plain data, else its type's name (a client, a lock)."""
+        if value.__class__ in _PLAIN:  # shared or not, the same text (ids vary by run)
+            self.parts.append(value_digest(value))
+            return
         if id(value) in self.seen:
             self.parts.append("<seen>")
             return

@@ -8,6 +8,7 @@ import enum
 import io
 import shutil
 import sqlite3
+import sys
 import textwrap
 import threading
 import time
@@ -580,3 +581,69 @@ def test_events_of_a_run_with_no_listener_cost_nothing_and_a_hit_is_one_event() 
     run_sync(g, Doc("e", 1), store=store)
     run_sync(g, Doc("e", 1), store=store, on_event=events.append)
     assert [(e.kind, e.cached) for e in events] == [("finish", True)]
+
+
+PROGRAM = """
+import sys
+import attrs
+from dagfn import Trace, node, route, run_sync
+from dagfn.store import SqliteStore
+
+WORDS = {"alpha", "beta", "gamma", "delta"}
+
+
+@attrs.frozen
+class Note:
+    text: str
+    tags: tuple[str, ...] = attrs.field(factory=tuple)
+
+
+@node
+def known(n: Note) -> Note:
+    return Note(n.text, tuple(t for t in n.text.split() if t in WORDS))
+
+
+def size(n: Note) -> str:
+    return "many" if len(n.tags) > 1 else "few"
+
+
+@node
+def shout(n: Note) -> str:
+    return n.text.upper()
+
+
+@node
+def whisper(n: Note) -> str:
+    return n.text.lower()
+
+
+graph = (known >> route(size).cases({"many": shout, "few": whisper})).cache()
+trace = Trace()
+with SqliteStore(sys.argv[1]) as store:
+    print(run_sync(graph, Note("alpha beta x"), store=store, on_event=trace))
+print(sorted(s for s, r in trace.steps.items() if r.cached))
+"""
+
+
+def test_a_new_process_with_another_hash_seed_hits_what_an_earlier_one_kept(
+    tmp_path: Path,
+) -> None:
+    import os
+    import subprocess
+
+    program = tmp_path / "program.py"
+    program.write_text(PROGRAM)
+    store = tmp_path / "shared.sqlite"
+    outputs = []
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run(
+            [sys.executable, str(program), str(store)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        outputs.append(done.stdout.splitlines())
+    assert outputs[0] == ["<Success: ALPHA BETA X>", "[]"]
+    assert outputs[1] == ["<Success: ALPHA BETA X>", "['known', 'shout', 'size']"]
