@@ -146,12 +146,30 @@ class _SqliteCacheSink:
         self._conn.close()
 
 
-class SqliteCache:
+class _WrittenInGroups:
+    """Puts and clears through a group-commit writer of the cache's own."""
+
+    _writer: GroupWriter[_CacheOp]
+
+    def cache_put(self, entry: CacheEntry) -> None:
+        self._writer.submit(entry)
+
+    def cache_flush(self) -> None:
+        self._writer.flush()
+
+    def cache_clear(self, step: str | None) -> int:
+        return cast(int, self._writer.call(_Clear(step)))
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+class SqliteCache(_WrittenInGroups):
     """Cache entries in a SQLite file: reads on the caller's thread (one statement on a
     read-only connection), puts through a group-commit writer."""
 
     def __init__(self, path: str, *, timeout: float, interval: float) -> None:
-        self._writer: GroupWriter[_CacheOp] = GroupWriter(
+        self._writer = GroupWriter(
             lambda: _SqliteCacheSink(path, timeout),
             name=f"dagfn-sqlite-cache:{path}",
             interval=interval,
@@ -167,24 +185,15 @@ class SqliteCache:
             row = self._conn.execute(_GET, (key,)).fetchone()
         return None if row is None else _entry(row)
 
-    def cache_put(self, entry: CacheEntry) -> None:
-        self._writer.submit(entry)
-
-    def cache_flush(self) -> None:
-        self._writer.flush()
-
     def cache_stats(self) -> CacheStats:
         self._writer.barrier()
         with self._lock:
             rows = self._conn.execute(f"SELECT {_COLUMNS} FROM dagfn_cache").fetchall()
         return stats_of(lambda: [_entry(r) for r in rows], time.time())
 
-    def cache_clear(self, step: str | None) -> int:
-        return cast(int, self._writer.call(_Clear(step)))
-
     def close(self) -> None:
         try:
-            self._writer.close()
+            super().close()
         finally:
             with self._lock:
                 self._conn.close()
@@ -251,13 +260,13 @@ def _redis_entry(key: str, fields: dict[str, str]) -> CacheEntry:
     )
 
 
-class RedisCache:
+class RedisCache(_WrittenInGroups):
     """Cache entries as redis hashes (expiring with their ttl); puts in groups."""
 
     def __init__(self, client: Any, prefix: str, *, interval: float) -> None:
         self._client = client
         self._prefix = f"{prefix}:cache:"
-        self._writer: GroupWriter[_CacheOp] = GroupWriter(
+        self._writer = GroupWriter(
             lambda: _RedisCacheSink(client, self._prefix),
             name=f"dagfn-redis-cache:{prefix}",
             interval=interval,
@@ -272,12 +281,6 @@ class RedisCache:
         except (KeyError, ValueError):  # a damaged entry is a miss
             return None
 
-    def cache_put(self, entry: CacheEntry) -> None:
-        self._writer.submit(entry)
-
-    def cache_flush(self) -> None:
-        self._writer.flush()
-
     def cache_stats(self) -> CacheStats:
         self._writer.barrier()
         found: list[CacheEntry] = []
@@ -289,9 +292,3 @@ class RedisCache:
                 except (KeyError, ValueError):
                     continue
         return stats_of(lambda: found, time.time())
-
-    def cache_clear(self, step: str | None) -> int:
-        return cast(int, self._writer.call(_Clear(step)))
-
-    def close(self) -> None:
-        self._writer.close()
