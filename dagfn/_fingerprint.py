@@ -49,6 +49,7 @@ from typing import Any, Final
 
 import attrs
 
+from dagfn._convert import make_converter
 from dagfn._errors import DagfnError
 
 __all__ = ["Uncacheable", "code_fingerprint", "undigestable", "value_digest"]
@@ -245,29 +246,26 @@ def _boxed(getter: Callable[[Any], Any]) -> Callable[[Any], tuple[Any, ...]]:
     return fields
 
 
-def _default_unstructure() -> Callable[[Any], Any]:
-    from dagfn._convert import make_converter
-
-    return make_converter(json=True).unstructure
-
-
-_DEFAULT: list[Callable[[Any], Any]] = []
+# Without a converter given: cattrs' JSON preset (the journal passes its own, with hooks).
+_DEFAULT_UNSTRUCTURE: Final = make_converter(json=True).unstructure
 
 
 def value_digest(value: object, unstructure: Callable[[Any], Any] | None = None) -> str:
-    """The canonical digest of ``value`` (hex); raises `_NoDigest` through `digest_or_raise`.
+    """The canonical digest of ``value`` (SHA-256, hex); raises `_NoDigest` (which
+    `digest_or_raise` turns into `Uncacheable`) when a part of it has none.
 
     ``unstructure`` turns classes the encoder does not know into plain data
     (the journal's cattrs converter, so hooks registered there count).
     """
-    if unstructure is None:
-        if not _DEFAULT:
-            _DEFAULT.append(_default_unstructure())
-        unstructure = _DEFAULT[0]
+    canon = _Canon(_DEFAULT_UNSTRUCTURE if unstructure is None else unstructure)
     try:
-        data = marshal.dumps(_Canon(unstructure).of(value), 2)
+        data = marshal.dumps(canon.of(value), 2)
     except RecursionError as error:
         raise _NoDigest(type(value), "it is nested too deeply (or refers to itself)") from error
+    except _NoDigest:
+        raise
+    except Exception as error:  # a record missing a field, a hook that raised...
+        raise _NoDigest(type(value), f"encoding it raised {error!r}") from error
     return hashlib.sha256(data).hexdigest()
 
 
