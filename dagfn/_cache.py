@@ -22,7 +22,7 @@ import time
 import weakref
 import zlib
 from collections.abc import Callable
-from typing import Any, Final, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 
 import attrs
 
@@ -45,12 +45,12 @@ class CacheUnavailable(DagfnError, RuntimeError):
         self.error = error
 
 
-@attrs.frozen
-class CacheEntry:
+class CacheEntry(NamedTuple):
     """One kept output: ``value_json`` as the journal writes it, for ``step`` (a path).
 
     Times are wall-clock seconds; ``expires_at`` is None for no ttl. ``check``
-    is `checksum` of key, step and text.
+    is `checksum` of key, step and text. A named tuple: a store builds one per
+    lookup, from a row.
     """
 
     key: str

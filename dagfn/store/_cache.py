@@ -105,9 +105,7 @@ _PUT = f"INSERT OR REPLACE INTO dagfn_cache ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, 
 _GET = f"SELECT {_COLUMNS} FROM dagfn_cache WHERE key = ?"
 
 
-def _entry(row: Any) -> CacheEntry:
-    key, step, value_json, created_at, expires_at, check = row
-    return CacheEntry(key, step, value_json, created_at, expires_at, check)
+_entry = CacheEntry._make  # a row of _COLUMNS, in order
 
 
 class _SqliteCacheSink:
@@ -131,10 +129,7 @@ class _SqliteCacheSink:
                     where, args = ("", ()) if op.step is None else (" WHERE step = ?", (op.step,))
                     results.append(conn.execute(f"DELETE FROM dagfn_cache{where}", args).rowcount)
                 else:
-                    conn.execute(
-                        _PUT,
-                        (op.key, op.step, op.value_json, op.created_at, op.expires_at, op.check),
-                    )
+                    conn.execute(_PUT, op)  # its fields are _COLUMNS, in order
                     results.append(None)
         except BaseException:
             conn.execute("ROLLBACK")
