@@ -28,7 +28,7 @@ import attrs
 
 from dagfn._errors import DagfnError, expected
 from dagfn._fingerprint import code_fingerprint, digest_or_raise
-from dagfn._journal import JournalError, converter, output_json, read_output
+from dagfn._journal import converter, known_types, loads, output_json, value_type
 from dagfn._plan import Plan
 from dagfn._storage import Store
 
@@ -221,6 +221,11 @@ def step_fingerprint(plan: Plan, i: int) -> str:
     return found
 
 
+_STEPS: Final[weakref.WeakKeyDictionary[Plan, dict[int, tuple[str, Any, dict[str, type]]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 class Hit:
     """A usable entry: the step's output, read back."""
 
@@ -233,13 +238,33 @@ class Hit:
 class RunCache:
     """One run's use of a backend. ``required``: a backend error fails the step."""
 
-    __slots__ = ("backend", "inline", "kept", "required")
+    __slots__ = ("backend", "get", "inline", "kept", "required", "steps")
 
     def __init__(self, backend: CacheBackend, required: bool) -> None:
         self.backend = backend
+        self.get = backend.cache_get
         self.required = required
         self.inline = backend.cache_reads_inline
         self.kept = False  # something was put: flush at the end of the run
+        # Per plan (kept alive by the run) and step: its fingerprint, its output type and
+        # the classes its graph names (computed once per run, not per lookup).
+        self.steps: dict[Plan, dict[int, tuple[str, Any, dict[str, type]]]] = {}
+
+    def _step(self, plan: Plan, i: int) -> tuple[str, Any, dict[str, type]]:
+        per_plan = self.steps.get(plan)
+        if per_plan is None:  # the plan's table, kept across runs while the plan lives
+            per_plan = _STEPS.get(plan)
+            if per_plan is None:
+                per_plan = _STEPS[plan] = {}
+            self.steps[plan] = per_plan
+        found = per_plan.get(i)
+        if found is None:
+            found = per_plan[i] = (
+                step_fingerprint(plan, i),
+                value_type(plan, i, {}),
+                known_types(plan),
+            )
+        return found
 
     def flush(self) -> None:
         """Wait until what this run put is kept (blocking); a backend error is dropped:
@@ -253,7 +278,7 @@ class RunCache:
         """Step ``i``'s key for ``args``; raises `Uncacheable` naming the step."""
         value = args[0] if len(args) == 1 else tuple(args)
         digest = digest_or_raise(value, plan.paths[i], converter.unstructure)
-        return step_fingerprint(plan, i) + digest[:32]
+        return self._step(plan, i)[0] + digest[:32]
 
     def read(self, plan: Plan, i: int, key: str, entry: CacheEntry | None) -> Hit | None:
         """The output an entry holds for step ``i``, or None (a miss: absent, stale, bad)."""
@@ -263,9 +288,10 @@ class RunCache:
             return None
         if entry.check != checksum(entry.key, entry.step, entry.value_json):
             return None
+        _, output_type, known = self._step(plan, i)
         try:
-            return Hit(read_output(plan, i, entry.value_json))
-        except (JournalError, ValueError, TypeError):
+            return Hit(loads(entry.value_json, output_type, known))
+        except Exception:  # it no longer reads as the step's type (cattrs, JSON errors)
             return None
 
     def entry(self, plan: Plan, i: int, key: str, value: object, ttl: float | None) -> CacheEntry:

@@ -348,7 +348,7 @@ class Execution:
             self._queue(d)
             return _QUEUED
         try:
-            entry = cache.backend.cache_get(key)
+            entry = cache.get(key)
         except Exception as error:
             return self._unreachable(d, key, error)
         return self._found(d, key, entry)
@@ -359,7 +359,7 @@ class Execution:
         assert cache is not None
         key = self.cache_keys.pop(i)
         try:
-            entry = await trio.to_thread.run_sync(cache.backend.cache_get, key)
+            entry = await trio.to_thread.run_sync(cache.get, key)
         except Exception as error:
             found = self._unreachable(i, key, error)
         else:
