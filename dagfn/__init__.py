@@ -10,19 +10,23 @@ layer or of the layers above it, as `tests/test_layers.py` checks):
   helpers every layer, edges included, may use.
 - expression: `_expr` (the untyped nodes), `_graph` (`Graph`, `node`, `>>`,
   `&`, `gather`, policies), `_route` (`route`), `_state` (`update`), `_loop`
-  (`loop`), `_pause` (`interrupt`), `_policy` (`Limits`, breakers, the
-  executor protocol), `monoid`: immutable typed values; building one never
-  runs anything. `_builder` (`Builder`) makes the same values from data;
-  `_workloads` holds the benchmark DAGs and wires a DAG as a graph.
+  (`loop`), `_pause` (`interrupt`), `_streamed` (`streamed`, `Chunk`),
+  `_policy` (`Limits`, breakers, the executor protocol), `monoid`:
+  immutable typed values; building one never runs anything. `_builder`
+  (`Builder`) makes the same values from data; `_workloads` holds the
+  benchmark DAGs and wires a DAG as a graph.
 - plan: `_plan` lowers an expression to a flat, validated DAG of numbered steps.
 - interpreter: `_interpret` (`run`, `run_sync`) runs a plan on trio through
   `_execute`, `_schedule`, `_attempt`, `_regions`, `_events` and `_outcome`;
+  `_stream` (`stream`) runs one whose streamed steps' chunks are read as made;
   `_storage` is what it needs of a store; `_journal` and `_durable` keep and
   resume runs in a store (`resume`, `replay`); `_cache` keeps cached steps'
   outputs; `_versions` checks stored runs against a changed graph.
 - edges: `store/` (journals), `executors/` (where step functions run).
-- views: `_trace` (`Trace`), `_render` (`to_mermaid`), `cli` (the ``dagfn``
-  command), `testing` (hypothesis strategies), `_benchmark` (``dagfn bench``).
+- views: `aio` (`dagfn.aio.run` from asyncio code), `_trace` (`Trace`), `_logging`
+  (`log_events`), `otel` (OpenTelemetry spans), `_render` (`to_mermaid`,
+  `to_gantt`), `cli` (the ``dagfn`` command) and `__main__` (``python -m dagfn``),
+  `testing` (hypothesis strategies), `_benchmark` (``dagfn bench``).
 
 Mistakes in building a graph raise at once; failures while running come back
 as ``Failure(RunFailure(...))``.
@@ -45,6 +49,7 @@ from dagfn._durable import resume as resume
 from dagfn._durable import resume_sync as resume_sync
 from dagfn._errors import DagfnError as DagfnError
 from dagfn._errors import InvalidArgument as InvalidArgument
+from dagfn._events import current_run_id as current_run_id
 from dagfn._expr import DuplicatePath as DuplicatePath
 from dagfn._failures import Paused as Paused
 from dagfn._failures import PendingAnswer as PendingAnswer
@@ -56,11 +61,13 @@ from dagfn._graph import Gathered as Gathered
 from dagfn._graph import Graph as Graph
 from dagfn._graph import gather as gather
 from dagfn._graph import node as node
+from dagfn._interpret import WrongLoop as WrongLoop
 from dagfn._interpret import run as run
 from dagfn._interpret import run_sync as run_sync
 from dagfn._journal import GraphChanged as GraphChanged
 from dagfn._journal import InputChanged as InputChanged
 from dagfn._journal import JournalError as JournalError
+from dagfn._logging import log_events as log_events
 from dagfn._loop import MaxStepsExceeded as MaxStepsExceeded
 from dagfn._loop import loop as loop
 from dagfn._pause import interrupt as interrupt
@@ -68,6 +75,7 @@ from dagfn._policy import Breaker as Breaker
 from dagfn._policy import BreakerOpen as BreakerOpen
 from dagfn._policy import Limits as Limits
 from dagfn._policy import RetryPolicy as RetryPolicy
+from dagfn._render import to_gantt as to_gantt
 from dagfn._render import to_mermaid as to_mermaid
 from dagfn._route import NoBranch as NoBranch
 from dagfn._route import NotEnumerable as NotEnumerable
@@ -76,6 +84,12 @@ from dagfn._route import route as route
 from dagfn._route import route_total as route_total
 from dagfn._state import StateError as StateError
 from dagfn._state import update as update
+from dagfn._stream import Stream as Stream
+from dagfn._stream import StreamNotFinished as StreamNotFinished
+from dagfn._stream import stream as stream
+from dagfn._streamed import Chunk as Chunk
+from dagfn._streamed import ChunkFoldError as ChunkFoldError
+from dagfn._streamed import streamed as streamed
 from dagfn._trace import Event as Event
 from dagfn._trace import StepRecord as StepRecord
 from dagfn._trace import Trace as Trace
@@ -86,12 +100,24 @@ from dagfn.monoid import Monoid as Monoid
 from dagfn.monoid import NoReducer as NoReducer
 from dagfn.monoid import reduced as reduced
 
+
+def __getattr__(name: str) -> str:
+    """``dagfn.__version__``: the installed package's version (read when first asked)."""
+    if name == "__version__":
+        from dagfn.cli import version
+
+        return version()
+    raise AttributeError(f"module 'dagfn' has no attribute {name!r}")
+
+
 __all__ = [
     "Breaker",
     "BreakerOpen",
     "Builder",
     "CacheStats",
     "CacheUnavailable",
+    "Chunk",
+    "ChunkFoldError",
     "Compatibility",
     "CycleError",
     "DagfnError",
@@ -123,15 +149,20 @@ __all__ = [
     "StepRecord",
     "StepRow",
     "StepTimeout",
+    "Stream",
+    "StreamNotFinished",
     "Trace",
     "Uncacheable",
     "UnknownStep",
+    "WrongLoop",
     "cache_clear",
     "cache_stats",
     "check_against",
+    "current_run_id",
     "gather",
     "history",
     "interrupt",
+    "log_events",
     "loop",
     "node",
     "reduced",
@@ -142,6 +173,9 @@ __all__ = [
     "route_total",
     "run",
     "run_sync",
+    "to_gantt",
+    "stream",
+    "streamed",
     "to_mermaid",
     "update",
 ]

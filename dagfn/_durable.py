@@ -12,15 +12,14 @@ from collections.abc import Mapping
 from typing import Any, Final, TypeVar
 
 import attrs
-import cattrs
 import trio
 from returns.result import Result
 
-from dagfn._convert import make_converter
-from dagfn._errors import DagfnError, expected
+from dagfn._convert import describe, make_converter, type_name
+from dagfn._errors import DagfnError, InvalidArgument, expected
 from dagfn._failures import RunFailure
 from dagfn._graph import Graph
-from dagfn._interpret import run
+from dagfn._interpret import refuse_asyncio, refuse_inside_loop, run
 from dagfn._journal import dumps, read_input
 from dagfn._plan import Plan, plan_of
 from dagfn._storage import Entry, RunInfo, Store
@@ -63,10 +62,9 @@ def _structure_answer(value: object, answer_type: Any, step: str) -> Any:
     try:
         return _answers.structure(data, answer_type)
     except Exception as error:
-        detail = "; ".join(cattrs.transform_error(error)) or str(error)
-        name = getattr(answer_type, "__name__", repr(answer_type))
+        detail = describe(error, "answer")
         msg = (
-            f"the answer for interrupt {step!r} does not fit {name}: {detail} "
+            f"the answer for interrupt {step!r} does not fit {type_name(answer_type)}: {detail} "
             f"(got {value!r}); the run stays paused"
         )
         raise InvalidAnswer(msg, step=step, expected_type=answer_type) from error
@@ -91,6 +89,7 @@ async def resume(
     finished before never run again. ``options`` are passed on to `run`.
     Raises `UnknownRunError` naming an unknown run id.
     """
+    refuse_asyncio("resume")
     if "run_id" in options or "store" in options:
         raise expected("run options other than run_id and store", "options", options)
     plan = plan_of(graph)
@@ -101,6 +100,12 @@ async def resume(
     if answer is not _NO_ANSWER:
         if answers:
             raise expected("either answer= or answers=, not both", "answers", answers)
+        if not pending and info.status != "paused":
+            msg = (
+                f"run {run_id!r} is not paused (its status is {info.status!r}): no interrupt "
+                "waits for an answer; run it again without an answer to get its result"
+            )
+            raise InvalidArgument(msg, argument="answer")
         if len(pending) != 1:
             listed = ", ".join(sorted(map(repr, pending))) or "none"
             msg = f"exactly one pending interrupt for answer= (pending: {listed}); use answers="
@@ -155,7 +160,8 @@ def resume_sync(
     answers: Mapping[str, object] | None = None,
     **options: Any,
 ) -> Result[O, RunFailure[E]]:
-    """`resume` from synchronous code."""
+    """`resume` from synchronous code (`WrongLoop` inside a running trio or asyncio loop)."""
+    refuse_inside_loop("resume_sync")
 
     async def main() -> Result[O, RunFailure[E]]:
         return await resume(graph, run_id, store=store, answer=answer, answers=answers, **options)

@@ -16,15 +16,19 @@ runs the plan. The interpreter is these modules:
 from __future__ import annotations
 
 import functools
+import itertools
 import random
+import sys
 import uuid
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
+import sniffio
 import trio
 from returns.result import Result, Success
 
 from dagfn._cache import PROCESS_CACHE, CacheBackend, RunCache, check_backend, uses_cache
-from dagfn._errors import expected
+from dagfn._errors import DagfnError, expected
+from dagfn._events import observed
 from dagfn._execute import Execution, OnEvent
 from dagfn._failures import RunFailure
 from dagfn._graph import Graph
@@ -42,12 +46,63 @@ from dagfn._journal import (
 from dagfn._plan import Plan, plan_of
 from dagfn._policy import Limits, StepExecutor, check_executor
 from dagfn._storage import Store
+from dagfn._streamed import Send
 
 I = TypeVar("I")  # noqa: E741
 O = TypeVar("O")  # noqa: E741
 E = TypeVar("E")
 
 POLICIES: Final = ("critical_path", "fifo", "waves")
+
+
+class WrongLoop(DagfnError, RuntimeError):
+    """dagfn was called in a way the running event loop cannot serve; the message says
+    what to call instead (``await dagfn.run`` under trio, ``await dagfn.aio.run`` under
+    asyncio)."""
+
+    def __init__(self, message: str, *, loop: str) -> None:
+        super().__init__(message)
+        self.loop = loop
+
+
+def running_loop() -> str | None:
+    """``"trio"`` or ``"asyncio"`` if this thread is running that event loop here, else None."""
+    try:
+        return sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        pass
+    asyncio = sys.modules.get("asyncio")  # not imported: no asyncio loop can be running
+    if asyncio is not None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+        return "asyncio"
+    return None
+
+
+def refuse_inside_loop(name: str) -> None:
+    """``name`` (``run_sync``, ``resume_sync``) starts its own trio loop: not inside one."""
+    loop = running_loop()
+    if loop is None:
+        return
+    instead = name.removesuffix("_sync")
+    call = f"await dagfn.{instead}(...)" if loop == "trio" else f"await dagfn.aio.{instead}(...)"
+    msg = (
+        f"dagfn.{name}() starts its own trio event loop, so it cannot be called inside a "
+        f"running {loop} loop: use {call} there"
+    )
+    raise WrongLoop(msg, loop=loop)
+
+
+def refuse_asyncio(name: str) -> None:
+    """``await dagfn.{name}(...)`` is trio code: under asyncio, say to use dagfn.aio."""
+    if running_loop() == "asyncio":
+        msg = (
+            f"await dagfn.{name}(...) needs trio, but the running loop is asyncio: use "
+            f"await dagfn.aio.{name}(...), which runs it on the asyncio loop (trio guest mode)"
+        )
+        raise WrongLoop(msg, loop="asyncio")
 
 
 def _check_run_arguments(
@@ -130,34 +185,94 @@ async def run(
     processes, Dask; ``.via(executor)`` on a step overrides it); `run` opens it
     for the run if the caller has not. ``on_event`` (plain or async) receives
     every `Event`; ``rng`` drives retry jitter. Cancelling the caller cancels
-    every step. Bad arguments raise `InvalidArgument` before anything runs.
+    every step. Bad arguments raise `InvalidArgument` before anything runs;
+    awaiting it under asyncio raises `WrongLoop` (use `dagfn.aio.run`).
 
     Steps under ``.cache()`` keep their outputs in ``cache`` (a store), else
     in ``store``, else in a process-wide memory cache. A cache that cannot be
     reached makes its steps run uncached (an ``uncached`` event says so),
     unless ``cache_required=True``: then they fail with `CacheUnavailable`.
     """
+    refuse_asyncio("run")
     _check_run_arguments(
         graph, store, run_id, policy, limits, fail_fast, on_event, rng, durability, on_change
     )
+    check_executor(executor, optional=True)
     if cache is not None:
         check_backend(cache)
     if not isinstance(cache_required, bool):
         raise expected("a bool", "cache_required", cache_required)
+    return await checked_run(
+        graph,
+        x,
+        store,
+        run_id,
+        policy,
+        limits,
+        fail_fast,
+        on_event,
+        rng,
+        durability,
+        on_change,
+        executor,
+        None,
+        cache,
+        cache_required,
+    )
+
+
+async def checked_run(
+    graph: Graph[I, O, E],
+    x: I,
+    store: Store | None,
+    run_id: str | None,
+    policy: str,
+    limits: Limits | None,
+    fail_fast: bool,
+    on_event: OnEvent | None,
+    rng: random.Random | None,
+    durability: Durability,
+    on_change: OnChange,
+    executor: StepExecutor | None,
+    chunks: Send | None,
+    cache: CacheBackend | None = None,
+    cache_required: bool = False,
+) -> Result[O, RunFailure[E]]:
+    """`run` once its arguments are checked; ``chunks``: where streamed steps send theirs;
+    ``cache``: where cached steps keep outputs (default: ``store``, else the process's)."""
     plan = plan_of(graph)
     if limits is not None:
         _check_costs(plan, limits)
-    check_executor(executor, optional=True)
     execution = Execution(plan, policy, limits, fail_fast, on_event, rng)
     execution.executor = executor
+    execution.chunks = chunks
     if uses_cache(plan):
         backend = cache if cache is not None else store
         if backend is None:
             backend = PROCESS_CACHE
         execution.cache = RunCache(check_backend(backend, "store"), cache_required)
+    if on_event is not None:  # its listeners learn the run id: one for runs without a store too
+        if run_id is None:
+            run_id = uuid.uuid4().hex if store is not None else _local_run_id()
+        return await observed(
+            on_event, run_id, _start(execution, x, store, run_id, durability, on_change)
+        )
+    return await _start(execution, x, store, run_id, durability, on_change)
+
+
+async def _start(
+    execution: Execution,
+    x: object,
+    store: Store | None,
+    run_id: str | None,
+    durability: Durability,
+    on_change: OnChange,
+) -> Result[Any, RunFailure[Any]]:
+    """Open the run's journal, if any (a finished run returns its result), and run it."""
+    plan, limits, policy = execution.plan, execution.limits, execution.policy
     if store is None:
         if plan.pauses:
-            execution.run_id = uuid.uuid4().hex
+            execution.run_id = run_id if run_id is not None else uuid.uuid4().hex
         return await execution.execute(x)
     execution.run_id = run_id = run_id if run_id is not None else uuid.uuid4().hex
     journal, info, reuse = await trio.to_thread.run_sync(
@@ -172,6 +287,15 @@ async def run(
         seen = await trio.to_thread.run_sync(durations_seen, store, plan)
         execution.durations = plan.durations_from(seen) if seen else None
     return await execution.execute(x)
+
+
+_PROCESS: Final = uuid.uuid4().hex[:12]
+_RUNS: Final = itertools.count(1)
+
+
+def _local_run_id() -> str:
+    """An id for a run without a store, unique in this process (uuid4 costs ~10 us here)."""
+    return f"{_PROCESS}-{next(_RUNS)}"
 
 
 def run_sync(
@@ -191,7 +315,12 @@ def run_sync(
     cache: CacheBackend | None = None,
     cache_required: bool = False,
 ) -> Result[O, RunFailure[E]]:
-    """`run` from synchronous code (starts and ends a trio event loop)."""
+    """`run` from synchronous code (starts and ends a trio event loop).
+
+    Inside a running trio or asyncio loop it raises `WrongLoop`, which says
+    what to await instead.
+    """
+    refuse_inside_loop("run_sync")
     _check_run_arguments(
         graph, store, run_id, policy, limits, fail_fast, on_event, rng, durability, on_change
     )

@@ -36,8 +36,13 @@ if _typing.TYPE_CHECKING:
 def __getattr__(name: str) -> _typing.Any:
     # RedisStore imports redis-py, an optional dependency: only on first use.
     if name == "RedisStore":
-        from ._redis import RedisStore
-
+        try:
+            from ._redis import RedisStore
+        except ModuleNotFoundError as error:
+            if error.name != "redis":
+                raise
+            msg = "RedisStore needs redis-py: pip install 'dagfn[redis]'"
+            raise ModuleNotFoundError(msg, name="redis") from error
         return RedisStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
