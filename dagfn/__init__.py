@@ -6,8 +6,8 @@ layer or of the layers above it, as `tests/test_layers.py` checks):
 - foundation: `_errors` (`DagfnError`, the message shape), `_checks` (argument
   predicates), `_annotations` (what a return annotation promises), `_convert`
   (the cattrs converter factory), `_codec` (the journal's exact encoding),
-  `_failures` (`RunFailure`, `Paused`): plain
-  values and helpers every layer, edges included, may use.
+  `_failures` (`RunFailure`, `Paused`), `_fingerprint` (canonical digests, code
+  fingerprints): plain values and helpers every layer, edges included, may use.
 - expression: `_expr` (the untyped nodes), `_graph` (`Graph`, `node`, `>>`,
   `&`, `gather`, policies), `_route` (`route`), `_state` (`update`), `_loop`
   (`loop`), `_pause` (`interrupt`), `_streamed` (`streamed`, `Chunk`),
@@ -20,7 +20,9 @@ layer or of the layers above it, as `tests/test_layers.py` checks):
   `_execute`, `_schedule`, `_attempt`, `_regions`, `_events` and `_outcome`;
   `_stream` (`stream`) runs one whose streamed steps' chunks are read as made;
   `_storage` is what it needs of a store; `_lease` is who owns a run id;
-  `_journal` and `_durable` keep and resume runs in a store (`resume`, `replay`).
+  `_journal` and `_durable` keep and resume runs in a store (`resume`, `replay`);
+  `_cache` keeps cached steps' outputs; `_versions` checks stored runs against a
+  changed graph.
 - edges: `store/` (journals), `executors/` (where step functions run).
 - views: `aio` (`dagfn.aio.run` from asyncio code), `_trace` (`Trace`), `_logging`
   (`log_events`), `otel` (OpenTelemetry spans), `_render` (`to_mermaid`,
@@ -36,6 +38,10 @@ from dagfn._builder import Builder as Builder
 from dagfn._builder import CycleError as CycleError
 from dagfn._builder import StepMismatch as StepMismatch
 from dagfn._builder import UnknownStep as UnknownStep
+from dagfn._cache import CacheStats as CacheStats
+from dagfn._cache import CacheUnavailable as CacheUnavailable
+from dagfn._cache import cache_clear as cache_clear
+from dagfn._cache import cache_stats as cache_stats
 from dagfn._durable import InvalidAnswer as InvalidAnswer
 from dagfn._durable import StepRow as StepRow
 from dagfn._durable import history as history
@@ -50,6 +56,7 @@ from dagfn._failures import Paused as Paused
 from dagfn._failures import PendingAnswer as PendingAnswer
 from dagfn._failures import RunFailure as RunFailure
 from dagfn._failures import StepFailure as StepFailure
+from dagfn._fingerprint import Uncacheable as Uncacheable
 from dagfn._graph import Fan as Fan
 from dagfn._graph import Gathered as Gathered
 from dagfn._graph import Graph as Graph
@@ -91,6 +98,9 @@ from dagfn._streamed import streamed as streamed
 from dagfn._trace import Event as Event
 from dagfn._trace import StepRecord as StepRecord
 from dagfn._trace import Trace as Trace
+from dagfn._versions import Compatibility as Compatibility
+from dagfn._versions import RunCheck as RunCheck
+from dagfn._versions import check_against as check_against
 from dagfn.monoid import Monoid as Monoid
 from dagfn.monoid import NoReducer as NoReducer
 from dagfn.monoid import reduced as reduced
@@ -110,8 +120,11 @@ __all__ = [
     "Breaker",
     "BreakerOpen",
     "Builder",
+    "CacheStats",
+    "CacheUnavailable",
     "Chunk",
     "ChunkFoldError",
+    "Compatibility",
     "CycleError",
     "DagfnError",
     "DuplicatePath",
@@ -136,6 +149,7 @@ __all__ = [
     "Rate",
     "RetryPolicy",
     "Router",
+    "RunCheck",
     "RunFailure",
     "RunInProgress",
     "StateError",
@@ -147,8 +161,12 @@ __all__ = [
     "Stream",
     "StreamNotFinished",
     "Trace",
+    "Uncacheable",
     "UnknownStep",
     "WrongLoop",
+    "cache_clear",
+    "cache_stats",
+    "check_against",
     "current_run_id",
     "gather",
     "history",

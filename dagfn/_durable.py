@@ -294,6 +294,11 @@ class StepRow:
     attempts: int
     error: str | None
 
+    @property
+    def cached(self) -> bool:
+        """The step's output came from the step cache (it made no attempt)."""
+        return self.status == "done" and self.attempts == 0
+
 
 def history(store: Store, run_id: str) -> list[StepRow]:
     """A run's steps in the order they finished, with status and wall-clock times."""

@@ -2,7 +2,7 @@
 
 The interpreter produces an `Event` for every start, finish, retry, fail, skip
 and pause of a user step (never of plumbing). Invariants the views rely on:
-a step's ``start`` and ``retry`` events come before its one final event
+a step's ``start``, ``retry`` and ``uncached`` events come before its one final event
 (``finish``, ``fail``, ``skip`` or ``pause``; a ``fail`` with ``recovered=True``
 is final too); a step that gets no final event while running gets a ``skip``
 when the run ends (`end_of_run_skips`), once, whatever kept it from running.
@@ -21,7 +21,7 @@ import cattrs
 
 from dagfn._failures import RunFailure
 
-EventKind = Literal["start", "finish", "retry", "fail", "skip", "pause"]
+EventKind = Literal["start", "finish", "retry", "fail", "skip", "pause", "uncached"]
 
 T = TypeVar("T")
 
@@ -95,7 +95,10 @@ class Event:
     ``attempt`` counts from 1 on start, finish, retry and fail; ``error`` is set
     on retry and fail; ``digest`` is the input's digest on start and the
     output's on finish. ``recovered`` is True on the fail event of a step whose
-    failure a ``recover`` (or ``|``) region caught: the run goes on.
+    failure a ``recover`` (or ``|``) region caught: the run goes on. ``cached``
+    is True on the finish event of a step whose output came from the cache
+    (``attempt`` 0: it was not called). An ``uncached`` event says a cached
+    step's cache could not be used (``error``: why); the step runs uncached.
     """
 
     kind: EventKind
@@ -105,6 +108,7 @@ class Event:
     error: Any = None
     digest: str | None = None
     recovered: bool = False
+    cached: bool = False
 
 
 def end_of_run_skips(

@@ -60,9 +60,11 @@ from dagfn._attempt import (
     remote,
     runs_inline,
 )
+from dagfn._cache import CacheEntry, CacheUnavailable, RunCache
 from dagfn._events import Event, EventKind, digest, end_of_run_skips
 from dagfn._expr import ASYNC, callable_kind
 from dagfn._failures import Paused, RunFailure
+from dagfn._fingerprint import Uncacheable
 from dagfn._journal import Journal, JournalError, reuse_for
 from dagfn._loop import MaxStepsExceeded
 from dagfn._outcome import (
@@ -84,6 +86,12 @@ from dagfn._schedule import Dispatcher, Lane, keep_open
 from dagfn._streamed import Send, Streamed
 
 OnEvent = Callable[[Event], Any]
+
+# What a cached step's lookup came to.
+_HIT: Final = "hit"  # its value is set and journaled: settle it
+_MISS: Final = "miss"  # run it; its output is kept when it has one
+_FAILED: Final = "failed"  # it failed
+_QUEUED: Final = "queued"  # its task looks it up
 
 BLOCKED: Final = 1 << 62  # a counter that never reaches 0 (nor BLOCKED // 2) by decrements
 
@@ -128,6 +136,8 @@ class Execution:
         self.remote: list[StepExecutor | None] | None = None  # per step; None: all inline
         self.careful: list[bool] = plan.slow
         self.sync_durable = False
+        self.cache: RunCache | None = None  # where cached steps' outputs are kept
+        self.cache_keys: dict[int, str] = {}  # cached steps that missed: their keys
         self.nursery: trio.Nursery
         self.settle: Callable[[int], None]
 
@@ -234,6 +244,8 @@ class Execution:
             await trio.to_thread.run_sync(
                 finish_journal, self.journal, status, values[plan.output], abandon_on_cancel=True
             )
+        if self.cache is not None and self.cache.kept and not self.nested:
+            await trio.to_thread.run_sync(self.cache.flush)
         return result
 
     # -- what happens to one step -------------------------------------------------
@@ -242,12 +254,17 @@ class Execution:
         """Tell ``on_event`` (if any) that ``kind`` happened to user step ``i``."""
         on_event = self.emitter
         if on_event is not None and not self.plan.internal[i]:
-            if kind != "start" and kind != "retry":
+            if kind != "start" and kind != "retry" and kind != "uncached":
                 self.ended.add(i)  # finish, fail, skip, pause: no skip for it at the end
             on_event(Event(kind, self.plan.paths[i], trio.current_time(), **fields))
 
     def journaled(self, i: int, value: object, started: float, attempt: int = 1) -> bool:
-        """Journal step ``i``'s output; False (the step failed) if it is not JSON."""
+        """Journal step ``i``'s output; False (the step failed) if it is not JSON.
+
+        A cached step that missed also keeps its output in the cache here.
+        """
+        if self.cache_keys and i in self.cache_keys:
+            self._keep(i, value)
         journal = self.journal
         if journal is None:
             return True
@@ -303,6 +320,10 @@ class Execution:
         if d in plan.pauses:
             return self._pause(d)
         options, kind = plan.options[d], plan.kinds[d]
+        if options is not None and options.cache is not None and self.cache is not None:
+            found = self._look_up(d)
+            if found is not _MISS:
+                return found is _HIT
         if (
             kind in (ASYNC1, ASYNCN, LOOP)
             or (options is not None and options.needs_task)
@@ -312,6 +333,81 @@ class Execution:
             self._queue(d)
             return False
         return self.call_here(d)
+
+    # -- the step cache -------------------------------------------------------------
+
+    def _look_up(self, d: int) -> object:
+        """Cached step ``d`` is ready: `_HIT` (its value is set), `_FAILED`, `_MISS`, or
+        `_QUEUED` (a backend that reads off the event loop's thread is asked in the
+        step's task, `_look_up_in_task`)."""
+        cache, plan = self.cache, self.plan
+        assert cache is not None
+        try:
+            key = cache.key(plan, d, [self.values[j] for j in plan.deps[d]])
+        except Uncacheable as error:
+            self.fail(d, error)
+            return _FAILED
+        if not cache.inline:
+            self.cache_keys[d] = key  # looked up in the step's task
+            self._queue(d)
+            return _QUEUED
+        try:
+            entry = cache.get(key)
+        except Exception as error:
+            return self._unreachable(d, key, error)
+        return self._found(d, key, entry)
+
+    async def _look_up_in_task(self, i: int) -> object:
+        """`_look_up`'s second half for a backend read in a thread: `_HIT`, `_FAILED`, `_MISS`."""
+        cache = self.cache
+        assert cache is not None
+        key = self.cache_keys.pop(i)
+        try:
+            entry = await trio.to_thread.run_sync(cache.get, key)
+        except Exception as error:
+            found = self._unreachable(i, key, error)
+        else:
+            found = self._found(i, key, entry)
+        if found is _HIT:
+            self.settle(i)
+        return found
+
+    def _found(self, d: int, key: str, entry: CacheEntry | None) -> object:
+        """What ``entry`` means for step ``d``: a hit (value set, journaled) or a miss."""
+        cache = self.cache
+        assert cache is not None
+        hit = cache.read(self.plan, d, key, entry)
+        if hit is None:
+            self.cache_keys[d] = key  # kept when the step has its output
+            return _MISS
+        if not self.journaled(d, hit.value, trio.current_time(), 0):
+            return _FAILED
+        self.values[d] = hit.value
+        if self.emitter is not None:
+            self.emit("finish", d, attempt=0, digest=digest(hit.value), cached=True)
+        return _HIT
+
+    def _unreachable(self, d: int, key: str, error: Exception) -> object:
+        """The cache could not be read for step ``d``: fail it, or run it uncached."""
+        cache = self.cache
+        assert cache is not None
+        if cache.required:
+            self.fail(d, CacheUnavailable(self.plan.paths[d], error))
+            return _FAILED
+        self.emit("uncached", d, error=error)
+        return _MISS
+
+    def _keep(self, i: int, value: object) -> None:
+        """Cached step ``i`` missed and now has ``value``: put it in the cache."""
+        cache = self.cache
+        key = self.cache_keys.pop(i)
+        options = self.plan.options[i]
+        assert cache is not None and options is not None and options.cache is not None
+        try:
+            cache.backend.cache_put(cache.entry(self.plan, i, key, value, options.cache.ttl))
+            cache.kept = True
+        except Exception as error:  # not JSON, or the backend is gone: the run goes on
+            self.emit("uncached", i, error=error)
 
     def _queue(self, d: int) -> None:
         """Give step ``d`` a task: now, or through the dispatcher when the run has limits."""
@@ -380,6 +476,15 @@ class Execution:
             if self.plan.region[i] >= 0 and self.regions.step_tripped(i):
                 # Queued (limits) or spawned before a step of its region failed.
                 self.emit("skip", i)
+                held = self._give_back(i)
+                return
+            cache = self.cache
+            if (
+                i in self.cache_keys
+                and cache is not None
+                and not cache.inline
+                and await self._look_up_in_task(i) is not _MISS
+            ):
                 held = self._give_back(i)
                 return
             started = trio.current_time() if self.journal is not None else 0.0
@@ -545,6 +650,7 @@ class Execution:
         inner.run_id = self.run_id
         inner.executor = self.executor
         inner.dispatcher = self.dispatcher
+        inner.cache = self.cache
         inner.chunks = self.chunks  # also any nested run of a plan: its chunks reach the stream
         journal = self.journal
         if journal is not None:

@@ -15,10 +15,12 @@ from typing import Any, Generic, Never, TypeVar, TypeVarTuple, Unpack, overload
 from returns.result import Result
 
 from dagfn import _expr
-from dagfn._checks import positive_int
+from dagfn._checks import positive, positive_int
 from dagfn._errors import InvalidArgument, expected
+from dagfn._fingerprint import check_cacheable
 from dagfn._policy import (
     Breaker,
+    CachePolicy,
     RetryPolicy,
     StepExecutor,
     StepOptions,
@@ -158,6 +160,27 @@ class Graph(Generic[I, O, E]):
         elif not isinstance(breaker, Breaker):
             raise expected("a Breaker", "breaker", breaker)
         return self._with(StepOptions(breaker=breaker))
+
+    def cache(self, ttl: float | None = None) -> Graph[I, O, E]:
+        """Keep each step's output by what it computes and what it was given; reuse it.
+
+        A step's key is its fingerprint (its path, its function's code and what
+        that code closes over or reads) and a canonical digest of its input; a
+        later run, under any run id, with the same key takes the kept output
+        instead of calling the function (a ``finish`` event with
+        ``cached=True``). Entries older than ``ttl`` seconds are not used. On a
+        composite graph, applies to every step inside that does not set its
+        own. Where outputs are kept: ``run(..., cache=store)``, else the run's
+        ``store``, else a process-wide memory cache. Raises `Uncacheable` at
+        once when a step's input annotation names something with no digest (a
+        callable, an iterator, a file), `InvalidArgument` for a bad ``ttl``.
+        """
+        seconds = None if ttl is None else positive("ttl", ttl)
+        cached = self._with(StepOptions(cache=CachePolicy(seconds)))
+        e = cached._expr
+        if isinstance(e, _expr.Call):
+            check_cacheable(e.fn, e.name)
+        return cached
 
     def via(self, executor: StepExecutor) -> Graph[I, O, E]:
         """Run the plain functions of these steps on ``executor`` (threads, processes, Dask).

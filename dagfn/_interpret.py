@@ -27,6 +27,7 @@ import sniffio
 import trio
 from returns.result import Result, Success
 
+from dagfn._cache import PROCESS_CACHE, CacheBackend, RunCache, check_backend, uses_cache
 from dagfn._checks import positive
 from dagfn._errors import DagfnError, expected
 from dagfn._events import observed
@@ -174,6 +175,8 @@ async def run(
     executor: StepExecutor | None = None,
     wait: bool = True,
     lease: float = LEASE_SECONDS,
+    cache: CacheBackend | None = None,
+    cache_required: bool = False,
 ) -> Result[O, RunFailure[E]]:
     """Run ``graph`` on ``x``: ``Success(output)`` or ``Failure(RunFailure)``.
 
@@ -210,6 +213,11 @@ async def run(
     every `Event`; ``rng`` drives retry jitter. Cancelling the caller cancels
     every step. Bad arguments raise `InvalidArgument` before anything runs;
     awaiting it under asyncio raises `WrongLoop` (use `dagfn.aio.run`).
+
+    Steps under ``.cache()`` keep their outputs in ``cache`` (a store), else
+    in ``store``, else in a process-wide memory cache. A cache that cannot be
+    reached makes its steps run uncached (an ``uncached`` event says so),
+    unless ``cache_required=True``: then they fail with `CacheUnavailable`.
     """
     refuse_asyncio("run")
     settings = {
@@ -223,6 +231,8 @@ async def run(
         "executor": executor,
         "wait": wait,
         "lease": lease,
+        "cache": cache,
+        "cache_required": cache_required,
     }
     execution = prepare(graph, store, run_id, settings)
     return await launch(execution, x, store, run_id, settings)
@@ -371,6 +381,8 @@ def run_sync(
     executor: StepExecutor | None = None,
     wait: bool = True,
     lease: float = LEASE_SECONDS,
+    cache: CacheBackend | None = None,
+    cache_required: bool = False,
 ) -> Result[O, RunFailure[E]]:
     """`run` from synchronous code (starts and ends a trio event loop).
 
@@ -408,6 +420,8 @@ def run_sync(
         executor=executor,
         wait=wait,
         lease=lease,
+        cache=cache,
+        cache_required=cache_required,
     )
     return trio.run(call)
 
@@ -424,6 +438,8 @@ RUN_DEFAULTS: Final[dict[str, Any]] = {
     "executor": None,
     "wait": True,
     "lease": LEASE_SECONDS,
+    "cache": None,
+    "cache_required": False,
 }
 
 
@@ -458,6 +474,16 @@ def prepare(
     check_executor(o["executor"], optional=True)
     execution = Execution(plan, o["policy"], limits, o["fail_fast"], o["on_event"], o["rng"])
     execution.executor = o["executor"]
+    cache, required = o["cache"], o["cache_required"]
+    if cache is not None:
+        check_backend(cache)
+    if not isinstance(required, bool):
+        raise expected("a bool", "cache_required", required)
+    if uses_cache(plan):  # cached steps keep outputs in ``cache``, else the store, else ours
+        backend = cache if cache is not None else store
+        execution.cache = RunCache(
+            check_backend(backend if backend is not None else PROCESS_CACHE, "store"), required
+        )
     return execution
 
 

@@ -446,13 +446,7 @@ class Journal:
 
     def dumps(self, i: int, value: object) -> str:
         """Step ``i``'s value in the exact encoding; `JournalError` naming the step."""
-        fast = _FAST.get(value.__class__)
-        if fast is None:
-            return dumps(value, self.plan.paths[i])
-        try:
-            return fast(value)
-        except Unencodable as error:
-            raise _unencodable(value, self.plan.paths[i], error) from None
+        return output_json(self.plan, i, value)
 
     def failed(self, i: int, error: object, started: float, attempts: int = 1) -> None:
         """Record that step ``i`` failed (for history; it runs again on resume)."""
@@ -493,6 +487,20 @@ async def keep_rows(journal: Journal) -> None:
     # The run's own exception is what the caller sees, not the store's.
     with trio.move_on_after(KEEP_ROWS_GRACE, shield=True), contextlib.suppress(Exception):
         await trio.to_thread.run_sync(journal.flush, abandon_on_cancel=True)
+
+
+def output_json(plan: Plan, i: int, value: object) -> str:
+    """Step ``i``'s value in the exact encoding; `JournalError` naming the step.
+
+    `read_output` reads it back (the journal's rows and the step cache's entries).
+    """
+    fast = _FAST.get(value.__class__)
+    if fast is None:
+        return dumps(value, plan.paths[i])
+    try:
+        return fast(value)
+    except Unencodable as error:
+        raise _unencodable(value, plan.paths[i], error) from None
 
 
 def open_journal(
@@ -544,7 +552,7 @@ def open_journal(
         changed = tuple(sorted(p for p in fingerprints if p in old and old[p] != fingerprints[p]))
         if on_change == "refuse":
             raise GraphChanged(run_id, added=added, removed=removed, changed=changed)
-        usable = _unchanged_closure(plan, set(added) | set(changed))
+        usable = unchanged_closure(plan, set(added) | set(changed))
         # The run now belongs to this graph: drop the rows it cannot use, so that
         # neither graph is later handed the other's rows or result.
         store.reset_run(run_id, fingerprint=plan.fingerprint, meta_json=meta_json, keep=usable)
@@ -618,6 +626,11 @@ def _read_row(plan: Plan, i: int, text: str) -> Any:
         raise JournalError(msg, step=plan.paths[i]) from error
 
 
+def read_output(plan: Plan, i: int, text: str) -> Any:
+    """Step ``i``'s value from `output_json`'s text; `JournalError` if it no longer fits."""
+    return _read_row(plan, i, text)
+
+
 def durations_seen(store: Store, plan: Plan, runs: int = 3) -> dict[str, float]:
     """Seconds per step path seen in earlier finished runs of the same plan.
 
@@ -653,7 +666,7 @@ def add_durations(journal: Journal) -> None:
         add(journal.plan.fingerprint, journal.took)
 
 
-def _unchanged_closure(plan: Plan, dirty: set[str]) -> set[str]:
+def unchanged_closure(plan: Plan, dirty: set[str]) -> set[str]:
     """User steps neither changed nor downstream of a changed step."""
     bad = {i for i in plan.user_steps() if plan.paths[i] in dirty}
     for i in plan.descendants(sorted(bad)):

@@ -27,7 +27,8 @@ import attrs
 from dagfn import _expr
 from dagfn._errors import expected
 from dagfn._expr import DuplicatePath
-from dagfn._policy import NO_OPTIONS, StepOptions
+from dagfn._fingerprint import check_cacheable
+from dagfn._policy import NO_OPTIONS, CachePolicy, StepOptions
 from dagfn._route import NoBranch
 from dagfn._streamed import Streamed
 
@@ -386,7 +387,7 @@ class _Context:
 # A frame of the lowering stack: (opcode, expression or key, input wire, context, extra).
 _Frame = tuple[int, Any, int, _Context, Any]
 # A lowered loop body, by loop expression, resources and executor given to its steps.
-_BodyKey = tuple[int, tuple[tuple[str, float], ...], int]
+_BodyKey = tuple[int, tuple[tuple[str, float], ...], int, CachePolicy | None]
 
 # Plumbing called with one argument (SYNC1); every other kind of plumbing takes its
 # dependencies' values as arguments (SYNCN), however many there are.
@@ -474,6 +475,8 @@ class _Lowering:
             )
             raise DuplicatePath(msg, path=path, places=places)
         options = own.under(ctx.options)
+        if options.cache is not None and fn is not None:
+            check_cacheable(fn, path)  # raises Uncacheable when the annotation shows it
         index = plan._add(
             path,
             kind,
@@ -540,7 +543,9 @@ class _Lowering:
             self.route(e, wire, ctx)
         elif isinstance(e, _expr.Interrupt):
             path = ctx.prefix + e.name
-            step = self.add_user(path, SYNC1, e.prompt, (wire,), ctx, StepOptions())
+            # An interrupt is never cached: its output is a human's answer.
+            uncached = attrs.evolve(ctx, options=_without_cache(ctx.options))
+            step = self.add_user(path, SYNC1, e.prompt, (wire,), uncached, StepOptions())
             self.plan.pauses[step] = e.answer
             self.plan.slow[step] = True
             self.wires.append(step)
@@ -586,9 +591,11 @@ class _Lowering:
         # What its steps use (budgets, an executor) goes to the body's steps;
         # retry, timeout and breaker stay on the loop step: they are about it whole.
         outer = ctx.options or NO_OPTIONS
-        per_step = StepOptions(resources=outer.resources, executor=outer.executor)
+        per_step = StepOptions(
+            resources=outer.resources, executor=outer.executor, cache=outer.cache
+        )
         spec = LoopSpec(_lower_body(e, self.loop_bodies, per_step), e.until, e.max_steps)
-        whole = attrs.evolve(outer, resources=(), executor=None)
+        whole = attrs.evolve(outer, resources=(), executor=None, cache=None)
         path = ctx.prefix + e.name
         step = self.add_user(path, LOOP, None, (wire,), attrs.evolve(ctx, options=whole), whole)
         self.plan.loops[step] = spec
@@ -665,12 +672,19 @@ class _Lowering:
         self.wires.append(merge)
 
 
+def _without_cache(options: StepOptions | None) -> StepOptions | None:
+    if options is None or options.cache is None:
+        return options
+    return attrs.evolve(options, cache=None)
+
+
 def _lower_body(e: _expr.Loop, bodies: dict[_BodyKey, Plan], per_step: StepOptions) -> Plan:
     """A loop body's own plan, its steps under ``per_step`` unless they set their own.
 
     Lowered once per loop and options; recursion only as deep as loops nest.
     """
-    key = (id(e), per_step.resources, id(per_step.executor))  # an executor may not hash
+    # An executor may not hash.
+    key = (id(e), per_step.resources, id(per_step.executor), per_step.cache)
     body = bodies.get(key)
     if body is None:
         inner = e.body if per_step.empty else _expr.Policied(e.body, per_step)

@@ -238,6 +238,14 @@ def check_executor(value: object, name: str = "executor", *, optional: bool = Fa
 
 
 @attrs.frozen
+class CachePolicy:
+    """Keep a step's outputs by its fingerprint and its input's digest; ``ttl`` in seconds
+    (None: kept until cleared)."""
+
+    ttl: float | None = None
+
+
+@attrs.frozen
 class StepOptions:
     """Policies of one step; ``None`` (or empty) means "not set", so inner settings win."""
 
@@ -246,6 +254,7 @@ class StepOptions:
     breaker: Breaker | None = None
     resources: tuple[tuple[str, float], ...] = ()
     executor: StepExecutor | None = None  # where the step's plain function runs (None: the run's)
+    cache: CachePolicy | None = None  # keep outputs by input digest (None: not cached)
 
     def under(self, outer: StepOptions | None) -> StepOptions:
         """These options, with every unset one taken from ``outer``."""
@@ -257,6 +266,7 @@ class StepOptions:
             breaker=self.breaker if self.breaker is not None else outer.breaker,
             resources=_merge_resources(outer.resources, self.resources),
             executor=self.executor if self.executor is not None else outer.executor,
+            cache=self.cache if self.cache is not None else outer.cache,
         )
 
     @property

@@ -32,6 +32,8 @@ class StepRecord:
     input_digest: str | None = None
     output_digest: str | None = None
     errors: list[str] = attrs.field(factory=list)
+    cached: bool = False  # its output came from the cache: it was not called
+    uncached: list[str] = attrs.field(factory=list)  # why its cache could not be used
 
     @property
     def duration(self) -> float | None:
@@ -70,6 +72,13 @@ class Trace:
         elif event.kind == "finish":
             record.finished_at = event.at
             record.output_digest = event.digest
+            if event.cached:
+                record.cached = True
+                if record.started_at is None:
+                    record.started_at = event.at
+        elif event.kind == "uncached":
+            record.uncached.append(repr(event.error))
+            return
         elif event.kind in ("fail", "retry"):
             record.errors.append(repr(event.error))
             if event.kind == "fail":

@@ -23,6 +23,7 @@ from typing import Any, TextIO
 import trio
 from returns.result import Failure, Success
 
+from dagfn._cache import cache_clear, cache_stats
 from dagfn._convert import describe, make_converter
 from dagfn._durable import history, resume
 from dagfn._errors import DagfnError
@@ -33,6 +34,7 @@ from dagfn._journal import converter, input_type, read_input
 from dagfn._plan import Plan, plan_of
 from dagfn._render import to_mermaid
 from dagfn._trace import Event
+from dagfn._versions import check_against
 from dagfn.store import MemoryStore, SqliteStore, Store, StoreError, UnknownRunError
 
 OK, FAILED, USAGE, PAUSED = 0, 1, 2, 3
@@ -326,6 +328,14 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except DagfnError as error:
         err.write(f"problem: {error}\n")
         return FAILED
+    if args.against is not None:
+        store = open_store(args.against)
+        try:
+            report = check_against(graph, store)
+        finally:
+            store.close()
+        out.write(f"{report}\n")
+        return OK if report.ok else FAILED
     steps = plan.user_steps()
     edges = sum(len(plan.deps[i]) for i in range(len(plan)))
     out.write(
@@ -333,6 +343,18 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         f"{len(plan.pauses)} interrupts, critical path {max(plan.rank, default=0) - 1} steps\n"
     )
     return OK
+
+
+def _cache(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    store = open_store(args.store)
+    try:
+        if args.action == "stats":
+            out.write(f"{cache_stats(store)}\n")
+        else:
+            out.write(f"cleared {cache_clear(store, step=args.step)} entries\n")
+        return OK
+    finally:
+        store.close()
 
 
 def _when(seconds: float) -> str:
@@ -405,7 +427,7 @@ def _runs_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             r.status,
             _when(r.started_at),
             f"{(r.finished_at - r.started_at) * 1000:.1f} ms",
-            str(r.attempts),
+            "cached" if r.cached else str(r.attempts),
             escaped(r.error or ""),
         )
         for r in shown
@@ -489,7 +511,15 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_mermaid)
     p = sub.add_parser("check", help="build the plan and report problems")
     p.add_argument("graph", metavar="MODULE:GRAPH")
+    p.add_argument(
+        "--against", metavar="STORE", help="classify the store's unfinished runs for this graph"
+    )
     p.set_defaults(handler=_check)
+    p = sub.add_parser("cache", help="what a store's step cache holds, or clear it")
+    p.add_argument("action", choices=("stats", "clear"))
+    p.add_argument("--store", required=True, help="sqlite path or URL, redis://...")
+    p.add_argument("--step", help="clear only this step path's entries")
+    p.set_defaults(handler=_cache)
     p = sub.add_parser("runs", help="list journaled runs or show one")
     runs = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     q = runs.add_parser("list", help="every run in a store: status, times, pending prompts")

@@ -224,3 +224,37 @@ def test_exit_codes_are_read_from_trailing_comments() -> None:
     code = "# a comment\ndagfn run a:b  # exit 3: paused\ndagfn x \\\n  --y\n"
     block = Block("sh", 1, "CLI", code)
     assert list(commands(block)) == [("dagfn run a:b  # exit 3: paused", 3), ("dagfn x    --y", 0)]
+
+
+def _section_blocks(section: str) -> list[str]:
+    body = README.read_text().split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", body, re.S)
+
+
+def _printed(code: str, cwd: Path) -> list[str]:
+    program = cwd / "block.py"
+    program.write_text(code)
+    done = subprocess.run(
+        [sys.executable, str(program)], cwd=cwd, capture_output=True, text=True, check=True
+    )
+    return done.stdout.splitlines()
+
+
+def test_the_caching_section_prints_every_line_it_claims(tmp_path: Path) -> None:
+    (code,) = _section_blocks("Caching pure steps")
+    assert _printed(code, tmp_path) == [
+        "summarizing https://example.org/a",
+        "<Success: Pure steps pay once>",
+        "<Success: Pure steps pay once>",
+        "True",
+        "{'summarize': 1}",
+        "1",
+    ]
+
+
+def test_the_deploy_section_prints_every_line_it_claims(tmp_path: Path) -> None:
+    (code,) = _section_blocks("Deploying a changed graph")
+    assert _printed(code, tmp_path) == [
+        "post-1 (paused): resumable with on_change='reuse'; would run again: none",
+        "<Success: published; subscribers told>",
+    ]

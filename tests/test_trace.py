@@ -336,6 +336,7 @@ def test_to_json_parses_and_holds_steps_and_events() -> None:
         "error": "ValueError('bad')",
         "digest": None,
         "recovered": False,
+        "cached": False,
     }
     assert json.loads(trace.to_json(indent=None)) == data
 

@@ -7,10 +7,12 @@ import time
 from collections import deque
 from collections.abc import Collection, Sequence
 
+from dagfn._cache import MemoryCache
 from dagfn._lease import Lease
 from dagfn._storage import Entry, RunInfo, fold_duration
 
 from ._base import StoreBase
+from ._cache import CacheMethods
 from ._errors import StoreClosedError
 from ._ops import Op, apply
 
@@ -69,7 +71,7 @@ class _MemoryTxn:
             summary[path] = fold_duration(mean, runs, took)
 
 
-class MemoryStore(StoreBase):
+class MemoryStore(CacheMethods, StoreBase):
     """A `Store` kept in memory: same semantics as the others, nothing durable.
 
     Records wait in a queue and are applied at the next other call, like
@@ -87,6 +89,11 @@ class MemoryStore(StoreBase):
         self._pending: deque[Op] = deque()  # appended by any thread, drained under the lock
         self._deferred: BaseException | None = None  # the first dropped-row error since a flush
         self._closed = False
+
+    cache_reads_inline = True
+
+    def _open_cache(self) -> MemoryCache:
+        return MemoryCache()
 
     def record(self, run_id: str, entry: Entry, token: int | None = None) -> None:
         """Enqueue `entry`; raise `StoreClosedError` after `close`."""

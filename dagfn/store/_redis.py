@@ -42,6 +42,7 @@ from dagfn._storage import (
 )
 
 from ._base import WriterStore
+from ._cache import CacheMethods, RedisCache
 from ._errors import SchemaVersionError, StoreError, StoreWriteError
 from ._ops import Op, apply
 from ._writer import GroupWriter
@@ -263,7 +264,7 @@ class _RedisSink:
         pass  # the store closes the shared client
 
 
-class RedisStore(WriterStore):
+class RedisStore(CacheMethods, WriterStore):
     """A `Store` in a redis server: one writer thread, one MULTI/EXEC per group.
 
     Durability is the server's: a committed group is in the server's memory
@@ -320,12 +321,19 @@ class RedisStore(WriterStore):
             self._client.close()
             raise
         self._submit = self._writer.submit
+        self._commit_interval = commit_interval
+
+    def _open_cache(self) -> RedisCache:
+        return RedisCache(self._client, self._keys.prefix, interval=self._commit_interval)
 
     def _unreachable(self, error: redis.RedisError) -> StoreWriteError:
         return StoreWriteError(f"{self._name}: cannot reach the redis server ({error!r})")
 
     def _release(self) -> None:
-        self._client.close()
+        try:
+            self._close_cache()
+        finally:
+            self._client.close()
 
     def _read_run(self, run_id: str) -> RunInfo | None:
         try:

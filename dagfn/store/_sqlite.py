@@ -41,6 +41,7 @@ from dagfn._storage import (
 )
 
 from ._base import WriterStore, entry_from_row, run_from_row, run_params
+from ._cache import CacheMethods, SqliteCache
 from ._errors import SchemaVersionError, StoreError
 from ._ops import Op, apply
 from ._writer import GroupWriter
@@ -293,7 +294,7 @@ class _Readers:
             self._idle.clear()
 
 
-class SqliteStore(WriterStore):
+class SqliteStore(CacheMethods, WriterStore):
     """A `Store` in one SQLite file: WAL mode, one writer thread, group commit.
 
     Durability: with ``synchronous="NORMAL"`` (the default) a commit is
@@ -342,9 +343,20 @@ class SqliteStore(WriterStore):
         )
         self._readers = _Readers(file, busy_timeout)
         self._submit = self._writer.submit
+        self._cache_settings = (busy_timeout, commit_interval)
+
+    # Cache lookups are one indexed read of a local file: cheap enough for the event loop.
+    cache_reads_inline = True
+
+    def _open_cache(self) -> SqliteCache:
+        timeout, interval = self._cache_settings
+        return SqliteCache(self.path, timeout=timeout, interval=interval)
 
     def _release(self) -> None:
-        self._readers.close()
+        try:
+            self._close_cache()
+        finally:
+            self._readers.close()
 
     def _read_run(self, run_id: str) -> RunInfo | None:
         with self._readers.snapshot() as conn:

@@ -269,3 +269,7 @@ assert_type(fan.join(merge, name="merged"), Graph[Query, Ranked, SearchDown])
 assert_type(fan.join(merge_async, name="merged"), Graph[Query, Ranked, SearchDown])
 assert_type(fan.join(rerank, name="ranked"), Graph[Query, Ranked, SearchDown | RankError])
 assert_type(fan.join(rerank_async, name="ranked"), Graph[Query, Ranked, SearchDown | RankError])
+
+# A cached graph keeps its type (unlike functools.lru_cache, which erases the input's).
+assert_type(checked_rank.cache(), Graph[Hits, Ranked, RankError])
+assert_type(checked_rank.cache(ttl=60.0), Graph[Hits, Ranked, RankError])
