@@ -7,8 +7,21 @@ Building a graph never runs anything; mistakes in building raise at once.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, Generic, Never, TypeVar, TypeVarTuple, Unpack, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    Never,
+    ParamSpec,
+    Protocol,
+    TypeVar,
+    TypeVarTuple,
+    Unpack,
+    overload,
+)
 
 from returns.result import Result
 
@@ -36,8 +49,30 @@ R = TypeVar("R")
 Err = TypeVar("Err")
 O2 = TypeVar("O2")
 E2 = TypeVar("E2")
+C = TypeVar("C")
+X = TypeVar("X", bound=BaseException)
 Ts = TypeVarTuple("Ts")
 Us = TypeVarTuple("Us")
+P = ParamSpec("P")
+
+# The variances `_Narrower` needs (a protocol's type variables must match their use).
+_Wider = TypeVar("_Wider", covariant=True)
+_In = TypeVar("_In", contravariant=True)
+_Out = TypeVar("_Out", covariant=True)
+_Err = TypeVar("_Err", covariant=True)
+
+
+class _Narrower(Protocol[_Wider, _In, _Out, _Err]):
+    """Typing only: a ``Graph[X, _Out, _Err]`` whose input ``X`` fits ``_Wider``.
+
+    A method's ``self`` fixes the type variables it binds, so ``wide.recover(narrow)``
+    cannot meet the two inputs through one type variable. Matching a graph against
+    this protocol checks ``X <: _Wider`` (through `Graph.__dagfn_input__`) and
+    solves ``_In`` to ``X``: the narrower of the two inputs.
+    """
+
+    def __dagfn_input__(self, x: _In, wider: Callable[[_Wider], None], /) -> None: ...
+    def __dagfn_output__(self) -> tuple[_Out, _Err]: ...
 
 
 class Graph(Generic[I, O, E]):
@@ -52,6 +87,11 @@ class Graph(Generic[I, O, E]):
 
     def __init__(self, expr: _expr.Expr) -> None:
         self._expr = expr
+
+    if TYPE_CHECKING:  # what `_Narrower` matches; no such methods exist at run time
+
+        def __dagfn_input__(self, x: I, wider: Callable[[I], None], /) -> None: ...
+        def __dagfn_output__(self) -> tuple[O, E]: ...
 
     def __rshift__(self, other: Graph[O, O2, E2]) -> Graph[I, O2, E | E2]:
         """``a >> b``: feed ``a``'s output to ``b``; mypy checks that they fit."""
@@ -112,7 +152,7 @@ class Graph(Generic[I, O, E]):
         factor: float = 2.0,
         max_backoff: float = 10.0,
         jitter: bool = True,
-        on: type | tuple[type, ...] = (Exception,),
+        on: type[E | Exception] | tuple[type[E | Exception], ...] = (Exception,),
     ) -> Graph[I, O, E]:
         """Make up to ``attempts`` attempts of each step, waiting between them.
 
@@ -175,12 +215,17 @@ class Graph(Generic[I, O, E]):
         self: Graph[A, B, Any], fallback: Graph[A, B, E2], /
     ) -> Graph[A, B, E2]: ...
     @overload
+    def recover(  # type: ignore[overload-overlap]
+        self: Graph[A, B, Any], fallback: _Narrower[A, C, B, E2], /
+    ) -> Graph[C, B, E2]: ...
+    @overload
     def recover(self: Graph[A, B, Any], fallback: B, /) -> Graph[A, B, Never]: ...
     def recover(self, fallback: Any, /) -> Graph[Any, Any, Any]:
         """On failure of any step of this graph, output ``fallback`` instead.
 
         ``fallback`` is a value of the output type (the result cannot fail) or a
-        graph that runs on the same input (``a.recover(b)`` is ``a | b``). The
+        graph that runs on the same input (``a.recover(b)`` is ``a | b``); the
+        result takes the narrower of the two inputs, either way round. The
         failed attempt's remaining steps do not start. mypy rejects a fallback
         of another type.
         """
@@ -193,6 +238,16 @@ class Graph(Generic[I, O, E]):
         if not isinstance(other, Graph):
             return NotImplemented
         return Graph(_expr.Fallback(self._expr, other._expr))
+
+    # Typing only: in ``wider | narrower`` the left operand fixes ``A`` to the
+    # wider input and ``narrower`` does not fit; checkers then try
+    # ``narrower.__ror__(wider)``, whose ``A`` is the narrower input. At run
+    # time `__or__` accepts every graph, so this runs only for a left operand
+    # that is not a graph.
+    def __ror__(self: Graph[A, B, E2], other: Graph[A, B, Any]) -> Graph[A, B, E2]:
+        if not isinstance(other, Graph):
+            return NotImplemented
+        return Graph(_expr.Fallback(other._expr, self._expr))
 
     def _with(self, options: StepOptions) -> Graph[I, O, E]:
         e = self._expr
