@@ -13,6 +13,7 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Concatenate,
+    Final,
     Generic,
     Never,
     ParamSpec,
@@ -350,88 +351,170 @@ class NodeDecorator:
         return _node(fn, self._name, self._options)
 
 
-@overload
-def node(  # type: ignore[overload-overlap]
-    fn: Callable[[A], Awaitable[Result[B, Err]]],
-    /,
-    *,
-    name: str | None = None,
-    retry: int | RetryPolicy | None = None,
-    timeout: float | None = None,
-    resource: str | Mapping[str, float] | None = None,
-) -> Graph[A, B, Err]: ...
-@overload
-def node(  # type: ignore[overload-overlap]
-    fn: Callable[[A], Result[B, Err]],
-    /,
-    *,
-    name: str | None = None,
-    retry: int | RetryPolicy | None = None,
-    timeout: float | None = None,
-    resource: str | Mapping[str, float] | None = None,
-) -> Graph[A, B, Err]: ...
-@overload
-def node(
-    fn: Callable[[A], Awaitable[B]],
-    /,
-    *,
-    name: str | None = None,
-    retry: int | RetryPolicy | None = None,
-    timeout: float | None = None,
-    resource: str | Mapping[str, float] | None = None,
-) -> Graph[A, B, Never]: ...
-@overload
-def node(
-    fn: Callable[[A], B],
-    /,
-    *,
-    name: str | None = None,
-    retry: int | RetryPolicy | None = None,
-    timeout: float | None = None,
-    resource: str | Mapping[str, float] | None = None,
-) -> Graph[A, B, Never]: ...
-@overload
-def node(
-    *,
-    name: str | None = None,
-    retry: int | RetryPolicy | None = None,
-    timeout: float | None = None,
-    resource: str | Mapping[str, float] | None = None,
-) -> NodeDecorator: ...
-def node(
-    fn: Callable[[Any], Any] | None = None,
-    /,
-    *,
-    name: str | None = None,
-    retry: int | RetryPolicy | None = None,
-    timeout: float | None = None,
-    resource: str | Mapping[str, float] | None = None,
-) -> Any:
-    """Make a one-step graph from a one-argument function.
+class _Node:
+    """The type of `node`: make a one-step graph from a function (see ``node.__call__``).
 
-    The function may be sync or async and may return a plain value (the graph
-    cannot fail as a value: ``E`` is ``Never``) or a `returns` ``Result``
-    (``Graph[A, B, Err]``). A plain function runs inline on the trio thread; an
-    async one runs in its own task. Use ``@node`` or ``@node(name="...")``.
-
-    ``retry`` (an attempt count, or a `RetryPolicy`), ``timeout`` (seconds) and
-    ``resource`` (a budget name taking cost 1, or ``{name: cost}``) are
-    shorthands for ``.retry(n)``, ``.timeout(s)`` and ``.on(name, cost)``.
-    Raises `InvalidArgument` at once for a non-callable or a bad argument,
-    naming it.
-
-    >>> @node
-    ... def inc(x: int) -> int:
-    ...     return x + 1
-    >>> inc
-    <Graph 'inc'>
+    An instance, not a function, so that it has `bind` as well.
     """
-    options = _node_options(retry, timeout, resource)
-    if fn is None:
-        if name is not None:
-            _check_name(name)
-        return NodeDecorator(name, options)
-    return _node(fn, name, options)
+
+    __slots__ = ()
+
+    @overload
+    def __call__(  # type: ignore[overload-overlap]
+        self,
+        fn: Callable[[A], Awaitable[Result[B, Err]]],
+        /,
+        *,
+        name: str | None = None,
+        retry: int | RetryPolicy | None = None,
+        timeout: float | None = None,
+        resource: str | Mapping[str, float] | None = None,
+    ) -> Graph[A, B, Err]: ...
+    @overload
+    def __call__(  # type: ignore[overload-overlap]
+        self,
+        fn: Callable[[A], Result[B, Err]],
+        /,
+        *,
+        name: str | None = None,
+        retry: int | RetryPolicy | None = None,
+        timeout: float | None = None,
+        resource: str | Mapping[str, float] | None = None,
+    ) -> Graph[A, B, Err]: ...
+    @overload
+    def __call__(
+        self,
+        fn: Callable[[A], Awaitable[B]],
+        /,
+        *,
+        name: str | None = None,
+        retry: int | RetryPolicy | None = None,
+        timeout: float | None = None,
+        resource: str | Mapping[str, float] | None = None,
+    ) -> Graph[A, B, Never]: ...
+    @overload
+    def __call__(
+        self,
+        fn: Callable[[A], B],
+        /,
+        *,
+        name: str | None = None,
+        retry: int | RetryPolicy | None = None,
+        timeout: float | None = None,
+        resource: str | Mapping[str, float] | None = None,
+    ) -> Graph[A, B, Never]: ...
+    @overload
+    def __call__(
+        self,
+        /,
+        *,
+        name: str | None = None,
+        retry: int | RetryPolicy | None = None,
+        timeout: float | None = None,
+        resource: str | Mapping[str, float] | None = None,
+    ) -> NodeDecorator: ...
+    def __call__(
+        self,
+        fn: Callable[[Any], Any] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        retry: int | RetryPolicy | None = None,
+        timeout: float | None = None,
+        resource: str | Mapping[str, float] | None = None,
+    ) -> Any:
+        """Make a one-step graph from a one-argument function.
+
+        The function may be sync or async and may return a plain value (the graph
+        cannot fail as a value: ``E`` is ``Never``) or a `returns` ``Result``
+        (``Graph[A, B, Err]``). A plain function runs inline on the trio thread; an
+        async one runs in its own task. Use ``@node`` or ``@node(name="...")``.
+
+        ``retry`` (an attempt count, or a `RetryPolicy`), ``timeout`` (seconds) and
+        ``resource`` (a budget name taking cost 1, or ``{name: cost}``) are
+        shorthands for ``.retry(n)``, ``.timeout(s)`` and ``.on(name, cost)``.
+        Raises `InvalidArgument` at once for a non-callable or a bad argument,
+        naming it.
+
+        >>> @node
+        ... def inc(x: int) -> int:
+        ...     return x + 1
+        >>> inc
+        <Graph 'inc'>
+        """
+        options = _node_options(retry, timeout, resource)
+        if fn is None:
+            if name is not None:
+                _check_name(name)
+            return NodeDecorator(name, options)
+        return _node(fn, name, options)
+
+    @overload
+    def bind(  # type: ignore[overload-overlap]
+        self,
+        fn: Callable[Concatenate[A, P], Awaitable[Result[B, Err]]],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> Graph[A, B, Err]: ...
+    @overload
+    def bind(  # type: ignore[overload-overlap]
+        self, fn: Callable[Concatenate[A, P], Result[B, Err]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Graph[A, B, Err]: ...
+    @overload
+    def bind(
+        self, fn: Callable[Concatenate[A, P], Awaitable[B]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Graph[A, B, Never]: ...
+    @overload
+    def bind(
+        self, fn: Callable[Concatenate[A, P], B], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Graph[A, B, Never]: ...
+    def bind(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Graph[Any, Any, Any]:
+        """A step that calls ``fn(input, *args, **kwargs)``: a typed `functools.partial`.
+
+        The checkers see ``fn``'s first parameter as the step's input and check
+        ``args`` and ``kwargs`` against the rest of its parameters. The step's
+        path is ``fn``'s name (use ``.named()`` to change it); sync or async,
+        returning a value or a ``Result``, as for `node`. Raises
+        `InvalidArgument` at once for a ``fn`` that is not callable.
+
+        >>> def score(text: str, weight: float) -> float:
+        ...     return len(text) * weight
+        >>> from dagfn import run_sync
+        >>> run_sync(node.bind(score, weight=0.5), "four")
+        <Success: 2.0>
+        """
+        if isinstance(fn, Graph) or not callable(fn):
+            raise expected("a callable", "fn", fn)
+        return _node(_bound(fn, args, kwargs), None)
+
+    def __repr__(self) -> str:
+        return "dagfn.node"
+
+
+node: Final = _Node()
+
+
+def _bound(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``fn`` with every argument but the first given; keeps ``fn``'s name and kind."""
+    if _expr.callable_kind(fn) == _expr.ASYNC:
+
+        async def bound_async(x: Any, /) -> Any:
+            return await fn(x, *args, **kwargs)
+
+        bound: Callable[[Any], Any] = bound_async
+    else:
+
+        def bound_sync(x: Any, /) -> Any:
+            return fn(x, *args, **kwargs)
+
+        bound = bound_sync
+    bound.__name__ = _expr.callable_name(fn)
+    bound.__qualname__ = getattr(fn, "__qualname__", bound.__name__)
+    bound.__module__ = getattr(fn, "__module__", bound.__module__)
+    bound.__doc__ = getattr(fn, "__doc__", None)
+    bound.__wrapped__ = fn  # type: ignore[attr-defined]  # `dagfn check` reads the input type
+    return bound
 
 
 def _node_options(retry: object, timeout: object, resource: object) -> StepOptions | None:

@@ -207,7 +207,7 @@ def route_keys_and_branches() -> None:
     route(by_tier).cases({Tier.FREE: classify, "paid": classify})  # type: ignore[dict-item]
     route(by_kind).cases({True: answer_intent})  # type: ignore[dict-item]
     route(by_tier).cases({Tier.FREE: generate})  # type: ignore[dict-item]
-    route(by_kind).cases(["factual"])  # type: ignore[arg-type]
+    route(by_kind).cases(["factual"])  # type: ignore[call-overload]
     # The route's input is the selector's input; a router is not a graph.
     parse >> route(by_kind).cases({"chat": answer_intent})  # type: ignore[operator]
     parse >> route(by_tier)  # type: ignore[operator]
@@ -234,11 +234,11 @@ def gather_one_output_type() -> None:
 
 
 async def run_input_does_not_fit() -> None:
-    # mypy says 'Cannot infer value of type parameter "I" of "run_sync"' [misc]:
-    # the graph asks for I <: Query, the value gives I :> str, and no I is both.
-    run_sync(keyword, "q")  # type: ignore[misc]
-    run_sync(keyword, Intent(True))  # type: ignore[misc]
-    await run(parse, Query("q"))  # type: ignore[misc]
+    # With dagfn's plugin: 'run_sync: the graph takes "Query", but the input
+    # given is "str"' [arg-type] (mypy alone: 'Cannot infer value of type parameter').
+    run_sync(keyword, "q")  # type: ignore[arg-type]
+    run_sync(keyword, Intent(True))  # type: ignore[arg-type]
+    await run(parse, Query("q"))  # type: ignore[arg-type]
     run_sync(keyword)  # type: ignore[call-arg]
     run_sync(keyword, Query("q"), failfast=True)  # type: ignore[call-arg]
     # The result is a Result, not the output; and run must be awaited.
