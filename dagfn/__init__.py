@@ -44,6 +44,7 @@ from dagfn._failures import Paused as Paused
 from dagfn._failures import PendingAnswer as PendingAnswer
 from dagfn._failures import RunFailure as RunFailure
 from dagfn._failures import StepFailure as StepFailure
+from dagfn._failures import failure_of as failure_of
 from dagfn._graph import Fan as Fan
 from dagfn._graph import Gathered as Gathered
 from dagfn._graph import Graph as Graph
@@ -111,6 +112,7 @@ __all__ = [
     "StepTimeout",
     "Trace",
     "UnknownStep",
+    "failure_of",
     "gather",
     "history",
     "interrupt",
