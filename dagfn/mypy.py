@@ -430,6 +430,9 @@ def _cases_signature(ctx: MethodSigContext) -> FunctionLike:
     wanted_in, key_type = router.args
     api = ctx.api
     first_out: tuple[str, Type] | None = None
+    inputs: list[Type] = [wanted_in]
+    outputs: list[Type] = []
+    errors: list[Type] = []
     for key_expr, value_expr in table.items:
         if key_expr is None:
             return sig
@@ -437,7 +440,8 @@ def _cases_signature(ctx: MethodSigContext) -> FunctionLike:
         key = api.get_expression_type(key_expr, type_context=key_type)
         if not is_subtype(key, key_type):
             api.fail(
-                f'route case {key_text}: the key is "{key}", but the selector returns "{key_type}"',
+                f'route case {key_text}: the key is "{key}", but the selector returns '
+                f'"{key_type}"',
                 key_expr,
                 code=DICT_ITEM,
             )
@@ -464,7 +468,27 @@ def _cases_signature(ctx: MethodSigContext) -> FunctionLike:
                 code=DICT_ITEM,
             )
             return _accepting_anything(sig, 0)
-    return sig
+        inputs.append(takes)
+        outputs.append(gives)
+        errors.append(branch.args[2])
+        graph_info = branch.type
+    if not outputs:
+        return sig
+    # In a dict literal mypy joins branches of different inputs or errors to
+    # `object`; the route's type is known exactly: the narrowest input, the
+    # union of the outputs and of the errors.
+    narrowest = next((t for t in inputs if all(is_subtype(t, u) for u in inputs)), None)
+    if narrowest is None:
+        return sig
+    graph = Instance(
+        graph_info,
+        [narrowest, make_simplified_union(outputs), make_simplified_union(errors)],
+    )
+    anything = AnyType(TypeOfAny.special_form)
+    first = sig.items[0]
+    return first.copy_modified(
+        arg_types=[anything, *first.arg_types[1:]], ret_type=graph, variables=[]
+    )
 
 
 def _source(e: Expression) -> str:
