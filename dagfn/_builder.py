@@ -26,7 +26,6 @@ from dagfn._errors import DagfnError, InvalidArgument, expected
 from dagfn._expr import DuplicatePath
 from dagfn._graph import Graph, _check_name
 
-
 I = TypeVar("I", default=Any)  # noqa: E741 - the graph's input, when declared
 O = TypeVar("O", default=Any)  # noqa: E741 - the graph's output, when declared
 

@@ -7,7 +7,6 @@ Building a graph never runs anything; mistakes in building raise at once.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import (
     TYPE_CHECKING,

@@ -212,7 +212,7 @@ def _original_callable(
 
 
 def _wrapped_by_cache(expr: Expression, api: CheckerPluginInterface) -> CallableType | None:
-    """``f``'s signature for ``lru_cache(f)``, ``cache(f)``, ``lru_cache(n)(f)`` or a decorated def."""
+    """``f``'s signature in ``lru_cache(f)``, ``cache(f)``, ``lru_cache(n)(f)`` or ``@cache``."""
     if isinstance(expr, RefExpr) and isinstance(expr.node, Decorator):
         t = get_proper_type(expr.node.func.type)
         return t if isinstance(t, CallableType) else None
@@ -298,7 +298,9 @@ def _then_signature(ctx: MethodSigContext) -> FunctionLike:
     out = left.args[1]
     solved = infer_type_arguments(fn.variables, fn.arg_types[0], out, is_supertype=True)
     anything = AnyType(TypeOfAny.special_form)
-    mapping = {v.id: (s if s is not None else anything) for v, s in zip(fn.variables, solved)}
+    mapping = {
+        v.id: (s if s is not None else anything) for v, s in zip(fn.variables, solved, strict=True)
+    }
     specialized = expand_type(fn, mapping)
     assert isinstance(specialized, CallableType)
     step = _graph_of(specialized.copy_modified(variables=[]), left.type)
@@ -358,7 +360,7 @@ def _join_signature(ctx: MethodSigContext) -> FunctionLike:
     outputs = _flat_args(fan)
     if fn is None or not outputs:
         return sig
-    positional = [t for t, k in zip(fn.arg_types, fn.arg_kinds) if k == ARG_POS]
+    positional = [t for t, k in zip(fn.arg_types, fn.arg_kinds, strict=True) if k == ARG_POS]
     name = fn.name or "fn"
     shown = ", ".join(str(o) for o in outputs)
     problem = None
@@ -440,8 +442,7 @@ def _cases_signature(ctx: MethodSigContext) -> FunctionLike:
         key = api.get_expression_type(key_expr, type_context=key_type)
         if not is_subtype(key, key_type):
             api.fail(
-                f'route case {key_text}: the key is "{key}", but the selector returns '
-                f'"{key_type}"',
+                f'route case {key_text}: the key is "{key}", but the selector returns "{key_type}"',
                 key_expr,
                 code=DICT_ITEM,
             )

@@ -786,6 +786,7 @@ def test_an_unannotated_root_gets_its_input_back_as_the_same_class_on_resume(
         return a
 
     first = node(same).named("first")
+
     def upper(s: str) -> str:
         return s.upper()
 

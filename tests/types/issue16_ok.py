@@ -91,7 +91,8 @@ def anything(x: HasText) -> Answer:
 assert_type(route(by_length).cases({"short": short, "long": long}), Graph[Query, Answer, Never])
 # Branches of both kinds: the input is still the narrowest.
 assert_type(route(by_length).cases({"short": anything, "long": long}), Graph[Query, Answer, Never])
-assert_type(parse >> route(by_length).cases({"short": short, "long": long}), Graph[str, Answer, Never])
+routed = parse >> route(by_length).cases({"short": short, "long": long})
+assert_type(routed, Graph[str, Answer, Never])
 
 # --- a fallback with a narrower input, either way round ----------------------------
 

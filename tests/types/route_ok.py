@@ -116,6 +116,7 @@ mixed: Graph[Query, Answer, SearchDown | Refused] = route(by_kind).cases(
     {"factual": rag, "chat": careful}
 )
 
+
 def text_of(a: Answer) -> str:
     return a.text
 
