@@ -19,8 +19,10 @@ layer or of the layers above it, as `tests/test_layers.py` checks):
   `_storage` is what it needs of a store; `_journal` and `_durable` keep and
   resume runs in a store (`resume`, `replay`).
 - edges: `store/` (journals), `executors/` (where step functions run).
-- views: `_trace` (`Trace`), `_render` (`to_mermaid`), `cli` (the ``dagfn``
-  command), `testing` (hypothesis strategies), `_benchmark` (``dagfn bench``).
+- views: `_trace` (`Trace`), `_render` (`to_mermaid`), `_edgecheck` (the
+  annotations on every edge, for ``dagfn check``), `cli` (the ``dagfn``
+  command), `testing` (hypothesis strategies), `_benchmark` (``dagfn bench``),
+  `mypy` (the mypy plugin: ``plugins = dagfn.mypy``).
 
 Mistakes in building a graph raise at once; failures while running come back
 as ``Failure(RunFailure(...))``.

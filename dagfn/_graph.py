@@ -512,7 +512,8 @@ def _bound(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     bound.__qualname__ = getattr(fn, "__qualname__", bound.__name__)
     bound.__module__ = getattr(fn, "__module__", bound.__module__)
     bound.__doc__ = getattr(fn, "__doc__", None)
-    bound.__wrapped__ = fn  # type: ignore[attr-defined]  # `dagfn check` reads the input type
+    bound.__wrapped__ = fn  # type: ignore[attr-defined]  # `dagfn check` reads its annotations
+    bound.__dagfn_wrapped__ = fn  # type: ignore[attr-defined]  # and the journal its types
     return bound
 
 

@@ -200,6 +200,13 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except DagfnError as error:
         err.write(f"problem: {error}\n")
         return FAILED
+    from dagfn._edgecheck import check_edges
+
+    mismatches = check_edges(graph)
+    for mismatch in mismatches:
+        err.write(f"mismatch: {mismatch}\n")
+    if mismatches:
+        return FAILED
     steps = plan.user_steps()
     edges = sum(len(plan.deps[i]) for i in range(len(plan)))
     out.write(
@@ -280,7 +287,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--store")
     p.add_argument("--run-id", help="colour the steps by this journaled run")
     p.set_defaults(handler=_mermaid)
-    p = sub.add_parser("check", help="build the plan and report problems")
+    p = sub.add_parser(
+        "check", help="build the plan, compare the annotations on every edge, report problems"
+    )
     p.add_argument("graph", metavar="MODULE:GRAPH")
     p.set_defaults(handler=_check)
     p = sub.add_parser("runs", help="list journaled runs or show one")
