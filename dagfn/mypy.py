@@ -56,7 +56,6 @@ from mypy.types import (
     CallableType,
     FunctionLike,
     Instance,
-    Overloaded,
     ProperType,
     TupleType,
     Type,
@@ -385,16 +384,19 @@ def _join_signature(ctx: MethodSigContext) -> FunctionLike:
 
 
 def _accepting_anything(sig: FunctionLike, index: int) -> FunctionLike:
-    """``sig`` with parameter ``index`` taking Any: one clear message, not two."""
+    """``sig`` with parameter ``index`` taking Any and its type variables Any: one clear
+    message, and nothing that follows from it."""
+    from mypy.erasetype import erase_typevars
+
     anything = AnyType(TypeOfAny.from_error)
-    items = sig.items
-    fixed = [
-        item.copy_modified(
-            arg_types=[anything if i == index else t for i, t in enumerate(item.arg_types)]
-        )
-        for item in items
-    ]
-    return fixed[0] if len(fixed) == 1 else Overloaded(fixed)
+    item = sig.items[0]
+    return item.copy_modified(
+        arg_types=[
+            anything if i == index else erase_typevars(t) for i, t in enumerate(item.arg_types)
+        ],
+        ret_type=erase_typevars(item.ret_type),
+        variables=[],
+    )
 
 
 def _run_signature(ctx: FunctionSigContext) -> FunctionLike:
