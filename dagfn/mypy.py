@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mypy.errorcodes import ARG_TYPE, DICT_ITEM, MISC
+from mypy.errorcodes import ARG_TYPE, DICT_ITEM, MISC, OPERATOR
 from mypy.expandtype import expand_type
 from mypy.infer import infer_type_arguments
 from mypy.nodes import (
@@ -71,6 +71,8 @@ NODE_CALLS = ("dagfn._graph._Node.__call__", "dagfn._graph.NodeDecorator.__call_
 THEN = ("dagfn._graph.Graph.__rshift__", "dagfn._graph.Graph.then")
 JOIN = "dagfn._graph.Fan.join"
 RUNS = ("dagfn._interpret.run", "dagfn._interpret.run_sync")
+UPDATE = "dagfn._state.update"
+LOOP = "dagfn._loop.loop"
 CASES = "dagfn._route.Router.cases"
 RESULT = "returns.result.Result"
 AWAITABLES = ("typing.Awaitable", "typing.Coroutine", "collections.abc.Awaitable")
@@ -107,6 +109,10 @@ class DagfnPlugin(Plugin):
     ) -> Callable[[FunctionSigContext], FunctionLike] | None:
         if fullname in RUNS:
             return _run_signature
+        if fullname == UPDATE:
+            return _update_signature
+        if fullname == LOOP:
+            return _loop_signature
         return None
 
 
@@ -293,7 +299,7 @@ def _then_signature(ctx: MethodSigContext) -> FunctionLike:
         return sig
     fn = _generic_step(ctx.args[0][0], ctx.api)
     if fn is None or not isinstance(sig, CallableType):
-        return sig
+        return _then_message(ctx, left, sig)
     out = left.args[1]
     solved = infer_type_arguments(fn.variables, fn.arg_types[0], out, is_supertype=True)
     anything = AnyType(TypeOfAny.special_form)
@@ -315,6 +321,46 @@ def _then_signature(ctx: MethodSigContext) -> FunctionLike:
     error = make_simplified_union([left.args[2], step.args[2]])
     graph = Instance(left.type, [left.args[0], step.args[1], error])
     return sig.copy_modified(arg_types=[step, *sig.arg_types[1:]], ret_type=graph, variables=[])
+
+
+def _then_message(ctx: MethodSigContext, left: Instance, sig: FunctionLike) -> FunctionLike:
+    """``a >> b`` where ``b``'s input is not ``a``'s output: name both steps and both types.
+
+    Only for a right side whose type is known without inference: a named graph,
+    or ``node(f)`` of a named function (mypy alone would blame one of `node`'s
+    overloads, as if ``f`` had to be async and return a ``Result``).
+    """
+    expr = ctx.args[0][0]
+    right: Instance | None = None
+    what = ""
+    if isinstance(expr, CallExpr) and _is_node(expr.callee) and len(expr.args) == 1:
+        fn = _known_callable(expr.args[0])
+        default = get_proper_type(sig.items[0].ret_type)
+        if fn is not None and isinstance(default, Instance) and default.type.fullname == GRAPH:
+            right = _graph_of(fn, default.type)
+            what = f"node({fn.name or 'fn'})"
+    elif isinstance(expr, NameExpr | MemberExpr) and not isinstance(expr.node, TypeInfo):
+        t = get_proper_type(ctx.api.get_expression_type(expr))
+        if isinstance(t, Instance) and t.type.fullname == GRAPH:
+            right, what = t, f'"{expr.name}"'
+        elif isinstance(t, CallableType):
+            name = "then" if (sig.items[0].name or "").startswith("then") else ">>"
+            ctx.api.fail(
+                f'"{name}": "{expr.name}" is a function, not a graph: make it a step with '
+                f"node({expr.name}) (or decorate it with @node)",
+                ctx.context,
+                code=OPERATOR if name == ">>" else ARG_TYPE,
+            )
+            return _accepting_anything(sig, 0)
+    if right is None or not right.args or is_subtype(left.args[1], right.args[0]):
+        return sig
+    name = "then" if (sig.items[0].name or "").startswith("then") else ">>"
+    ctx.api.fail(
+        f'"{name}": the left side outputs "{left.args[1]}", but {what} takes "{right.args[0]}"',
+        ctx.context,
+        code=OPERATOR if name == ">>" else ARG_TYPE,
+    )
+    return _accepting_anything(sig, 0)
 
 
 # --- messages ------------------------------------------------------------------
@@ -510,3 +556,75 @@ def _member(e: RefExpr) -> str:
         prefix = inner.name if isinstance(inner, NameExpr) else "..."
         return f"{prefix}.{e.name}"
     return e.fullname
+
+
+def _graph_arg(ctx: FunctionSigContext, expr: Expression) -> Instance | None:
+    if isinstance(expr, LambdaExpr):
+        return None
+    t = get_proper_type(ctx.api.get_expression_type(expr))
+    return t if isinstance(t, Instance) and t.type.fullname == GRAPH else None
+
+
+def _update_signature(ctx: FunctionSigContext) -> FunctionLike:
+    """``update(n1, n2)``: a node that does not return its input's type is named."""
+    sig = ctx.default_signature
+    nodes = [e for group in ctx.args[:1] for e in group] if len(ctx.args) == 1 else []
+    if not nodes:  # positional-only parameters: one group per node
+        nodes = [group[0] for group in ctx.args if group]
+    state: Type | None = None
+    for expr in nodes:
+        graph = _graph_arg(ctx, expr)
+        if graph is None:
+            return sig
+        takes, gives = graph.args[0], graph.args[1]
+        if state is None:
+            state = takes
+        if not is_subtype(gives, takes):
+            ctx.api.fail(
+                f'update: the node {_source(expr)} takes "{takes}" but returns "{gives}"; '
+                "a state node returns a delta: a value of its input's type",
+                expr,
+                code=ARG_TYPE,
+            )
+            return _accepting_anything_all(sig)
+        if not (is_subtype(state, takes) and is_subtype(takes, state)):
+            ctx.api.fail(
+                f'update: the node {_source(expr)} takes "{takes}", but the first node '
+                f'takes "{state}"; all nodes of one update share the state type',
+                expr,
+                code=ARG_TYPE,
+            )
+            return _accepting_anything_all(sig)
+    return sig
+
+
+def _loop_signature(ctx: FunctionSigContext) -> FunctionLike:
+    """``loop(body, until=...)``: say what does not fit: the body's output or ``until``."""
+    sig = ctx.default_signature
+    if not ctx.args or not ctx.args[0]:
+        return sig
+    body = _graph_arg(ctx, ctx.args[0][0])
+    if body is None:
+        return sig
+    takes, gives = body.args[0], body.args[1]
+    if not is_subtype(gives, takes):
+        ctx.api.fail(
+            f'loop: the body takes "{takes}" but outputs "{gives}"; a loop body maps '
+            "a state to the next state of the same type",
+            ctx.args[0][0],
+            code=ARG_TYPE,
+        )
+        return _accepting_anything_all(sig)
+    return sig
+
+
+def _accepting_anything_all(sig: FunctionLike) -> FunctionLike:
+    from mypy.erasetype import erase_typevars
+
+    item = sig.items[-1]
+    anything = AnyType(TypeOfAny.from_error)
+    return item.copy_modified(
+        arg_types=[anything for _ in item.arg_types],
+        ret_type=erase_typevars(item.ret_type),
+        variables=[],
+    )

@@ -171,7 +171,7 @@ def rshift_output_does_not_fit_input() -> None:
     parse >> keyword >> classify  # type: ignore[operator]
     # A Result-returning step's output is its Success value, not the Result.
     # (With `>>` as context, mypy reports it on node's argument.)
-    keyword >> node(unwrap_hits)  # type: ignore[arg-type]
+    keyword >> node(unwrap_hits)  # type: ignore[operator]
     keyword >> node(lambda r: r.unwrap())  # type: ignore[attr-defined]
     # A plain function is not a graph: wrap it in node().
     keyword >> promote_fn  # type: ignore[operator]
