@@ -220,6 +220,10 @@ class Graph(Generic[I, O, E]):
     ) -> Graph[C, B, E2]: ...
     @overload
     def recover(self: Graph[A, B, Any], fallback: B, /) -> Graph[A, B, Never]: ...
+    # The first again, last: mypy words a mismatch after the first overload and
+    # pyright after the last, so both show the graph type a fallback should have.
+    @overload
+    def recover(self: Graph[A, B, Any], fallback: Graph[A, B, E2], /) -> Graph[A, B, E2]: ...
     def recover(self, fallback: Any, /) -> Graph[Any, Any, Any]:
         """On failure of any step of this graph, output ``fallback`` instead.
 
