@@ -72,6 +72,7 @@ THEN = ("dagfn._graph.Graph.__rshift__", "dagfn._graph.Graph.then")
 JOIN = "dagfn._graph.Fan.join"
 RUNS = ("dagfn._interpret.run", "dagfn._interpret.run_sync")
 UPDATE = "dagfn._state.update"
+INTERRUPT = "dagfn._pause.interrupt"
 LOOP = "dagfn._loop.loop"
 CASES = "dagfn._route.Router.cases"
 RESULT = "returns.result.Result"
@@ -86,6 +87,8 @@ class DagfnPlugin(Plugin):
     def get_function_hook(self, fullname: str) -> Callable[[FunctionContext], Type] | None:
         if fullname == NODE:
             return _node_hook
+        if fullname == INTERRUPT:
+            return _interrupt_hook
         return None
 
     def get_method_hook(self, fullname: str) -> Callable[[MethodContext], Type] | None:
@@ -136,16 +139,7 @@ def _node_hook(ctx: FunctionContext | MethodContext) -> Type:
         # context (that pass must not complain), then as the method's argument.
         if _is_right_operand(ctx.context, api):
             return ctx.default_return_type
-        if isinstance(given, CallableType) and given.arg_types:
-            first = get_proper_type(given.arg_types[0])
-            if isinstance(first, AnyType | UninhabitedType):
-                api.fail(
-                    "node(lambda ...) here has no type context, so mypy cannot know "
-                    "its input: use a def with annotations, or write the lambda where "
-                    "its input is known (a >> node(lambda x: ...))",
-                    ctx.context,
-                    code=MISC,
-                )
+        _check_lambda(given, "node", ctx)
         return ctx.default_return_type
     fn = _original_callable(expr, given, api)
     if fn is None:
@@ -199,6 +193,27 @@ def _is_right_operand(call: object, api: CheckerPluginInterface) -> bool:
                     pending.append(value)
         found = _OPERANDS[id(tree)] = (tree, ids)
     return id(call) in found[1]
+
+
+def _check_lambda(given: ProperType, what: str, ctx: FunctionContext | MethodContext) -> None:
+    if isinstance(given, CallableType) and given.arg_types:
+        first = get_proper_type(given.arg_types[0])
+        if isinstance(first, AnyType | UninhabitedType):
+            ctx.api.fail(
+                f"{what}(lambda ...) here has no type context, so mypy cannot know "
+                "its input: use a def with annotations, or write the lambda where "
+                f"its input is known (a >> {what}(lambda x: ...))",
+                ctx.context,
+                code=MISC,
+            )
+
+
+def _interrupt_hook(ctx: FunctionContext) -> Type:
+    """``interrupt(lambda ...)`` with no type context: as for `node`."""
+    if ctx.args and ctx.args[0] and isinstance(ctx.args[0][0], LambdaExpr):
+        if not _is_right_operand(ctx.context, ctx.api):
+            _check_lambda(get_proper_type(ctx.arg_types[0][0]), "interrupt", ctx)
+    return ctx.default_return_type
 
 
 def _original_callable(
