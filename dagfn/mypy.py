@@ -210,9 +210,9 @@ def _check_lambda(given: ProperType, what: str, ctx: FunctionContext | MethodCon
 
 def _interrupt_hook(ctx: FunctionContext) -> Type:
     """``interrupt(lambda ...)`` with no type context: as for `node`."""
-    if ctx.args and ctx.args[0] and isinstance(ctx.args[0][0], LambdaExpr):
-        if not _is_right_operand(ctx.context, ctx.api):
-            _check_lambda(get_proper_type(ctx.arg_types[0][0]), "interrupt", ctx)
+    args = ctx.args[0] if ctx.args else []
+    if args and isinstance(args[0], LambdaExpr) and not _is_right_operand(ctx.context, ctx.api):
+        _check_lambda(get_proper_type(ctx.arg_types[0][0]), "interrupt", ctx)
     return ctx.default_return_type
 
 

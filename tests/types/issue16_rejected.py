@@ -1,7 +1,7 @@
 """Mistakes that used to pass silently (issue 16): each marked line is rejected.
 
 Every `# type: ignore[code]` is needed under mypy (with dagfn's plugin) and
-under pyright strict; a line only mypy can reject says why (``# mypy only:``).
+under pyright strict (the few only mypy rejects are in ``mypy_only_rejected.py``).
 Checked, never run.
 """
 
@@ -95,15 +95,6 @@ def bound_arguments() -> None:
     node.bind(score, 0.5, extra=1)  # type: ignore[arg-type, call-arg]
     classify >> node.bind(score, 0.5)  # type: ignore[call-overload]
     classify >> node(functools.partial(score, weight=0.5))  # type: ignore[operator]
-
-
-@functools.lru_cache(maxsize=64)
-def cached_score(q: Query) -> float:
-    return 1.0
-
-
-def cached_steps() -> None:
-    parse >> classify >> node(cached_score)  # type: ignore[operator]  # mypy only: pyright types lru_cache's input as Hashable
 
 
 def ask(a: Answer) -> str:
