@@ -26,8 +26,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mypy.errorcodes import ARG_TYPE, DICT_ITEM, MISC, OPERATOR
-from mypy.expandtype import expand_type
-from mypy.infer import infer_type_arguments
 from mypy.nodes import (
     ARG_POS,
     CallExpr,
@@ -243,6 +241,8 @@ def _wrapped_by_cache(expr: Expression, api: CheckerPluginInterface) -> Callable
 
 
 def _erase_variables(fn: CallableType) -> CallableType:
+    from mypy.expandtype import expand_type  # here: importing it first is circular in mypy
+
     anything = AnyType(TypeOfAny.special_form)
     erased = expand_type(fn, {v.id: anything for v in fn.variables})
     assert isinstance(erased, CallableType)
@@ -308,6 +308,9 @@ def _is_node(e: Expression) -> bool:
 
 def _then_signature(ctx: MethodSigContext) -> FunctionLike:
     """``a >> generic_step``: solve the step's type variables from ``a``'s output."""
+    from mypy.expandtype import expand_type
+    from mypy.infer import infer_type_arguments
+
     sig = ctx.default_signature
     left = get_proper_type(ctx.type)
     if not (ctx.args and ctx.args[0] and isinstance(left, Instance) and len(left.args) == 3):
