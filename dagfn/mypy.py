@@ -274,6 +274,19 @@ def _as_result(t: ProperType) -> tuple[Type, Type] | None:
     return None
 
 
+def _as_graph(t: Type) -> Instance | None:
+    """``t`` as a ``Graph[I, O, E]`` (a `Gathered` is a ``Graph[I, tuple[O, ...], E]``)."""
+    t = get_proper_type(t)
+    if not isinstance(t, Instance):
+        return None
+    for base in t.type.mro:
+        if base.fullname == GRAPH:
+            mapped = _map_to(t, base)
+            if mapped is not None and len(mapped.args) == 3:
+                return mapped
+    return None
+
+
 def _map_to(t: Instance, base: TypeInfo) -> Instance | None:
     from mypy.maptype import map_instance_to_supertype
 
@@ -312,8 +325,8 @@ def _then_signature(ctx: MethodSigContext) -> FunctionLike:
     from mypy.infer import infer_type_arguments
 
     sig = ctx.default_signature
-    left = get_proper_type(ctx.type)
-    if not (ctx.args and ctx.args[0] and isinstance(left, Instance) and len(left.args) == 3):
+    left = _as_graph(ctx.type)
+    if not (ctx.args and ctx.args[0] and left is not None):
         return sig
     fn = _generic_step(ctx.args[0][0], ctx.api)
     if fn is None or not isinstance(sig, CallableType):
@@ -359,8 +372,8 @@ def _then_message(ctx: MethodSigContext, left: Instance, sig: FunctionLike) -> F
             what = f"node({fn.name or 'fn'})"
     elif isinstance(expr, NameExpr | MemberExpr) and not isinstance(expr.node, TypeInfo):
         t = get_proper_type(ctx.api.get_expression_type(expr))
-        if isinstance(t, Instance) and t.type.fullname == GRAPH:
-            right, what = t, f'"{expr.name}"'
+        if _as_graph(t) is not None:
+            right, what = _as_graph(t), f'"{expr.name}"'
         elif isinstance(t, CallableType):
             name = "then" if (sig.items[0].name or "").startswith("then") else ">>"
             ctx.api.fail(
@@ -468,8 +481,8 @@ def _run_signature(ctx: FunctionSigContext) -> FunctionLike:
     sig = ctx.default_signature
     if len(ctx.args) < 2 or not ctx.args[0] or not ctx.args[1]:
         return sig
-    graph = get_proper_type(ctx.api.get_expression_type(ctx.args[0][0]))
-    if not (isinstance(graph, Instance) and graph.type.fullname == GRAPH):
+    graph = _as_graph(ctx.api.get_expression_type(ctx.args[0][0]))
+    if graph is None:
         return sig
     value = ctx.api.get_expression_type(ctx.args[1][0], type_context=graph.args[0])
     if is_subtype(value, graph.args[0]):
@@ -513,8 +526,8 @@ def _cases_signature(ctx: MethodSigContext) -> FunctionLike:
                 code=DICT_ITEM,
             )
             return _accepting_anything(sig, 0)
-        branch = get_proper_type(api.get_expression_type(value_expr))
-        if not (isinstance(branch, Instance) and branch.type.fullname == GRAPH):
+        branch = _as_graph(api.get_expression_type(value_expr))
+        if branch is None:
             return sig
         takes, gives = branch.args[0], branch.args[1]
         if not (is_subtype(wanted_in, takes) or is_subtype(takes, wanted_in)):
@@ -579,8 +592,7 @@ def _member(e: RefExpr) -> str:
 def _graph_arg(ctx: FunctionSigContext, expr: Expression) -> Instance | None:
     if isinstance(expr, LambdaExpr):
         return None
-    t = get_proper_type(ctx.api.get_expression_type(expr))
-    return t if isinstance(t, Instance) and t.type.fullname == GRAPH else None
+    return _as_graph(ctx.api.get_expression_type(expr))
 
 
 def _update_signature(ctx: FunctionSigContext) -> FunctionLike:

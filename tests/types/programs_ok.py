@@ -200,3 +200,20 @@ def is_long(x: HasText) -> bool:
 
 short_or_long = route(is_long).cases({True: make("large"), False: node(echo)})
 assert_type(short_or_long, Graph[Query, Answer, LLMDown])
+
+
+# A gathered graph feeds a step that takes the tuple (its output as a Graph).
+def total(counts: tuple[int, ...]) -> int:
+    return sum(counts)
+
+
+@node
+def size(q: Query) -> int:
+    return len(q.text)
+
+
+sizes = gather([size, size.named("again")])
+summed = node(total)
+assert_type(sizes >> summed, Graph[Query, int, Never])
+assert_type(sizes >> node(total), Graph[Query, int, Never])
+assert_type(sizes.then(summed), Graph[Query, int, Never])
