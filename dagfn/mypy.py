@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 from mypy.errorcodes import ARG_TYPE, DICT_ITEM, MISC, OPERATOR
 from mypy.nodes import (
+    ARG_OPT,
     ARG_POS,
     CallExpr,
     Decorator,
@@ -436,13 +437,15 @@ def _join_signature(ctx: MethodSigContext) -> FunctionLike:
     outputs = _flat_args(fan)
     if fn is None or not outputs:
         return sig
-    positional = [t for t, k in zip(fn.arg_types, fn.arg_kinds, strict=True) if k == ARG_POS]
+    kinds = list(zip(fn.arg_types, fn.arg_kinds, strict=True))
+    required = sum(1 for _, k in kinds if k == ARG_POS)
+    positional = [t for t, k in kinds if k in (ARG_POS, ARG_OPT)]
     name = fn.name or "fn"
     shown = ", ".join(str(o) for o in outputs)
     problem = None
-    if len(positional) != len(outputs) and not fn.is_var_arg:
+    if not required <= len(outputs) <= (len(positional) if not fn.is_var_arg else len(outputs)):
         problem = (
-            f'join: "{name}" takes {len(positional)} positional argument(s), but the fan '
+            f'join: "{name}" takes {required} positional argument(s), but the fan '
             f"has {len(outputs)} branch(es) giving ({shown}), in this order"
         )
     else:
@@ -510,7 +513,6 @@ def _cases_signature(ctx: MethodSigContext) -> FunctionLike:
         return sig
     wanted_in, key_type = router.args
     api = ctx.api
-    first_out: tuple[str, Type] | None = None
     inputs: list[Type] = [wanted_in]
     outputs: list[Type] = []
     errors: list[Type] = []
@@ -534,16 +536,6 @@ def _cases_signature(ctx: MethodSigContext) -> FunctionLike:
             api.fail(
                 f'route case {key_text}: the branch takes "{takes}", but the selector '
                 f'takes "{wanted_in}" (one must fit the other)',
-                value_expr,
-                code=DICT_ITEM,
-            )
-            return _accepting_anything(sig, 0)
-        if first_out is None:
-            first_out = (key_text, gives)
-        elif not (is_subtype(gives, first_out[1]) or is_subtype(first_out[1], gives)):
-            api.fail(
-                f'route case {key_text}: the branch outputs "{gives}", but case '
-                f'{first_out[0]} outputs "{first_out[1]}" (all branches share one output type)',
                 value_expr,
                 code=DICT_ITEM,
             )
@@ -617,10 +609,10 @@ def _update_signature(ctx: FunctionSigContext) -> FunctionLike:
                 code=ARG_TYPE,
             )
             return _accepting_anything_all(sig)
-        if not (is_subtype(state, takes) and is_subtype(takes, state)):
+        if not (is_subtype(state, takes) or is_subtype(takes, state)):
             ctx.api.fail(
                 f'update: the node {_source(expr)} takes "{takes}", but the first node '
-                f'takes "{state}"; all nodes of one update share the state type',
+                f'takes "{state}"; all nodes of one update run on one state',
                 expr,
                 code=ARG_TYPE,
             )

@@ -173,7 +173,8 @@ def hits_b(q: Query) -> Hits:
 def route_tables() -> None:
     route(by_kind).cases({"a": answer_a, "b": answer_b})  # type: ignore[dict-item]
     route(by_kind).cases({"a": answer_a, "c": answer_a})  # type: ignore[dict-item]
-    g: Graph[Query, Answer, Never] = route(by_kind).cases({"a": answer_a, "b": hits_b})  # type: ignore[dict-item]
+    g: Graph[Query, Answer, Never]
+    g = route(by_kind).cases({"a": answer_a, "b": hits_b})  # type: ignore[assignment]
 
 
 async def run_inputs() -> None:
