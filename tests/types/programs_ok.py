@@ -217,3 +217,26 @@ summed = node(total)
 assert_type(sizes >> summed, Graph[Query, int, Never])
 assert_type(sizes >> node(total), Graph[Query, int, Never])
 assert_type(sizes.then(summed), Graph[Query, int, Never])
+
+
+# A join function with optional parameters; an update node typed on a protocol
+# of the state; a route whose branches output different types (the union).
+def merge(a: Answer, b: Answer, limit: int = 3) -> Answer:
+    return Answer(a.text[:limit] + b.text)
+
+
+assert_type((make("a") & make("b")).join(merge), Graph[Query, Answer, LLMDown])
+
+
+class HasTokens(Protocol):
+    @property
+    def tokens(self) -> int: ...
+
+
+@node
+def budget(c: HasTokens) -> Chat:
+    return Chat(tokens=-c.tokens if c.tokens > 100 else 0)
+
+
+assert_type(update(count, budget), Graph[Chat, Chat, Never])
+either: Graph[Query, Answer | int, LLMDown] = route(is_long).cases({True: make("l"), False: size})
