@@ -140,6 +140,27 @@ class Builder(Generic[I, O]):
         self._input: Any = input  # the declared run input type, or None
         self._output: Any = output  # the declared output type, or None
 
+    # Overloads by the number of ``after`` names, so that a lambda gets typed
+    # parameters (``Any``, or the declared input for a root step) and pyright
+    # strict accepts it; the last takes any sequence.
+    @overload
+    def add(
+        self, name: str, fn: Callable[[I], Any] | Graph[Any, Any, Any], *, after: tuple[()] = ...
+    ) -> None: ...
+    @overload
+    def add(
+        self, name: str, fn: Callable[[Any], Any] | Graph[Any, Any, Any], *, after: tuple[str]
+    ) -> None: ...
+    @overload
+    def add(self, name: str, fn: Callable[[Any, Any], Any], *, after: tuple[str, str]) -> None: ...
+    @overload
+    def add(
+        self, name: str, fn: Callable[[Any, Any, Any], Any], *, after: tuple[str, str, str]
+    ) -> None: ...
+    @overload
+    def add(
+        self, name: str, fn: Callable[..., Any] | Graph[Any, Any, Any], *, after: Sequence[str]
+    ) -> None: ...
     def add(
         self,
         name: str,

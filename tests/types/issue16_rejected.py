@@ -111,11 +111,16 @@ def read(s: str) -> Query:
     return Query(s)
 
 
+def classify_fn(q: Query) -> Intent:
+    return Intent(True)
+
+
 def typed_builder() -> None:
     b = Builder(input=str, output=Query)
     b.add("read", read)
     built = b.build(output="read")
     built >> generate  # type: ignore[operator]  # a Query is not Hits
+    b.add("classify", classify_fn)  # type: ignore[arg-type]  # a root step takes the input
     run_sync(built, Query("q"))  # type: ignore[arg-type]
 
 

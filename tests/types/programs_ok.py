@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Literal, Never, Protocol, TypeVar, assert_type
+from typing import Any, Literal, Never, Protocol, TypeVar, assert_type
 
 import attrs
 from returns.result import Failure, Result, Success
 
 from dagfn import (
+    Builder,
     Graph,
     MaxStepsExceeded,
     gather,
@@ -240,3 +241,17 @@ def budget(c: HasTokens) -> Chat:
 
 assert_type(update(count, budget), Graph[Chat, Chat, Never])
 either: Graph[Query, Answer | int, LLMDown] = route(is_long).cases({True: make("l"), False: size})
+
+
+# A builder's steps may be lambdas: each gets typed parameters (a root step the
+# declared input), so pyright strict accepts them too.
+def word_count(q: Query) -> int:
+    return len(q.text.split())
+
+
+builder = Builder(input=Query, output=int)
+builder.add("words", word_count)
+builder.add("upper", lambda q: q.text.upper())
+builder.add("double", lambda n: n * 2, after=("words",))
+builder.add("sum", lambda a, b: a + len(b), after=("double", "upper"))
+assert_type(builder.build(output="sum"), Graph[Query, int, Any])
