@@ -26,8 +26,10 @@ layer or of the layers above it, as `tests/test_layers.py` checks):
 - edges: `store/` (journals), `executors/` (where step functions run).
 - views: `aio` (`dagfn.aio.run` from asyncio code), `_trace` (`Trace`), `_logging`
   (`log_events`), `otel` (OpenTelemetry spans), `_render` (`to_mermaid`,
-  `to_gantt`), `cli` (the ``dagfn`` command) and `__main__` (``python -m dagfn``),
-  `testing` (hypothesis strategies), `_benchmark` (``dagfn bench``).
+  `to_gantt`), `_edgecheck` (the annotations on every edge, for ``dagfn check``),
+  `cli` (the ``dagfn`` command) and `__main__` (``python -m dagfn``), `testing`
+  (hypothesis strategies), `_benchmark` (``dagfn bench``), `mypy` (the mypy
+  plugin: ``plugins = dagfn.mypy``).
 
 Mistakes in building a graph raise at once; failures while running come back
 as ``Failure(RunFailure(...))``.
@@ -56,6 +58,7 @@ from dagfn._failures import Paused as Paused
 from dagfn._failures import PendingAnswer as PendingAnswer
 from dagfn._failures import RunFailure as RunFailure
 from dagfn._failures import StepFailure as StepFailure
+from dagfn._failures import failure_of as failure_of
 from dagfn._fingerprint import Uncacheable as Uncacheable
 from dagfn._graph import Fan as Fan
 from dagfn._graph import Gathered as Gathered
@@ -168,6 +171,7 @@ __all__ = [
     "cache_stats",
     "check_against",
     "current_run_id",
+    "failure_of",
     "gather",
     "history",
     "interrupt",

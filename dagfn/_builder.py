@@ -16,13 +16,18 @@ import inspect
 import typing
 from collections.abc import Callable, Sequence
 from types import NoneType
-from typing import Any
+from typing import Any, Generic, overload
+
+from typing_extensions import TypeForm, TypeVar
 
 from dagfn import _expr
 from dagfn._annotations import produced
 from dagfn._errors import DagfnError, InvalidArgument, expected
 from dagfn._expr import DuplicatePath
 from dagfn._graph import Graph, _check_name
+
+I = TypeVar("I", default=Any)  # noqa: E741 - the graph's input, when declared
+O = TypeVar("O", default=Any)  # noqa: E741 - the graph's output, when declared
 
 
 class CycleError(DagfnError, ValueError):
@@ -92,8 +97,13 @@ class _Step:
         return "a graph" if isinstance(self.fn, Graph) else _expr.callable_origin(self.fn)
 
 
-class Builder:
+class Builder(Generic[I, O]):
     """Collect named steps with ``add``, then ``build`` one graph from them.
+
+    ``Builder()`` builds a ``Graph[Any, Any, Any]`` (its types come from data).
+    ``Builder(input=Query, output=Answer)`` builds a ``Graph[Query, Answer, Any]``
+    that type checkers check the edges around, and `build` checks the declared
+    types against the annotations of the root steps and the output step.
 
     Mistakes raise at once: `add` rejects bad arguments and a name used twice
     (`DuplicatePath`); `build` rejects unknown names (`UnknownStep`), cycles
@@ -119,11 +129,38 @@ class Builder:
     <Success: 63>
     """
 
-    __slots__ = ("_steps",)
+    __slots__ = ("_input", "_output", "_steps")
 
-    def __init__(self) -> None:
+    @overload
+    def __init__(self: Builder[Any, Any]) -> None: ...
+    @overload
+    def __init__(self, *, input: TypeForm[I], output: TypeForm[O]) -> None: ...
+    def __init__(self, *, input: Any = None, output: Any = None) -> None:
         self._steps: dict[str, _Step] = {}  # in the order added
+        self._input: Any = input  # the declared run input type, or None
+        self._output: Any = output  # the declared output type, or None
 
+    # Overloads by the number of ``after`` names, so that a lambda gets typed
+    # parameters (``Any``, or the declared input for a root step) and pyright
+    # strict accepts it; the last takes any sequence.
+    @overload
+    def add(
+        self, name: str, fn: Callable[[I], Any] | Graph[Any, Any, Any], *, after: tuple[()] = ...
+    ) -> None: ...
+    @overload
+    def add(
+        self, name: str, fn: Callable[[Any], Any] | Graph[Any, Any, Any], *, after: tuple[str]
+    ) -> None: ...
+    @overload
+    def add(self, name: str, fn: Callable[[Any, Any], Any], *, after: tuple[str, str]) -> None: ...
+    @overload
+    def add(
+        self, name: str, fn: Callable[[Any, Any, Any], Any], *, after: tuple[str, str, str]
+    ) -> None: ...
+    @overload
+    def add(
+        self, name: str, fn: Callable[..., Any] | Graph[Any, Any, Any], *, after: Sequence[str]
+    ) -> None: ...
     def add(
         self,
         name: str,
@@ -167,7 +204,7 @@ class Builder:
             raise DuplicatePath(msg, path=name, places=places)
         self._steps[name] = step
 
-    def build(self, *, output: str) -> Graph[Any, Any, Any]:
+    def build(self, *, output: str) -> Graph[I, O, Any]:
         """Check the steps and make the graph whose output is step ``output``'s.
 
         Only ``output`` and the steps it depends on are in the graph (a step
@@ -179,12 +216,16 @@ class Builder:
         as many arguments as it has ``after`` names, and `StepMismatch` when a
         step returns a plain class that is not a subclass of the plain class its
         consumer's parameter is annotated with (annotations that are generic,
-        unions, protocols, missing or unresolvable are not checked).
+        unions, protocols, missing or unresolvable are not checked). With the
+        types declared (``Builder(input=..., output=...)``), a root step whose
+        parameter does not take the input, or an output step that does not
+        return the output type, is a `StepMismatch` too.
         """
         steps = self._steps
         self._check_names(output)
         order = self._order()
         _check_signatures(steps)
+        self._check_declared(output)
         needed = {output}
         pending = [output]
         while pending:
@@ -212,6 +253,48 @@ class Builder:
                 own = _expr.Call(fn, name, kind)
             exprs[name] = _expr.Then(exprs[step.after[0]], own) if step.after else own
         return Graph(exprs[output])
+
+    def _check_declared(self, output: str) -> None:
+        """The declared input fits every root step; the output step returns the declared output."""
+        cache: dict[int, _Signature] = {}
+        if self._input is not None:
+            for step in self._steps.values():
+                if step.after or isinstance(step.fn, Graph):
+                    continue
+                signature, hints, _ = _signature_of(step.fn, cache)
+                if signature is None or not signature.parameters:
+                    continue
+                parameter = next(iter(signature.parameters))
+                wanted: Any = hints.get(parameter)
+                if not _fits(self._input, wanted):
+                    msg = (
+                        f"step {step.name!r} takes {parameter}: {_name(wanted)}, but the "
+                        f"builder's declared input is {_name(self._input)}"
+                    )
+                    raise StepMismatch(
+                        msg,
+                        producer="<input>",
+                        consumer=step.name,
+                        parameter=parameter,
+                        produced=self._input,
+                        expected=wanted,
+                    )
+        fn = self._steps[output].fn
+        if self._output is not None and not isinstance(fn, Graph):
+            produced = _signature_of(fn, cache)[2]
+            if not _fits(produced, self._output):
+                msg = (
+                    f"the output step {output!r} returns {_name(produced)}, but the "
+                    f"builder's declared output is {_name(self._output)}"
+                )
+                raise StepMismatch(
+                    msg,
+                    producer=output,
+                    consumer="<output>",
+                    parameter="return",
+                    produced=produced,
+                    expected=self._output,
+                )
 
     def _check_names(self, output: str) -> None:
         steps = self._steps

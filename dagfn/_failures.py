@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 import attrs
+from returns.result import Failure, Result
 
 E = TypeVar("E", covariant=True)
 
@@ -166,3 +167,25 @@ class Paused(RunFailure[Any]):
     def __str__(self) -> str:
         steps = ", ".join(repr(p.step) for p in self.pending)
         return f"run {self.run_id!r} is paused, waiting for an answer at {steps}"
+
+
+F = TypeVar("F")
+
+
+def failure_of(result: Result[object, RunFailure[F]], /) -> RunFailure[F] | None:
+    """The typed `RunFailure` of a run's result, or None when the run succeeded.
+
+    The idiom for reading a failure: ``isinstance(result, Failure)`` leaves
+    ``result.failure()`` typed ``Any`` (``returns`` declares ``Failure`` as a
+    ``Result[Any, E]``), while this keeps the graph's error type ``E``, so
+    ``failure.error`` is ``E | Exception`` to the type checker. A `Paused` run
+    is a `RunFailure` too: test it with ``isinstance(failure, Paused)``.
+
+    >>> from returns.result import Success
+    >>> failure_of(Success(3)) is None
+    True
+    """
+    if isinstance(result, Failure):
+        failure: RunFailure[F] = result.failure()
+        return failure
+    return None

@@ -10,7 +10,20 @@ from __future__ import annotations
 import inspect
 import types
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, Generic, Never, TypeVar, TypeVarTuple, Unpack, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Final,
+    Generic,
+    Never,
+    ParamSpec,
+    Protocol,
+    TypeVar,
+    TypeVarTuple,
+    Unpack,
+    overload,
+)
 
 from returns.result import Result
 
@@ -40,8 +53,30 @@ R = TypeVar("R")
 Err = TypeVar("Err")
 O2 = TypeVar("O2")
 E2 = TypeVar("E2")
+C = TypeVar("C")
+X = TypeVar("X", bound=BaseException)
 Ts = TypeVarTuple("Ts")
 Us = TypeVarTuple("Us")
+P = ParamSpec("P")
+
+# The variances `_Narrower` needs (a protocol's type variables must match their use).
+_Wider = TypeVar("_Wider", covariant=True)
+_In = TypeVar("_In", contravariant=True)
+_Out = TypeVar("_Out", covariant=True)
+_Err = TypeVar("_Err", covariant=True)
+
+
+class _Narrower(Protocol[_Wider, _In, _Out, _Err]):
+    """Typing only: a ``Graph[X, _Out, _Err]`` whose input ``X`` fits ``_Wider``.
+
+    A method's ``self`` fixes the type variables it binds, so ``wide.recover(narrow)``
+    cannot meet the two inputs through one type variable. Matching a graph against
+    this protocol checks ``X <: _Wider`` (through `Graph.__dagfn_input__`) and
+    solves ``_In`` to ``X``: the narrower of the two inputs.
+    """
+
+    def __dagfn_input__(self, x: _In, wider: Callable[[_Wider], None], /) -> None: ...
+    def __dagfn_output__(self) -> tuple[_Out, _Err]: ...
 
 
 class Graph(Generic[I, O, E]):
@@ -56,6 +91,11 @@ class Graph(Generic[I, O, E]):
 
     def __init__(self, expr: _expr.Expr) -> None:
         self._expr = expr
+
+    if TYPE_CHECKING:  # what `_Narrower` matches; no such methods exist at run time
+
+        def __dagfn_input__(self, x: I, wider: Callable[[I], None], /) -> None: ...
+        def __dagfn_output__(self) -> tuple[O, E]: ...
 
     def __rshift__(self, other: Graph[O, O2, E2]) -> Graph[I, O2, E | E2]:
         """``a >> b``: feed ``a``'s output to ``b``; mypy checks that they fit."""
@@ -116,7 +156,7 @@ class Graph(Generic[I, O, E]):
         factor: float = 2.0,
         max_backoff: float = 10.0,
         jitter: bool = True,
-        on: type | tuple[type, ...] = (Exception,),
+        on: type[E | Exception] | tuple[type[E | Exception], ...] = (Exception,),
     ) -> Graph[I, O, E]:
         """Make up to ``attempts`` attempts of each step, waiting between them.
 
@@ -200,12 +240,21 @@ class Graph(Generic[I, O, E]):
         self: Graph[A, B, Any], fallback: Graph[A, B, E2], /
     ) -> Graph[A, B, E2]: ...
     @overload
+    def recover(  # type: ignore[overload-overlap]
+        self: Graph[A, B, Any], fallback: _Narrower[A, C, B, E2], /
+    ) -> Graph[C, B, E2]: ...
+    @overload
     def recover(self: Graph[A, B, Any], fallback: B, /) -> Graph[A, B, Never]: ...
+    # The first again, last: mypy words a mismatch after the first overload and
+    # pyright after the last, so both show the graph type a fallback should have.
+    @overload
+    def recover(self: Graph[A, B, Any], fallback: Graph[A, B, E2], /) -> Graph[A, B, E2]: ...
     def recover(self, fallback: Any, /) -> Graph[Any, Any, Any]:
         """On failure of any step of this graph, output ``fallback`` instead.
 
         ``fallback`` is a value of the output type (the result cannot fail) or a
-        graph that runs on the same input (``a.recover(b)`` is ``a | b``). The
+        graph that runs on the same input (``a.recover(b)`` is ``a | b``); the
+        result takes the narrower of the two inputs, either way round. The
         failed attempt's remaining steps do not start. mypy rejects a fallback
         of another type.
         """
@@ -218,6 +267,16 @@ class Graph(Generic[I, O, E]):
         if not isinstance(other, Graph):
             return NotImplemented
         return Graph(_expr.Fallback(self._expr, other._expr))
+
+    # Typing only: in ``wider | narrower`` the left operand fixes ``A`` to the
+    # wider input and ``narrower`` does not fit; checkers then try
+    # ``narrower.__ror__(wider)``, whose ``A`` is the narrower input. At run
+    # time `__or__` accepts every graph, so this runs only for a left operand
+    # that is not a graph.
+    def __ror__(self: Graph[A, B, E2], other: Graph[A, B, Any]) -> Graph[A, B, E2]:
+        if not isinstance(other, Graph):
+            return NotImplemented
+        return Graph(_expr.Fallback(other._expr, self._expr))
 
     def _with(self, options: StepOptions) -> Graph[I, O, E]:
         e = self._expr
@@ -320,88 +379,171 @@ class NodeDecorator:
         return _node(fn, self._name, self._options)
 
 
-@overload
-def node(  # type: ignore[overload-overlap]
-    fn: Callable[[A], Awaitable[Result[B, Err]]],
-    /,
-    *,
-    name: str | None = None,
-    retry: int | RetryPolicy | None = None,
-    timeout: float | None = None,
-    resource: str | Mapping[str, float] | None = None,
-) -> Graph[A, B, Err]: ...
-@overload
-def node(  # type: ignore[overload-overlap]
-    fn: Callable[[A], Result[B, Err]],
-    /,
-    *,
-    name: str | None = None,
-    retry: int | RetryPolicy | None = None,
-    timeout: float | None = None,
-    resource: str | Mapping[str, float] | None = None,
-) -> Graph[A, B, Err]: ...
-@overload
-def node(
-    fn: Callable[[A], Awaitable[B]],
-    /,
-    *,
-    name: str | None = None,
-    retry: int | RetryPolicy | None = None,
-    timeout: float | None = None,
-    resource: str | Mapping[str, float] | None = None,
-) -> Graph[A, B, Never]: ...
-@overload
-def node(
-    fn: Callable[[A], B],
-    /,
-    *,
-    name: str | None = None,
-    retry: int | RetryPolicy | None = None,
-    timeout: float | None = None,
-    resource: str | Mapping[str, float] | None = None,
-) -> Graph[A, B, Never]: ...
-@overload
-def node(
-    *,
-    name: str | None = None,
-    retry: int | RetryPolicy | None = None,
-    timeout: float | None = None,
-    resource: str | Mapping[str, float] | None = None,
-) -> NodeDecorator: ...
-def node(
-    fn: Callable[[Any], Any] | None = None,
-    /,
-    *,
-    name: str | None = None,
-    retry: int | RetryPolicy | None = None,
-    timeout: float | None = None,
-    resource: str | Mapping[str, float] | None = None,
-) -> Any:
-    """Make a one-step graph from a one-argument function.
+class _Node:
+    """The type of `node`: make a one-step graph from a function (see ``node.__call__``).
 
-    The function may be sync or async and may return a plain value (the graph
-    cannot fail as a value: ``E`` is ``Never``) or a `returns` ``Result``
-    (``Graph[A, B, Err]``). A plain function runs inline on the trio thread; an
-    async one runs in its own task. Use ``@node`` or ``@node(name="...")``.
-
-    ``retry`` (an attempt count, or a `RetryPolicy`), ``timeout`` (seconds) and
-    ``resource`` (a budget name taking cost 1, or ``{name: cost}``) are
-    shorthands for ``.retry(n)``, ``.timeout(s)`` and ``.on(name, cost)``.
-    Raises `InvalidArgument` at once for a non-callable or a bad argument,
-    naming it.
-
-    >>> @node
-    ... def inc(x: int) -> int:
-    ...     return x + 1
-    >>> inc
-    <Graph 'inc'>
+    An instance, not a function, so that it has `bind` as well.
     """
-    options = _node_options(retry, timeout, resource)
-    if fn is None:
-        if name is not None:
-            _check_name(name)
-        return NodeDecorator(name, options)
-    return _node(fn, name, options)
+
+    __slots__ = ()
+
+    @overload
+    def __call__(  # type: ignore[overload-overlap]
+        self,
+        fn: Callable[[A], Awaitable[Result[B, Err]]],
+        /,
+        *,
+        name: str | None = None,
+        retry: int | RetryPolicy | None = None,
+        timeout: float | None = None,
+        resource: str | Mapping[str, float] | None = None,
+    ) -> Graph[A, B, Err]: ...
+    @overload
+    def __call__(  # type: ignore[overload-overlap]
+        self,
+        fn: Callable[[A], Result[B, Err]],
+        /,
+        *,
+        name: str | None = None,
+        retry: int | RetryPolicy | None = None,
+        timeout: float | None = None,
+        resource: str | Mapping[str, float] | None = None,
+    ) -> Graph[A, B, Err]: ...
+    @overload
+    def __call__(
+        self,
+        fn: Callable[[A], Awaitable[B]],
+        /,
+        *,
+        name: str | None = None,
+        retry: int | RetryPolicy | None = None,
+        timeout: float | None = None,
+        resource: str | Mapping[str, float] | None = None,
+    ) -> Graph[A, B, Never]: ...
+    @overload
+    def __call__(
+        self,
+        fn: Callable[[A], B],
+        /,
+        *,
+        name: str | None = None,
+        retry: int | RetryPolicy | None = None,
+        timeout: float | None = None,
+        resource: str | Mapping[str, float] | None = None,
+    ) -> Graph[A, B, Never]: ...
+    @overload
+    def __call__(
+        self,
+        /,
+        *,
+        name: str | None = None,
+        retry: int | RetryPolicy | None = None,
+        timeout: float | None = None,
+        resource: str | Mapping[str, float] | None = None,
+    ) -> NodeDecorator: ...
+    def __call__(
+        self,
+        fn: Callable[[Any], Any] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        retry: int | RetryPolicy | None = None,
+        timeout: float | None = None,
+        resource: str | Mapping[str, float] | None = None,
+    ) -> Any:
+        """Make a one-step graph from a one-argument function.
+
+        The function may be sync or async and may return a plain value (the graph
+        cannot fail as a value: ``E`` is ``Never``) or a `returns` ``Result``
+        (``Graph[A, B, Err]``). A plain function runs inline on the trio thread; an
+        async one runs in its own task. Use ``@node`` or ``@node(name="...")``.
+
+        ``retry`` (an attempt count, or a `RetryPolicy`), ``timeout`` (seconds) and
+        ``resource`` (a budget name taking cost 1, or ``{name: cost}``) are
+        shorthands for ``.retry(n)``, ``.timeout(s)`` and ``.on(name, cost)``.
+        Raises `InvalidArgument` at once for a non-callable or a bad argument,
+        naming it.
+
+        >>> @node
+        ... def inc(x: int) -> int:
+        ...     return x + 1
+        >>> inc
+        <Graph 'inc'>
+        """
+        options = _node_options(retry, timeout, resource)
+        if fn is None:
+            if name is not None:
+                _check_name(name)
+            return NodeDecorator(name, options)
+        return _node(fn, name, options)
+
+    @overload
+    def bind(  # type: ignore[overload-overlap]
+        self,
+        fn: Callable[Concatenate[A, P], Awaitable[Result[B, Err]]],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> Graph[A, B, Err]: ...
+    @overload
+    def bind(  # type: ignore[overload-overlap]
+        self, fn: Callable[Concatenate[A, P], Result[B, Err]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Graph[A, B, Err]: ...
+    @overload
+    def bind(
+        self, fn: Callable[Concatenate[A, P], Awaitable[B]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Graph[A, B, Never]: ...
+    @overload
+    def bind(
+        self, fn: Callable[Concatenate[A, P], B], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Graph[A, B, Never]: ...
+    def bind(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Graph[Any, Any, Any]:
+        """A step that calls ``fn(input, *args, **kwargs)``: a typed `functools.partial`.
+
+        The checkers see ``fn``'s first parameter as the step's input and check
+        ``args`` and ``kwargs`` against the rest of its parameters. The step's
+        path is ``fn``'s name (use ``.named()`` to change it); sync or async,
+        returning a value or a ``Result``, as for `node`. Raises
+        `InvalidArgument` at once for a ``fn`` that is not callable.
+
+        >>> def score(text: str, weight: float) -> float:
+        ...     return len(text) * weight
+        >>> from dagfn import run_sync
+        >>> run_sync(node.bind(score, weight=0.5), "four")
+        <Success: 2.0>
+        """
+        if isinstance(fn, Graph) or not callable(fn):
+            raise expected("a callable", "fn", fn)
+        return _node(_bound(fn, args, kwargs), None)
+
+    def __repr__(self) -> str:
+        return "dagfn.node"
+
+
+node: Final = _Node()
+
+
+def _bound(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``fn`` with every argument but the first given; keeps ``fn``'s name and kind."""
+    if _expr.callable_kind(fn) == _expr.ASYNC:
+
+        async def bound_async(x: Any, /) -> Any:
+            return await fn(x, *args, **kwargs)
+
+        bound: Callable[[Any], Any] = bound_async
+    else:
+
+        def bound_sync(x: Any, /) -> Any:
+            return fn(x, *args, **kwargs)
+
+        bound = bound_sync
+    bound.__name__ = _expr.callable_name(fn)
+    bound.__qualname__ = getattr(fn, "__qualname__", bound.__name__)
+    bound.__module__ = getattr(fn, "__module__", bound.__module__)
+    bound.__doc__ = getattr(fn, "__doc__", None)
+    bound.__wrapped__ = fn  # type: ignore[attr-defined]  # `dagfn check` reads its annotations
+    bound.__dagfn_wrapped__ = fn  # type: ignore[attr-defined]  # and the journal its types
+    return bound
 
 
 def _node_options(retry: object, timeout: object, resource: object) -> StepOptions | None:

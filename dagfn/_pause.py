@@ -7,7 +7,9 @@ durably; `resume` supplies the answer, which cattrs checks against ``T``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Never, TypeVar
+from typing import Any, Never, TypeVar, overload
+
+from typing_extensions import TypeForm
 
 from dagfn import _expr
 from dagfn._errors import expected
@@ -17,16 +19,26 @@ A = TypeVar("A")
 T = TypeVar("T")
 
 
+@overload
 def interrupt(
     prompt: Callable[[A], Any], /, *, answer: type[T], name: str | None = None
-) -> Graph[A, T, Never]:
+) -> Graph[A, T, Never]: ...
+@overload
+def interrupt(
+    prompt: Callable[[A], Any], /, *, answer: TypeForm[T], name: str | None = None
+) -> Graph[A, T, Never]: ...
+def interrupt(
+    prompt: Callable[[A], Any], /, *, answer: Any, name: str | None = None
+) -> Graph[A, Any, Never]:
     """A step that asks a human and outputs their answer, a ``T``.
 
     When the run reaches it, ``prompt(input)`` (a plain function) computes what
     to ask; the run goes on with everything that does not need the answer,
     then stops with ``Failure(Paused(run_id, step, prompt))``. `resume` with
     the answer continues it (in any process, from the store); steps that
-    finished before never run again. The step's path is ``name`` or the prompt
+    finished before never run again. ``answer`` is a class or any type form
+    cattrs can structure (``Literal["approve", "edit"]``, ``int | None``,
+    ``tuple[str, ...]``). The step's path is ``name`` or the prompt
     function's name. Raises `InvalidArgument` at once for bad arguments.
     """
     if not callable(prompt):

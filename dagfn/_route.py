@@ -15,13 +15,14 @@ from typing import Any, Generic, Literal, TypeVar, overload
 from dagfn import _expr
 from dagfn._annotations import awaited
 from dagfn._errors import DagfnError, expected
-from dagfn._graph import Graph
+from dagfn._graph import Graph, _Narrower
 
 I = TypeVar("I", contravariant=True)  # noqa: E741
 K = TypeVar("K")
 A = TypeVar("A")
 O = TypeVar("O")  # noqa: E741
 E = TypeVar("E")
+B = TypeVar("B")
 
 
 class NoBranch(DagfnError, LookupError):
@@ -45,8 +46,22 @@ class Router(Generic[I, K]):
         self._name = name
         self._kind = _expr.callable_kind(selector)
 
-    def cases(self, table: Mapping[K, Graph[I, O, E]]) -> Graph[I, O, E]:
-        """Close the route with one branch per key (all with the same input and output).
+    @overload
+    def cases(self, table: Mapping[K, Graph[I, O, E]], /) -> Graph[I, O, E]: ...
+    @overload
+    def cases(self, table: Mapping[K, _Narrower[I, B, O, E]], /) -> Graph[B, O, E]: ...
+    # The first again, last: mypy words a mismatch after the first overload and
+    # pyright after the last, so both show the plain table type.
+    @overload
+    def cases(  # type: ignore[overload-cannot-match]
+        self, table: Mapping[K, Graph[I, O, E]], /
+    ) -> Graph[I, O, E]: ...
+    def cases(self, table: Mapping[Any, Any], /) -> Graph[Any, Any, Any]:
+        """Close the route with one branch per key (all with the same output type).
+
+        The route's input is the narrowest of the selector's and the branches'
+        inputs: a selector typed on a protocol may route branches that take a
+        record implementing it.
 
         Raises `InvalidArgument` at once for an empty table or a value that is
         not a graph.

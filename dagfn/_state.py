@@ -19,7 +19,7 @@ import functools
 import typing
 from collections.abc import Callable, Mapping
 from types import CoroutineType, UnionType
-from typing import Any, Final, Literal, TypeVar, cast, overload
+from typing import Any, Final, Literal, Never, TypeVar, cast, overload
 
 import attrs
 from returns.result import Failure, Success
@@ -312,6 +312,58 @@ def _fold(labels: tuple[str | None, ...]) -> Callable[..., Any]:
 
 @overload
 def update(n1: Graph[S, S, E1], /, *, name: str | None = None) -> Graph[S, S, E1]: ...
+# Infallible nodes first: pyright turns a union of type variables all solved to
+# Never into Unknown, so these say Never outright.
+@overload
+def update(
+    n1: Graph[S, S, Never],
+    n2: Graph[S, S, Never],
+    /,
+    *,
+    name: str | None = None,
+) -> Graph[S, S, Never]: ...
+@overload
+def update(
+    n1: Graph[S, S, Never],
+    n2: Graph[S, S, Never],
+    n3: Graph[S, S, Never],
+    /,
+    *,
+    name: str | None = None,
+) -> Graph[S, S, Never]: ...
+@overload
+def update(
+    n1: Graph[S, S, Never],
+    n2: Graph[S, S, Never],
+    n3: Graph[S, S, Never],
+    n4: Graph[S, S, Never],
+    /,
+    *,
+    name: str | None = None,
+) -> Graph[S, S, Never]: ...
+@overload
+def update(
+    n1: Graph[S, S, Never],
+    n2: Graph[S, S, Never],
+    n3: Graph[S, S, Never],
+    n4: Graph[S, S, Never],
+    n5: Graph[S, S, Never],
+    /,
+    *,
+    name: str | None = None,
+) -> Graph[S, S, Never]: ...
+@overload
+def update(
+    n1: Graph[S, S, Never],
+    n2: Graph[S, S, Never],
+    n3: Graph[S, S, Never],
+    n4: Graph[S, S, Never],
+    n5: Graph[S, S, Never],
+    n6: Graph[S, S, Never],
+    /,
+    *,
+    name: str | None = None,
+) -> Graph[S, S, Never]: ...
 @overload
 def update(
     n1: Graph[S, S, E1], n2: Graph[S, S, E2], /, *, name: str | None = None

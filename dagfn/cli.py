@@ -328,14 +328,21 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except DagfnError as error:
         err.write(f"problem: {error}\n")
         return FAILED
+    from dagfn._edgecheck import check_edges
+
+    mismatches = check_edges(graph)
+    for mismatch in mismatches:
+        err.write(f"mismatch: {mismatch}\n")
     if args.against is not None:
-        store = open_store(args.against)
+        store = open_store(args.against, existing=True)
         try:
             report = check_against(graph, store)
         finally:
             store.close()
         out.write(f"{report}\n")
-        return OK if report.ok else FAILED
+        return OK if report.ok and not mismatches else FAILED
+    if mismatches:
+        return FAILED
     steps = plan.user_steps()
     edges = sum(len(plan.deps[i]) for i in range(len(plan)))
     out.write(
@@ -509,7 +516,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--store")
     p.add_argument("--run-id", help="colour the steps by this journaled run")
     p.set_defaults(handler=_mermaid)
-    p = sub.add_parser("check", help="build the plan and report problems")
+    p = sub.add_parser(
+        "check", help="build the plan, compare the annotations on every edge, report problems"
+    )
     p.add_argument("graph", metavar="MODULE:GRAPH")
     p.add_argument(
         "--against", metavar="STORE", help="classify the store's unfinished runs for this graph"

@@ -40,6 +40,7 @@ from fractions import Fraction
 from typing import Any, Final, Generic, Protocol, TypeVar, cast, runtime_checkable
 
 import attrs
+from typing_extensions import TypeVar as DefaultedTypeVar
 
 from dagfn._errors import DagfnError, expected
 
@@ -68,12 +69,15 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-X = TypeVar("X")  # element type of a collection
-K = TypeVar("K")
-V = TypeVar("V")
+# Element types default to Any where nothing else says: pyright does not carry
+# ``x: tuple[str, ...] = reduced(Concat())``'s annotation into ``Concat()`` and
+# would see ``Concat[Unknown]``; mypy solves them from the annotation first.
+X = DefaultedTypeVar("X", default=Any)  # element type of a collection
+K = DefaultedTypeVar("K", default=Any)
+V = DefaultedTypeVar("V", default=Any)
 # Constrained, not bound: ``empty()`` returns the literal 0 or 1, which is an
 # ``N`` only for these types. Without context mypy picks ``int``.
-N = TypeVar("N", int, float)
+N = DefaultedTypeVar("N", int, float, default=int)
 S = TypeVar("S", bound=attrs.AttrsInstance)
 
 

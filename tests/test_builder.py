@@ -167,7 +167,7 @@ def test_bad_arguments_to_add_are_rejected_at_once() -> None:
     with pytest.raises(InvalidArgument, match=r"you probably want after=\('fetch',\)"):
         b.add("x", inc, after="fetch")
     with pytest.raises(InvalidArgument, match="callable"):
-        b.add("x", 3)  # type: ignore[arg-type]
+        b.add("x", 3)  # type: ignore[call-overload]
     with pytest.raises(InvalidArgument, match="name"):
         b.add("a/b", inc)
     with pytest.raises(InvalidArgument, match="one input"):

@@ -274,13 +274,16 @@ def test_the_progress_bar_of_a_routed_graph_ends_at_n_of_n() -> None:
 
 
 def test_a_progress_bar_ignores_loop_body_steps_and_counts_each_step_once() -> None:
-    plan = plan_of(dagfn.loop(node(lambda x: x + 1), until=lambda x: x > 3, max_steps=9))
+    def inc(x: int) -> int:
+        return x + 1
+
+    plan = plan_of(dagfn.loop(node(inc), until=lambda x: x > 3, max_steps=9))
     progress = cli.Progress(plan, io.StringIO())
     trace = Trace()
     for event in [
         dagfn.Event("start", "loop", 0.0, attempt=1),
-        dagfn.Event("start", "<lambda>#1", 0.0, attempt=1),
-        dagfn.Event("finish", "<lambda>#1", 0.1, attempt=1),
+        dagfn.Event("start", "inc#1", 0.0, attempt=1),
+        dagfn.Event("finish", "inc#1", 0.1, attempt=1),
         dagfn.Event("finish", "loop", 0.2, attempt=1),
     ]:
         progress(event)

@@ -105,6 +105,10 @@ assert_type(first_doc, Graph[Ranked, str, RankError])
 assert_type(checked_rank, Graph[Hits, Ranked, RankError])
 
 
+def requery(a: Answer) -> Query:
+    return Query(a.text)
+
+
 def shout(a: Answer) -> Answer:
     return Answer(a.text.upper())
 
@@ -148,7 +152,7 @@ assert_type(parse >> keyword >> promote >> first_doc, Graph[str, str, SearchDown
 # An infallible step adds nothing to the union; a repeated error appears once.
 assert_type(keyword >> promote, Graph[Query, Ranked, SearchDown])
 assert_type(
-    semantic >> promote >> generate >> node(shout) >> node(lambda a: Query(a.text)) >> keyword,
+    semantic >> promote >> generate >> node(shout) >> node(requery) >> keyword,
     Graph[Query, Hits, SearchDown],
 )
 

@@ -45,7 +45,6 @@ def checks(s: State) -> None:
     State(tokens="3")  # type: ignore[arg-type]
     State(unknown=1)  # type: ignore[call-arg]  # no unknown fields in a delta
     s.chunks = ()  # type: ignore[misc]  # state is frozen
-    record(int)  # type: ignore[type-var]  # record needs an attrs class
     wrong: Monoid[tuple[str, ...]] = Concat[int]()  # type: ignore[assignment]
     not_one: Monoid[int] = NotAMonoid()  # type: ignore[assignment]  # no combine
     Sum[str]()  # type: ignore[type-var]

@@ -116,8 +116,13 @@ mixed: Graph[Query, Answer, SearchDown | Refused] = route(by_kind).cases(
     {"factual": rag, "chat": careful}
 )
 
+
+def text_of(a: Answer) -> str:
+    return a.text
+
+
 # A route is a graph like any other: chain it, fan it, name it, run it.
-assert_type(by_literal >> node(lambda a: a.text), Graph[Query, str, SearchDown])
+assert_type(by_literal >> node(text_of), Graph[Query, str, SearchDown])
 assert_type(by_literal.named("answer"), Graph[Query, Answer, SearchDown])
 assert_type(
     (by_literal & by_enum).join(lambda a, b: Answer(a.text + b.text)),

@@ -66,8 +66,11 @@ def checks() -> None:
     assert_type(gather([length, length]).fold(Sum()), Graph[str, int, Never])
     assert_type(gather([chunk, chunk]).fold(record(Doc)), Graph[Doc, Doc, Never])
 
+    def double(n: int) -> int:
+        return n * 2
+
     # A builder's graph comes from data: mypy knows nothing of its types.
     b = Builder()
     b.add("length", length.named("len"))
-    b.add("double", lambda n: n * 2, after=("length",))
+    b.add("double", double, after=("length",))
     assert_type(b.build(output="double"), Graph[Any, Any, Any])

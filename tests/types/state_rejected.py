@@ -45,10 +45,10 @@ def bad_delta(s: Doc) -> Doc:
 
 
 def checks() -> None:
-    # mypy words these three as 'Cannot infer value of type parameter "S" of "update"'.
-    # A node over another state type:
-    update(chunk, note)  # type: ignore[misc]
-    update(reads_only)  # type: ignore[misc]  # a node must return a delta of the state
-    update(length)  # type: ignore[misc]  # the state must be an attrs record
+    # With dagfn's plugin each names the node (mypy alone: 'Cannot infer value of
+    # type parameter "S" of "update"'). A node over another state type:
+    update(chunk, note)  # type: ignore[arg-type]
+    update(reads_only)  # type: ignore[arg-type]  # a node must return a delta of the state
+    update(length)  # type: ignore[arg-type]
     gather([length, length]).fold(Concat[str]())  # type: ignore[arg-type]  # int items
     gather([chunk]).fold(Sum[int]())  # type: ignore[arg-type]
