@@ -9,13 +9,14 @@ layer or of the layers above it, as `tests/test_layers.py` checks):
   values and helpers every layer, edges included, may use.
 - expression: `_expr` (the untyped nodes), `_graph` (`Graph`, `node`, `>>`,
   `&`, `gather`, policies), `_route` (`route`), `_state` (`update`), `_loop`
-  (`loop`), `_pause` (`interrupt`), `_policy` (`Limits`, breakers, the
+  (`loop`), `_each` (`each`), `_pause` (`interrupt`), `_policy` (`Limits`, breakers, the
   executor protocol), `monoid`: immutable typed values; building one never
   runs anything. `_builder` (`Builder`) makes the same values from data;
   `_workloads` holds the benchmark DAGs and wires a DAG as a graph.
 - plan: `_plan` lowers an expression to a flat, validated DAG of numbered steps.
 - interpreter: `_interpret` (`run`, `run_sync`) runs a plan on trio through
-  `_execute`, `_schedule`, `_attempt`, `_regions`, `_events` and `_outcome`;
+  `_execute`, `_elements` (an each step's elements), `_schedule`, `_attempt`,
+  `_regions`, `_events` and `_outcome`;
   `_storage` is what it needs of a store; `_journal` and `_durable` keep and
   resume runs in a store (`resume`, `replay`).
 - edges: `store/` (journals), `executors/` (where step functions run).
@@ -37,6 +38,9 @@ from dagfn._durable import history as history
 from dagfn._durable import replay as replay
 from dagfn._durable import resume as resume
 from dagfn._durable import resume_sync as resume_sync
+from dagfn._each import Each as Each
+from dagfn._each import NotASequence as NotASequence
+from dagfn._each import each as each
 from dagfn._errors import DagfnError as DagfnError
 from dagfn._errors import InvalidArgument as InvalidArgument
 from dagfn._expr import DuplicatePath as DuplicatePath
@@ -83,6 +87,7 @@ __all__ = [
     "CycleError",
     "DagfnError",
     "DuplicatePath",
+    "Each",
     "Event",
     "Fan",
     "Gathered",
@@ -97,6 +102,7 @@ __all__ = [
     "Monoid",
     "NoBranch",
     "NoReducer",
+    "NotASequence",
     "NotEnumerable",
     "Paused",
     "PendingAnswer",
@@ -111,6 +117,7 @@ __all__ = [
     "StepTimeout",
     "Trace",
     "UnknownStep",
+    "each",
     "gather",
     "history",
     "interrupt",

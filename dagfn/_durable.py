@@ -7,6 +7,7 @@ computes only the steps without an entry.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from typing import Any, Final, TypeVar
@@ -127,9 +128,13 @@ async def resume(
 
 
 def _without_iterations(path: str) -> str:
-    """``retrieval/ask#2#1`` -> ``retrieval/ask``: the step a loop iteration's path names."""
-    prefix, sep, last = path.rpartition("/")
-    return f"{prefix}{sep}{last.partition('#')[0]}"
+    """``retrieval/ask#2#1`` -> ``retrieval/ask``, ``docs[3]/ask`` -> ``docs/ask``: the step a
+    loop iteration's or an each element's path names."""
+    return _ITERATIONS.sub("", path)
+
+
+# A loop iteration's suffix (``#2``) or an each element's index (``[3]``) in a path.
+_ITERATIONS: Final = re.compile(r"#\d+|\[\d+\]")
 
 
 def _interrupts(plan: Plan) -> dict[str, Any]:
@@ -143,6 +148,8 @@ def _interrupts(plan: Plan) -> dict[str, Any]:
         for i, spec in p.loops.items():
             loop_prefix = _without_iterations(prefix + p.paths[i]).rpartition("/")[0]
             pending.append((spec.body, f"{loop_prefix}/" if loop_prefix else ""))
+        for i, each in p.eaches.items():
+            pending.append((each.body, f"{_without_iterations(prefix + p.paths[i])}/"))
     return found
 
 

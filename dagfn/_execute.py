@@ -60,6 +60,7 @@ from dagfn._attempt import (
     remote,
     runs_inline,
 )
+from dagfn._elements import Elements, Ends, body_facts, combined, elements_of
 from dagfn._events import Event, EventKind, digest, end_of_run_skips
 from dagfn._expr import ASYNC, callable_kind
 from dagfn._failures import Paused, RunFailure
@@ -77,7 +78,19 @@ from dagfn._outcome import (
     said_by_loops,
 )
 from dagfn._outcome import paused as paused_outcome
-from dagfn._plan import ASYNC1, ASYNCN, LOOP, NOT_TAKEN, SYNC1, SYNCN, LoopSpec, Plan
+from dagfn._plan import (
+    ASYNC1,
+    ASYNCN,
+    EACH,
+    LOOP,
+    NESTED,
+    NOT_TAKEN,
+    SYNC1,
+    SYNCN,
+    EachSpec,
+    LoopSpec,
+    Plan,
+)
 from dagfn._policy import NO_OPTIONS, Limits, StepExecutor
 from dagfn._regions import Regions
 from dagfn._schedule import Dispatcher, Lane, keep_open
@@ -179,7 +192,7 @@ class Execution:
         if self.reuse:
             # Resume: journaled steps are not computed again, and neither is anything
             # only they need; both are blocked from firing and settled at the start.
-            needed = _needed(plan, self.reuse)
+            needed = plan.needed(self.reuse)
             for i in range(1, len(plan)):
                 if i in self.reuse or not needed[i]:
                     self.remaining[i] = BLOCKED
@@ -300,7 +313,7 @@ class Execution:
             return self._pause(d)
         options, kind = plan.options[d], plan.kinds[d]
         if (
-            kind in (ASYNC1, ASYNCN, LOOP)
+            kind in (ASYNC1, ASYNCN, LOOP, EACH)
             or (options is not None and options.needs_task)
             or self.sync_durable
             or (self.remote is not None and self.remote[d] is not None)
@@ -312,8 +325,8 @@ class Execution:
     def _queue(self, d: int) -> None:
         """Give step ``d`` a task: now, or through the dispatcher when the run has limits."""
         lane, dispatcher = self.lane, self.dispatcher
-        # A loop takes no slot: its body's steps do, in the same dispatcher.
-        if lane is not None and dispatcher is not None and self.plan.kinds[d] != LOOP:
+        # A loop or an each takes no slot: its body's steps do, in the same dispatcher.
+        if lane is not None and dispatcher is not None and self.plan.kinds[d] not in NESTED:
             # Started by the dispatch after the settle that made it ready, so
             # that every step made ready at once competes by priority.
             dispatcher.push(lane, d)
@@ -429,7 +442,7 @@ class Execution:
         """What one attempt of step ``i`` calls, and whether that returns an awaitable."""
         plan = self.plan
         kind = plan.kinds[i]
-        if kind != LOOP and self.remote is None:  # the usual case first
+        if kind not in NESTED and self.remote is None:  # the usual case first
             return plan.fns[i], kind in (ASYNC1, ASYNCN)  # type: ignore[return-value]
         path = plan.paths[i]
         if kind == LOOP:
@@ -439,6 +452,13 @@ class Execution:
                 return self.loop_step(spec, state, path)
 
             return call, True
+        if kind == EACH:
+            each = plan.eaches[i]
+
+            def call_each(value: Any) -> Coroutine[Any, Any, Any]:
+                return self.each_step(each, value, path)
+
+            return call_each, True
         fn: Callable[..., Any] = plan.fns[i]  # type: ignore[assignment]
         where = self.remote[i] if self.remote is not None else None
         if where is not None:
@@ -480,7 +500,11 @@ class Execution:
 
     def _release(self, i: int) -> bool:
         """Give step ``i``'s slot and budget back to the dispatcher; returns False (not held)."""
-        if self.lane is not None and self.dispatcher is not None and self.plan.kinds[i] != LOOP:
+        if (
+            self.lane is not None
+            and self.dispatcher is not None
+            and self.plan.kinds[i] not in NESTED
+        ):
             self.dispatcher.release(self.lane, i)
         return False
 
@@ -531,8 +555,66 @@ class Execution:
         last = body.paths[last_user_step(body)]
         raise MaxStepsExceeded(path, spec.max_steps, last, state)
 
+    # -- each ------------------------------------------------------------------------
+
+    async def each_step(self, spec: EachSpec, value: Any, path: str) -> Any:
+        """Run the each step at ``path``: its body once per element of ``value``, concurrently.
+
+        On the fast path (`dagfn._elements`) when nothing needs the careful one;
+        otherwise one nested run per element, all in one nursery, sharing this
+        run's limits, journal and events.
+        """
+        seq = elements_of(value, path)
+        if (
+            body_facts(spec.body).simple
+            and self.emitter is None
+            and self.dispatcher is None
+            and not self.sync_durable
+            and runs_inline(self.executor)
+        ):
+            journal = self.journal
+            if journal is not None:  # the body's journal: rows under the elements' paths
+                journal = self._nested_journal(spec.body)
+            elements = Elements(spec.body, path, self.fail_fast, journal)
+            return combined(spec, await elements.run(seq))
+        ends = Ends(len(seq))
+        async with trio.open_nursery() as nursery:
+            for i, x in enumerate(seq):
+                body = spec.element(i, path)
+                nursery.start_soon(self._element, body, x, i, ends, nursery.cancel_scope)
+        return combined(spec, ends.outputs(self.run_id or ""))
+
+    async def _element(
+        self, body: Plan, x: Any, i: int, ends: Ends, scope: trio.CancelScope
+    ) -> None:
+        """Element ``i`` of an each step as a nested run of ``body`` (its renamed plan)."""
+        inner = self._iteration(body)
+        try:
+            result = await inner.run(x, self.emitter)
+        except BaseException:  # cancelled (a timeout, fail_fast): say what was cut short
+            self._cut_short(inner)
+            ends.cancelled.extend(cut_short(body, inner.values, {j for j, _ in inner.failures}))
+            raise
+        ends.results[i] = (body, inner.values, result)
+        failed = isinstance(result, Failure) and not isinstance(result.failure(), Paused)
+        if self.fail_fast and failed:
+            scope.cancel()
+
+    def _nested_journal(self, body: Plan) -> Journal:
+        """A journal for a body's steps, sharing this run's store, rows and pending rows."""
+        journal = self.journal
+        assert journal is not None
+        return Journal(
+            journal.store,
+            journal.run_id,
+            body,
+            journal.durability,
+            entries=journal.entries,
+            pending=journal.pending,  # flushed when the whole run finishes
+        )
+
     def _iteration(self, body: Plan) -> Execution:
-        """The run of one loop iteration's body: this run's settings, limits and journal."""
+        """The run of one loop iteration's body (or an each element): this run's settings."""
         inner = Execution(body, self.policy, self.limits, self.fail_fast, None, self.rng)
         inner.nested = True
         inner.seed = self.seed
@@ -541,14 +623,7 @@ class Execution:
         inner.dispatcher = self.dispatcher
         journal = self.journal
         if journal is not None:
-            inner.journal = Journal(
-                journal.store,
-                journal.run_id,
-                body,
-                journal.durability,
-                entries=journal.entries,
-                pending=journal.pending,  # flushed when the whole run finishes
-            )
+            inner.journal = self._nested_journal(body)
             inner.reuse = reuse_for(body, journal.entries)
         return inner
 
@@ -649,19 +724,6 @@ def _fast_path(run: Execution) -> Callable[[int], None]:
         settle(i)
 
     return settle
-
-
-def _needed(plan: Plan, reuse: dict[int, Any]) -> list[bool]:
-    """Steps a resumed run must compute: ancestors of the output not cut off by reuse."""
-    needed = [False] * len(plan)
-    needed[plan.output] = plan.output not in reuse
-    deps = plan.deps
-    for i in range(len(plan) - 1, 0, -1):
-        if needed[i]:
-            for d in deps[i]:
-                if d not in reuse:
-                    needed[d] = True
-    return needed
 
 
 def executors_of(plan: Plan, default: StepExecutor | None) -> list[StepExecutor]:

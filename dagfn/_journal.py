@@ -144,6 +144,10 @@ def value_type(plan: Plan, i: int, memo: dict[int, Any]) -> Any:
         elif j in plan.loops:
             body = plan.loops[j].body
             memo[j] = value_type(body, body.output, {})
+        elif j in plan.eaches:
+            spec = plan.eaches[j]
+            element = value_type(spec.body, spec.body.output, {})
+            memo[j] = element if spec.fold is not None else tuple.__class_getitem__((element, ...))
         elif not plan.internal[j]:
             memo[j] = output_type(plan.fns[j])
         else:
@@ -193,6 +197,8 @@ _FACTS: Final[weakref.WeakKeyDictionary[Plan, _PlanFacts]] = weakref.WeakKeyDict
 
 
 def _facts(plan: Plan) -> _PlanFacts:
+    # A renamed copy (a loop iteration, an each element) has its source's types.
+    plan = plan.source if plan.source is not None else plan
     facts = _FACTS.get(plan)
     if facts is None:
         facts = _FACTS[plan] = _PlanFacts()
@@ -334,18 +340,21 @@ class Journal:
 
         A region result in a route branch that was not taken has no value: no row.
         """
+        self.done_at(self.plan.paths[i], i, value, started, attempts)
+
+    def done_at(self, path: str, i: int, value: object, started: float, attempts: int = 1) -> None:
+        """`done` for step ``i`` of the plan under another ``path`` (an each element's)."""
         if value is NOT_TAKEN:
             return
-        path = self.plan.paths[i]
         now = time.time()
         took = trio.current_time() - started
-        entry = Entry(path, "done", self.dumps(i, value), now - took, now, attempts)
+        entry = Entry(path, "done", self.dumps(i, value, path), now - took, now, attempts)
         if self.durability == "exit":
             self.pending.append(entry)
         else:
             self.store.record(self.run_id, entry)
 
-    def dumps(self, i: int, value: object) -> str:
+    def dumps(self, i: int, value: object, path: str | None = None) -> str:
         """Step ``i``'s value as JSON, tagged with its class when no annotation tells it."""
         fast = _FAST.get(value.__class__)
         if fast is not None:
@@ -353,13 +362,17 @@ class Journal:
         if _static_type(self.plan, i) is Any and not isinstance(value, _NATIVE):
             cls = type(value)
             value = {_TAG: f"{cls.__module__}.{cls.__qualname__}", "value": value}
-        return dumps(value, self.plan.paths[i])
+        return dumps(value, self.plan.paths[i] if path is None else path)
 
     def failed(self, i: int, error: object, started: float, attempts: int = 1) -> None:
         """Record that step ``i`` failed (for history; it runs again on resume)."""
+        self.failed_at(self.plan.paths[i], error, started, attempts)
+
+    def failed_at(self, path: str, error: object, started: float, attempts: int = 1) -> None:
+        """`failed` for a step under ``path`` (an each element's)."""
         now = time.time()
         took = trio.current_time() - started
-        entry = Entry(self.plan.paths[i], "failed", None, now - took, now, attempts, repr(error))
+        entry = Entry(path, "failed", None, now - took, now, attempts, repr(error))
         self.store.record(self.run_id, entry)
 
     def paused(self, i: int, prompt: object) -> None:
@@ -443,27 +456,31 @@ def read_input(plan: Plan, info: RunInfo) -> Any:
 
 
 def reuse_for(
-    plan: Plan, entries: dict[str, Entry], usable: set[str] | None = None
+    plan: Plan, entries: dict[str, Entry], usable: set[str] | None = None, prefix: str = ""
 ) -> dict[int, Any]:
-    """The journaled outputs of ``plan``'s steps, by step number (only ``usable`` paths)."""
+    """The journaled outputs of ``plan``'s steps, by step number (only ``usable`` paths).
+
+    ``prefix`` goes before every path (``docs[3]/``: an each element's steps).
+    """
     reuse: dict[int, Any] = {}
     if not entries:
         return reuse
     for i in plan.user_steps():
-        path = plan.paths[i]
+        path = prefix + plan.paths[i]
         entry = entries.get(path)
         if entry is None or entry.status != "done" or entry.output_json is None:
             continue
         if usable is None or path in usable:
-            reuse[i] = _read_row(plan, i, entry.output_json)
+            reuse[i] = _read_row(plan, i, entry.output_json, path)
     for region in plan.regions if usable is None else ():
-        entry = entries.get(plan.paths[region.result])
+        path = prefix + plan.paths[region.result]
+        entry = entries.get(path)
         if entry is not None and entry.status == "done" and entry.output_json is not None:
-            reuse[region.result] = _read_row(plan, region.result, entry.output_json)
+            reuse[region.result] = _read_row(plan, region.result, entry.output_json, path)
     return reuse
 
 
-def _read_row(plan: Plan, i: int, text: str) -> Any:
+def _read_row(plan: Plan, i: int, text: str, path: str) -> Any:
     """Step ``i``'s journaled output; `JournalError` naming the step if it no longer fits."""
     t = _static_type(plan, i)
     try:
@@ -472,11 +489,11 @@ def _read_row(plan: Plan, i: int, text: str) -> Any:
         detail = "; ".join(cattrs.transform_error(error))
         name = getattr(t, "__name__", repr(t))
         msg = (
-            f"the journaled output of step {plan.paths[i]!r} no longer reads as {name}: "
+            f"the journaled output of step {path!r} no longer reads as {name}: "
             f"{detail or repr(error)} (did its output type change?); start a new run id, or "
             "replay from that step into a new run id"
         )
-        raise JournalError(msg, step=plan.paths[i]) from error
+        raise JournalError(msg, step=path) from error
 
 
 def durations_seen(store: Store, plan: Plan, runs: int = 3) -> dict[str, float]:

@@ -9,7 +9,8 @@ lowers under the default recursion limit. The plan never does I/O.
 
 What a step is for is its `Role` (a user's step, or which piece of plumbing);
 other layers ask the role, never compare functions. A loop step's body is a
-plan of its own (`Plan.loops`); `Plan.iter_plans` walks a plan and its bodies.
+plan of its own (`Plan.loops`), and so is an each step's (`Plan.eaches`): its
+body runs once per element of its input; `Plan.iter_plans` walks a plan and its bodies.
 `plan_of` lowers a graph once and keeps the plan while the expression lives.
 """
 
@@ -19,7 +20,7 @@ import enum
 import gc
 import hashlib
 import weakref
-from collections.abc import Callable, Hashable, Iterator, Mapping
+from collections.abc import Callable, Container, Hashable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
@@ -40,6 +41,8 @@ ASYNC1: Final = 1  # await fn(value), in its own task
 SYNCN: Final = 2  # fn(*values of the dependencies, in order), inline
 ASYNCN: Final = 3  # await fn(*values), in its own task
 LOOP: Final = 4  # no fn: the interpreter runs ``loops[i]``'s body once per iteration
+EACH: Final = 5  # no fn: the interpreter runs ``eaches[i]``'s body once per element
+NESTED: Final = frozenset((LOOP, EACH))  # steps that run a body plan: they take no slot
 
 
 class Role(enum.Enum):
@@ -75,6 +78,7 @@ class Plan:
         "__weakref__",
         "dependents",
         "deps",
+        "eaches",
         "fingerprint",
         "fns",
         "gate_keys",
@@ -96,13 +100,14 @@ class Plan:
         "regions",
         "roles",
         "slow",
+        "source",
     )
 
     def __init__(self) -> None:
         self.paths: list[str] = []  # unique among non-internal steps
-        self.kinds: list[int] = []  # one of INPUT, SYNC1, ASYNC1, SYNCN, ASYNCN, LOOP
+        self.kinds: list[int] = []  # one of INPUT, SYNC1, ASYNC1, SYNCN, ASYNCN, LOOP, EACH
         self.roles: list[Role] = []  # internal[i] is exactly roles[i] is not Role.USER
-        self.fns: list[Callable[..., Any] | None] = []  # None only for INPUT and LOOP
+        self.fns: list[Callable[..., Any] | None] = []  # None only for INPUT, LOOP and EACH
         self.deps: list[tuple[int, ...]] = []  # argument order; each < the step's number
         self.dependents: list[tuple[int, ...]] = []  # distinct, ascending
         self.indegree: list[int] = []  # number of distinct deps
@@ -124,6 +129,10 @@ class Plan:
         self.plain_first: list[bool] = []
         self.pauses: dict[int, Any] = {}  # interrupt steps: step -> answer type
         self.loops: dict[int, LoopSpec] = {}  # loop steps (kind LOOP): step -> its body
+        self.eaches: dict[int, EachSpec] = {}  # each steps (kind EACH): step -> its body
+        # The plan this one is a renamed copy of (None: an original): facts that do
+        # not depend on paths (types, say) are derived once, from the source.
+        self.source: Plan | None = None
         self.gate_keys: dict[int, Hashable] = {}  # route gates (Role.GATE): step -> case key
         self.output = 0
         self.fingerprint = ""
@@ -138,6 +147,7 @@ class Plan:
             setattr(copy, name, getattr(self, name))
         internal = self.internal
         copy.paths = [p if internal[i] else rename(p) for i, p in enumerate(self.paths)]
+        copy.source = self.source if self.source is not None else self
         return copy
 
     def iter_plans(self) -> Iterator[Plan]:
@@ -151,6 +161,7 @@ class Plan:
             seen.add(id(plan))
             yield plan
             pending.extend(spec.body for spec in reversed(plan.loops.values()))
+            pending.extend(spec.body for spec in reversed(plan.eaches.values()))
 
     def weighted_rank(self, durations: list[float]) -> list[float]:
         """Upward rank weighted by ``durations``: the longest sum of durations from each
@@ -179,6 +190,18 @@ class Plan:
         """Numbers of the steps a user sees (not internal plumbing)."""
         internal = self.internal
         return [i for i in range(len(internal)) if not internal[i]]
+
+    def needed(self, reused: Container[int]) -> list[bool]:
+        """Steps a resumed run must compute: ancestors of the output not cut off by ``reused``."""
+        needed = [False] * len(self.kinds)
+        needed[self.output] = self.output not in reused
+        deps = self.deps
+        for i in range(len(needed) - 1, 0, -1):
+            if needed[i]:
+                for d in deps[i]:
+                    if d not in reused:
+                        needed[d] = True
+        return needed
 
     def descendants(self, roots: list[int]) -> list[int]:
         """Every step reachable from ``roots`` (not the roots), ascending."""
@@ -247,7 +270,7 @@ class Plan:
         self.level = level
         self.region_results = frozenset(region.result for region in self.regions)
         self.plain_first = [
-            kind != LOOP and (options is None or options.plain_call)
+            kind not in NESTED and (options is None or options.plain_call)
             for kind, options in zip(self.kinds, self.options, strict=True)
         ]
         self.output = output
@@ -276,6 +299,19 @@ class LoopSpec:
         prefix = f"{prefix}/" if prefix else ""
         suffix = last[last.index("#") :] if "#" in last else ""
         return self.body.renamed(lambda p: f"{prefix}{p}{suffix}#{n}")
+
+
+@attrs.frozen
+class EachSpec:
+    """What an each step runs: its body's own plan, once per element; ``fold`` or a tuple."""
+
+    body: Plan
+    fold: Any  # a Monoid combining the element outputs in input order, or None: a tuple
+
+    def element(self, i: int, path: str) -> Plan:
+        """The body's plan for element ``i`` of the each step now at ``path``: ``path[i]/...``."""
+        prefix = f"{path}[{i}]/"
+        return self.body.renamed(lambda p: prefix + p)
 
 
 @attrs.define
@@ -374,6 +410,8 @@ class _Context:
 _Frame = tuple[int, Any, int, _Context, Any]
 # A lowered loop body, by loop expression, resources and executor given to its steps.
 _BodyKey = tuple[int, tuple[tuple[str, float], ...], int]
+# A lowered each body, by each expression and the options given to its steps.
+_EachKey = tuple[int, int]
 
 # Plumbing called with one argument (SYNC1); every other kind of plumbing takes its
 # dependencies' values as arguments (SYNCN), however many there are.
@@ -415,7 +453,7 @@ class _Lowering:
     step's path, which is unique.
     """
 
-    __slots__ = ("by_path", "loop_bodies", "memo", "plan", "stack", "wires")
+    __slots__ = ("by_path", "each_bodies", "loop_bodies", "memo", "plan", "stack", "wires")
 
     def __init__(self) -> None:
         self.plan = Plan()
@@ -425,6 +463,7 @@ class _Lowering:
         self.memo: dict[tuple[int, int, int], int] = {}
         self.by_path: dict[str, int] = {}
         self.loop_bodies: dict[_BodyKey, Plan] = {}
+        self.each_bodies: dict[_EachKey, tuple[StepOptions | None, Plan]] = {}
         self.wires: list[int] = []
         self.stack: list[_Frame] = []
 
@@ -531,6 +570,8 @@ class _Lowering:
             self.wires.append(step)
         elif isinstance(e, _expr.Loop):
             self.loop(e, wire, ctx)
+        elif isinstance(e, _expr.Each):
+            self.each(e, wire, ctx)
         elif isinstance(e, _expr.Scope):
             self.push(_EVAL, e.inner, wire, attrs.evolve(ctx, prefix=f"{ctx.prefix}{e.name}/"))
         elif isinstance(e, _expr.Policied):
@@ -576,6 +617,24 @@ class _Lowering:
         step = self.add_user(path, LOOP, None, (wire,), attrs.evolve(ctx, options=whole), whole)
         self.plan.loops[step] = spec
         self.plan.origins[step] = f"{_expr.callable_origin(e.until)}, a loop's until"
+        self.plan.slow[step] = True
+        self.wires.append(step)
+
+    def each(self, e: _expr.Each, wire: int, ctx: _Context) -> None:
+        """One each step; its body lowered to a plan of its own, run once per element."""
+        # Every policy around the each is about its elements' steps (a composite's
+        # policies apply to every step inside): the each step itself has none.
+        key = (id(e), id(ctx.options))
+        found = self.each_bodies.get(key)
+        if found is None:
+            options = ctx.options
+            inner = e.body if options is None or options.empty else _expr.Policied(e.body, options)
+            found = self.each_bodies[key] = (options, lower(inner))  # keeps `options` alive
+        spec = EachSpec(found[1], e.fold)
+        path = ctx.prefix + e.name
+        step = self.add_user(path, EACH, None, (wire,), attrs.evolve(ctx, options=None), NO_OPTIONS)
+        self.plan.eaches[step] = spec
+        self.plan.origins[step] = f"an each named {e.name!r}"
         self.plan.slow[step] = True
         self.wires.append(step)
 
