@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -58,9 +59,11 @@ def to_mermaid(graph: Graph[Any, Any, Any], trace: Trace | Mapping[str, str] | N
     """A mermaid ``flowchart`` of ``graph``'s steps.
 
     Named subgraphs become mermaid subgraphs, a route's edges carry their case
-    keys, and with a `Trace` (or a mapping of step path to status) each step
-    is classed ``completed``, ``failed``, ``recovered``, ``skipped`` or
-    ``paused``. Raises what building the plan raises (e.g. `DuplicatePath`).
+    keys, an each step's body is drawn once, in a subgraph marked as mapped
+    (``summaries[i]``), and with a `Trace` (or a mapping of step path to
+    status) each step is classed ``completed``, ``failed``, ``recovered``,
+    ``skipped`` or ``paused``. Raises what building the plan raises (e.g.
+    `DuplicatePath`).
     """
     plan = plan_of(graph)
     statuses: Mapping[str, str]
@@ -70,43 +73,109 @@ def to_mermaid(graph: Graph[Any, Any, Any], trace: Trace | Mapping[str, str] | N
         statuses = {path: record.status for path, record in trace.steps.items()}
     else:
         statuses = trace
-    steps = plan.user_steps()
     lines = ["flowchart TD", '    n0(["input"])']
-    # Group steps into nested subgraphs by their path prefixes.
-    tree: dict[str, list[int]] = {}
-    for i in steps:
-        prefix = plan.paths[i].rpartition("/")[0]
-        tree.setdefault(prefix, []).append(i)
-    prefixes = sorted(tree, key=lambda p: (p.count("/"), p))
-    all_prefixes: set[str] = set()
-    for p in prefixes:
-        parts = p.split("/") if p else []
-        for k in range(1, len(parts) + 1):
-            all_prefixes.add("/".join(parts[:k]))
-    ids = {p: f"sg{k}" for k, p in enumerate(sorted(all_prefixes))}
-
-    def emit(prefix: str, depth: int) -> None:
-        pad = "    " * depth
-        for i in tree.get(prefix, []):
-            name = plan.paths[i].rpartition("/")[2]
-            shape = ("{{", "}}") if i in plan.pauses else ("[", "]")
-            lines.append(f"{pad}n{i}{shape[0]}{_label(name)}{shape[1]}")
-        children = sorted(p for p in all_prefixes if p.rpartition("/")[0] == prefix and p)
-        for child in children:
-            lines.append(f"{pad}subgraph {ids[child]}[{_label(child.rpartition('/')[2])}]")
-            emit(child, depth + 1)
-            lines.append(f"{pad}end")
-
-    emit("", 1)
-    for i in steps:
-        for d, label in _inputs(plan, i):
-            arrow = f"-->|{_label(label)}|" if label is not None else "-->"
-            lines.append(f"    n{d} {arrow} n{i}")
+    drawn: list[tuple[str, str]] = []  # (mermaid id, step path) of every step drawn
+    _draw(plan, "n", "", (["n0"], None), lines, drawn, 1)
     if statuses:
         for name, style in _CLASSES.items():
             lines.append(f"    classDef {name} {style}")
-        for i in steps:
-            status = statuses.get(plan.paths[i])
+        for node_id, path in drawn:
+            status = _status(statuses, path)
             if status in _CLASSES:
-                lines.append(f"    class n{i} {status}")
+                lines.append(f"    class {node_id} {status}")
     return "\n".join(lines) + "\n"
+
+
+# A drawn each body's step stands for that step of every element: the worst status shows.
+_WORST_FIRST = ("failed", "paused", "recovered", "skipped", "running", "completed")
+
+
+def _status(statuses: Mapping[str, str], path: str) -> str | None:
+    """The status of the step at ``path``; ``[i]`` in it matches every element index."""
+    if "[i]/" not in path:
+        return statuses.get(path)
+    pattern = re.compile(re.escape(path).replace(re.escape("[i]/"), r"\[\d+\]/") + "$")
+    found = {status for p, status in statuses.items() if pattern.match(p)}
+    return next((s for s in _WORST_FIRST if s in found), None)
+
+
+def _draw(
+    plan: Plan,
+    ids: str,
+    prefix: str,
+    sources: tuple[list[str], str | None],
+    lines: list[str],
+    drawn: list[tuple[str, str]],
+    depth: int,
+) -> None:
+    """Draw ``plan``'s steps (ids ``{ids}{step}``, paths after ``prefix``) and their edges.
+
+    ``sources``: the mermaid nodes that stand for the plan's input, and the label
+    of the edges from them (an each body's are labelled ``each``). An each step's
+    body is drawn once, inside a subgraph after it; its paths are ``<each>[i]/<step>``.
+    """
+    steps = plan.user_steps()
+    feeding, via = sources
+
+    def node_id(i: int) -> str:
+        return f"{ids}{i}"
+
+    def edge(d: int, label: str | None, to: str) -> list[str]:
+        froms, label = (feeding, via) if d == 0 else ([node_id(d)], label)
+        arrow = f"-->|{_label(label)}|" if label is not None else "-->"
+        return [f"    {f} {arrow} {to}" for f in froms]
+
+    # Group steps into nested subgraphs by their path prefixes.
+    tree: dict[str, list[int]] = {}
+    for i in steps:
+        tree.setdefault(plan.paths[i].rpartition("/")[0], []).append(i)
+    all_prefixes: set[str] = set()
+    for p in tree:
+        parts = p.split("/") if p else []
+        for k in range(1, len(parts) + 1):
+            all_prefixes.add("/".join(parts[:k]))
+    sub_ids = {p: f"{ids}sg{k}" for k, p in enumerate(sorted(all_prefixes))}
+    edges: list[str] = []
+
+    def emit(group: str, level: int) -> None:
+        pad = "    " * level
+        for i in tree.get(group, []):
+            name = plan.paths[i].rpartition("/")[2]
+            if i in plan.eaches:  # the each step, then its body once, marked as mapped
+                lines.append(f"{pad}{node_id(i)}[[{_label(name + ' (each)')}]]")
+                lines.append(f"{pad}subgraph {node_id(i)}map[{_label(name + '[i] (mapped)')}]")
+                body = plan.eaches[i].body
+                # The body's input is one element of the each step's input.
+                elements = [
+                    f for d, _ in _inputs(plan, i) for f in (feeding if d == 0 else [node_id(d)])
+                ]
+                ]
+                element = f"{prefix}{plan.paths[i]}[i]/"
+                inner = (elements, "each")
+                _draw(body, f"{node_id(i)}_", element, inner, lines, drawn, level + 1)
+                lines.append(f"{pad}end")
+                edges.extend(f"    {node_id(i)}_{j} --> {node_id(i)}" for j in _outputs(body))
+            else:
+                shape = ("{{", "}}") if i in plan.pauses else ("[", "]")
+                lines.append(f"{pad}{node_id(i)}{shape[0]}{_label(name)}{shape[1]}")
+            drawn.append((node_id(i), prefix + plan.paths[i]))
+        children = sorted(p for p in all_prefixes if p.rpartition("/")[0] == group and p)
+        for child in children:
+            lines.append(f"{pad}subgraph {sub_ids[child]}[{_label(child.rpartition('/')[2])}]")
+            emit(child, level + 1)
+            lines.append(f"{pad}end")
+
+    emit("", depth)
+    for i in steps:
+        if i in plan.eaches:  # its inputs feed its body's first steps instead
+            continue
+        for d, label in _inputs(plan, i):
+            edges.extend(edge(d, label, node_id(i)))
+    lines.extend(edges)
+
+
+def _outputs(plan: Plan) -> list[int]:
+    """The user steps whose values make a body's output (what an element gives back)."""
+    if not plan.internal[plan.output]:
+        return [plan.output]
+    return [d for d, _ in _inputs(plan, plan.output) if d != 0]
