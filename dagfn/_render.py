@@ -149,7 +149,6 @@ def _draw(
                 elements = [
                     f for d, _ in _inputs(plan, i) for f in (feeding if d == 0 else [node_id(d)])
                 ]
-                ]
                 element = f"{prefix}{plan.paths[i]}[i]/"
                 inner = (elements, "each")
                 _draw(body, f"{node_id(i)}_", element, inner, lines, drawn, level + 1)
