@@ -7,6 +7,9 @@ the careful path (with events, limits or policies: one nested run per element).
 
 from __future__ import annotations
 
+import contextlib
+import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -544,3 +547,18 @@ def test_mermaid_classes_the_mapped_step_by_its_worst_element() -> None:
     run_sync(graph, [0, 1], on_event=trace)
     text = to_mermaid(graph, trace)
     assert "class n1_1 failed" in text and "class n1 failed" in text
+
+
+def test_the_readme_example_of_each_runs_and_prints_what_it_claims() -> None:
+    text = (Path(__file__).parent.parent / "README.md").read_text()
+    section = text.split("### `each`: one run of a graph per element\n", 1)[1]
+    block = re.search(r"```python\n(.*?)```", section, re.S)
+    assert block is not None
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(block.group(1), "README.md", "exec"), {"__name__": "readme"})
+    assert out.getvalue().splitlines() == [
+        "<Success: trio 3: 3 words; trio 1: 1 words; trio 2: 2 words>",
+        "completed",
+        "<Success: 6>",
+    ]
