@@ -180,7 +180,8 @@ async def replay(
     **options: Any,
 ) -> Result[O, RunFailure[E]]:
     """Run again from ``step`` into ``new_run_id``: the steps of ``run_id`` that
-    neither are ``step`` nor depend on it are reused; the rest run again.
+    neither are ``step`` nor depend on it are reused; the rest run again (an each
+    step with all its elements).
 
     Raises `InvalidArgument` for a step the graph does not have.
     """
@@ -188,11 +189,17 @@ async def replay(
     index = {plan.paths[i]: i for i in plan.user_steps()}
     if step not in index:
         raise expected(f"a step of the graph ({len(index)} steps)", "step", step)
-    redo = {plan.paths[i] for i in plan.descendants([index[step]])} | {step}
+    again = [index[step], *plan.descendants([index[step]])]
+    redo = {plan.paths[i] for i in again}
+    # An each step runs again with all its elements: their rows are not copied either.
+    elements = tuple(f"{plan.paths[i]}[" for i in again if i in plan.eaches)
     info: RunInfo = await trio.to_thread.run_sync(store.get_run, run_id)
 
+    def keep(path: str) -> bool:
+        return path not in redo and not path.startswith(elements)
+
     def copy() -> None:
-        store.copy_run(run_id, new_run_id, keep=lambda path: path not in redo)
+        store.copy_run(run_id, new_run_id, keep=keep)
 
     await trio.to_thread.run_sync(copy)
     x = read_input(plan, info)

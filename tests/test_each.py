@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import pytest
@@ -28,16 +29,21 @@ from dagfn import (
     Limits,
     NotASequence,
     Paused,
+    StepTimeout,
     Trace,
     each,
     history,
     interrupt,
     loop,
     node,
+    replay,
     resume_sync,
+    route,
+    run,
     run_sync,
     to_mermaid,
 )
+from dagfn.executors import Threads
 from dagfn.monoid import Concat, Sum
 from dagfn.store import MemoryStore, SqliteStore
 
@@ -562,3 +568,94 @@ def test_the_readme_example_of_each_runs_and_prints_what_it_claims() -> None:
         "completed",
         "<Success: 6>",
     ]
+
+
+# -- more composition ------------------------------------------------------------------
+
+
+def test_cancelling_the_caller_cancels_every_element_and_leaves_nothing_running() -> None:
+    finished: list[int] = []
+
+    @node
+    async def long(x: int) -> int:
+        await trio.sleep(10)
+        finished.append(x)
+        return x
+
+    async def main() -> bool:
+        with trio.move_on_after(1) as scope:
+            await run(each(long), list(range(5)))
+        await trio.sleep(20)  # anything left running would finish by now
+        return scope.cancelled_caught
+
+    assert trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert finished == []
+
+
+def test_a_timeout_on_the_each_is_each_element_steps_own() -> None:
+    @node
+    async def nap(x: int) -> int:
+        await trio.sleep(x)
+        return x
+
+    failure = failure_of(vrun(each(nap, name="naps").timeout(2.5), [1, 5, 2]))
+    assert [f.step for f in failure.failures] == ["naps[1]/nap"]
+    assert isinstance(failure.error, StepTimeout)
+    assert {"naps[0]/nap", "naps[2]/nap"} <= set(failure.completed)
+
+
+def test_routes_inside_an_element_take_each_elements_own_branch() -> None:
+    def parity(x: int) -> Literal["even", "odd"]:
+        return "even" if x % 2 == 0 else "odd"
+
+    @node
+    def halve(x: int) -> int:
+        return x // 2
+
+    @node
+    def triple(x: int) -> int:
+        return 3 * x + 1
+
+    collatz = each(route(parity).cases({"even": halve, "odd": triple}), name="c")
+    trace = Trace()
+    assert run_sync(collatz, [4, 3, 10], on_event=trace) == Success((2, 10, 5))
+    assert {"c[0]/halve", "c[1]/triple", "c[2]/halve"} <= set(trace.steps)
+    assert "c[0]/triple" not in trace.steps
+
+
+def replay_sync(graph: Any, run_id: str, **options: Any) -> Any:
+    async def main() -> Any:
+        return await replay(graph, run_id, **options)
+
+    return trio.run(main)
+
+
+def test_replaying_from_an_each_step_runs_its_elements_again(tmp_path: Path) -> None:
+    calls.clear()
+    broken.clear()
+    graph = each(fragile, name="els") >> total
+    with SqliteStore(tmp_path / "replay.sqlite") as store:
+        assert run_sync(graph, [1, 2], store=store, run_id="a") == Success(6)
+        assert sorted(calls) == [1, 2]
+        calls.clear()
+        again = replay_sync(graph, "a", step="els", store=store, new_run_id="b")
+        assert again == Success(6)
+        assert sorted(calls) == [1, 2]
+        assert {"els[0]/fragile", "els[1]/fragile"} <= set(store.entries("b"))
+
+
+@PATHS
+def test_elements_run_on_the_runs_executor(careful: bool) -> None:
+    threads: set[str] = set()
+
+    @node
+    def where(x: int) -> int:
+        threads.add(threading.current_thread().name)
+        return x + 1
+
+    async def main() -> Any:
+        async with Threads(limit=2) as pool:
+            return await run(each(where), [1, 2, 3], executor=pool, **options(careful))
+
+    assert trio.run(main) == Success((2, 3, 4))
+    assert threading.main_thread().name not in threads
