@@ -23,7 +23,7 @@ from typing import Any, Final
 
 import attrs
 import trio
-from returns.result import Failure, Result, Success
+from returns.result import Result, Success
 
 from dagfn._attempt import WRAPPED, failure_value
 from dagfn._each import NotASequence
@@ -267,11 +267,13 @@ class Elements:
 class Ends:
     """What each element's nested run came to, by index (the careful path of `dagfn._execute`)."""
 
-    __slots__ = ("cancelled", "results")
+    __slots__ = ("body", "cancelled", "path", "results")
 
-    def __init__(self, n: int) -> None:
-        # results[i]: element i's plan, its step values and its run's result, once it ended
-        self.results: list[tuple[Plan, list[Any], Result[Any, RunFailure[Any]]] | None]
+    def __init__(self, n: int, body: Plan, path: str) -> None:
+        self.body = body  # the body's own plan: element i's paths are `path[i]/` + its paths
+        self.path = path
+        # results[i]: element i's step values and its run's result, once it ended
+        self.results: list[tuple[list[Any], Result[Any, RunFailure[Any]]] | None]
         self.results = [None] * n
         self.cancelled: list[str] = []  # steps of elements cancelled under fail_fast
 
@@ -280,24 +282,35 @@ class Ends:
         outputs: list[Any] = []
         failures: list[StepFailure[Any]] = []
         pending: list[PendingAnswer] = []
-        done: list[str] = []
         for found in self.results:
             if found is None:  # cancelled before it ended (fail_fast)
                 continue
-            plan, values, result = found
+            result = found[1]
             if isinstance(result, Success):
                 outputs.append(result.unwrap())
-                done.extend(completed(plan, values))
                 continue
-            assert isinstance(result, Failure)
             failure = result.failure()
-            done.extend(failure.completed)
             if isinstance(failure, Paused):
                 pending.extend(failure.pending)
             else:
                 failures.extend(failure.failures)
         if failures:
-            raise NestedFailure(RunFailure(tuple(failures), tuple(done), tuple(self.cancelled)))
+            done = self._completed()
+            raise NestedFailure(RunFailure(tuple(failures), done, tuple(self.cancelled)))
         if pending:
-            raise NestedPause(Paused((), tuple(done), run_id=run_id, pending=tuple(pending)))
+            raise NestedPause(Paused((), self._completed(), run_id=run_id, pending=tuple(pending)))
         return outputs
+
+    def _completed(self) -> tuple[str, ...]:
+        """Every element step that finished (only needed when the each did not)."""
+        done: list[str] = []
+        for i, found in enumerate(self.results):
+            if found is None:
+                continue
+            values, result = found
+            if isinstance(result, Success):
+                prefix = f"{self.path}[{i}]/"
+                done.extend(prefix + p for p in completed(self.body, values))
+            else:
+                done.extend(result.failure().completed)
+        return tuple(done)

@@ -577,17 +577,17 @@ class Execution:
                 journal = self._nested_journal(spec.body)
             elements = Elements(spec.body, path, self.fail_fast, journal)
             return combined(spec, await elements.run(seq))
-        ends = Ends(len(seq))
+        ends = Ends(len(seq), spec.body, path)
         async with trio.open_nursery() as nursery:
             for i, x in enumerate(seq):
-                body = spec.element(i, path)
-                nursery.start_soon(self._element, body, x, i, ends, nursery.cancel_scope)
+                nursery.start_soon(self._element, spec, path, x, i, ends, nursery.cancel_scope)
         return combined(spec, ends.outputs(self.run_id or ""))
 
     async def _element(
-        self, body: Plan, x: Any, i: int, ends: Ends, scope: trio.CancelScope
+        self, spec: EachSpec, path: str, x: Any, i: int, ends: Ends, scope: trio.CancelScope
     ) -> None:
-        """Element ``i`` of an each step as a nested run of ``body`` (its renamed plan)."""
+        """Element ``i`` of the each step at ``path`` as a nested run of its renamed body."""
+        body = spec.element(i, path)  # made here: it is garbage once the element ends
         inner = self._iteration(body)
         try:
             result = await inner.run(x, self.emitter)
@@ -595,7 +595,7 @@ class Execution:
             self._cut_short(inner)
             ends.cancelled.extend(cut_short(body, inner.values, {j for j, _ in inner.failures}))
             raise
-        ends.results[i] = (body, inner.values, result)
+        ends.results[i] = (inner.values, result)
         failed = isinstance(result, Failure) and not isinstance(result.failure(), Paused)
         if self.fail_fast and failed:
             scope.cancel()
