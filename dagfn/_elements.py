@@ -1,12 +1,14 @@
 """An each step's elements: the input check, the fast path, and what the elements come to.
 
 An each step runs its body's plan once per element of its input. Where no
-element step needs the careful path (the run has no events, limits, remote
-executors or ``"sync"`` journal, and the body has no policy, route, recover
-region, interrupt or nested body, and its async steps each depend on the one
-before), `Elements` runs them here, without a nested run per element: a plain
-body inline, element after element, as the plain steps of a chain run; a body
-with async steps in one task per element. Otherwise `dagfn._execute` runs each
+element step needs the careful path (the run has no limits, remote executors
+or ``"sync"`` journal, and the body has no policy, route, recover region,
+interrupt or nested body, and its async steps each depend on the one before),
+`Elements` runs them here, without a nested run per element: a plain body
+inline, element after element, as the plain steps of a chain run; a body with
+async steps in one task per element. Events, if the run has them, are sent
+as the careful path sends them (start, finish, fail; skip for a step an
+earlier failure kept from running). Otherwise `dagfn._execute` runs each
 element as a nested run of the body's renamed plan, and `Ends` collects them.
 
 Either way element ``i``'s steps have the paths ``<each path>[i]/<body path>``,
@@ -16,9 +18,10 @@ them; the outputs are kept by index, so their order is the input's.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import attrs
@@ -27,6 +30,7 @@ from returns.result import Result, Success
 
 from dagfn._attempt import WRAPPED, failure_value
 from dagfn._each import NotASequence
+from dagfn._events import Event, digest
 from dagfn._failures import Paused, PendingAnswer, RunFailure, StepFailure
 from dagfn._journal import Journal, JournalError, reuse_for
 from dagfn._outcome import MISSING, NestedFailure, NestedPause, completed
@@ -105,6 +109,7 @@ class Elements:
     __slots__ = (
         "body",
         "cancelled",
+        "emit",
         "entries",
         "fail_fast",
         "failures",
@@ -113,14 +118,24 @@ class Elements:
         "path",
         "scope",
         "seq",
+        "skipped",
         "values",
     )
 
-    def __init__(self, body: Plan, path: str, fail_fast: bool, journal: Journal | None) -> None:
+    def __init__(
+        self,
+        body: Plan,
+        path: str,
+        fail_fast: bool,
+        journal: Journal | None,
+        emit: Callable[[Event], Any] | None,
+    ) -> None:
         self.body = body
         self.path = path
         self.fail_fast = fail_fast
         self.journal = journal
+        self.emit = emit  # the run's on_event as steps call it (sync), or None
+        self.skipped: set[str] = set()  # steps that got a skip event (only with events)
         self.entries = journal.entries if journal is not None else {}
         self.seq: Sequence[Any] = ()
         self.outputs: list[Any] = []
@@ -135,7 +150,7 @@ class Elements:
         self.outputs = [MISSING] * len(seq)
         self.values = [None] * len(seq)
         facts = body_facts(self.body)
-        if facts.single and self.journal is None:
+        if facts.single and self.journal is None and self.emit is None:
             self._single()
         elif facts.plain:
             for i, x in enumerate(seq):
@@ -154,7 +169,12 @@ class Elements:
                 for i, x in enumerate(seq):
                     nursery.start_soon(self._element, i, x)
         if self.failures:
-            raise NestedFailure(self._failure())
+            failure = self._failure()
+            if self.emit is not None:  # a skip for each step the failures kept from running
+                for f in failure.failures:
+                    for path in f.not_run:
+                        self._skip(path)
+            raise NestedFailure(failure)
         return self.outputs
 
     def _single(self) -> None:
@@ -181,7 +201,7 @@ class Elements:
 
     async def _element(self, i: int, x: Any) -> None:
         """Element ``i``: steps in step order (async ones awaited), each when its inputs exist."""
-        body, journal = self.body, self.journal
+        body, journal, emit = self.body, self.journal, self.emit
         kinds, fns, deps, paths = body.kinds, body.fns, body.deps, body.paths
         internal = body.internal
         prefix = f"{self.path}[{i}]/"
@@ -203,6 +223,9 @@ class Elements:
             if any(a is MISSING for a in args):
                 continue  # an input failed: this step does not run
             started = trio.current_time() if journal is not None else 0.0
+            if emit is not None and not internal[j]:
+                at = trio.current_time()
+                emit(Event("start", prefix + paths[j], at, attempt=1, digest=digest(args)))
             fn: Any = fns[j]
             try:
                 if kinds[j] == ASYNC1 or kinds[j] == ASYNCN:
@@ -212,8 +235,10 @@ class Elements:
             except Exception as error:
                 self._fail(i, j, error, started)
                 continue
-            except BaseException:
+            except BaseException:  # cancelled (fail_fast, a timeout around the run)
                 self.cancelled.append(prefix + paths[j])
+                with contextlib.suppress(Exception):  # a closed async on_event must not mask it
+                    self._skip(prefix + paths[j])
                 raise
             if out.__class__ in WRAPPED:
                 if out.__class__ is not Success:
@@ -227,14 +252,25 @@ class Elements:
                     self._fail(i, j, error, started)
                     continue
             values[j] = out
+            if emit is not None and not internal[j]:
+                at = trio.current_time()
+                emit(Event("finish", prefix + paths[j], at, attempt=1, digest=digest(out)))
         self.outputs[i] = values[body.output]
 
     def _fail(self, i: int, j: int, error: object, started: float) -> None:
         self.failures.append((i, j, error))
+        path = f"{self.path}[{i}]/{self.body.paths[j]}"
         if self.journal is not None and not self.body.internal[j]:
-            self.journal.failed_at(f"{self.path}[{i}]/{self.body.paths[j]}", error, started)
+            self.journal.failed_at(path, error, started)
+        if self.emit is not None and not self.body.internal[j]:
+            self.emit(Event("fail", path, trio.current_time(), attempt=1, error=error))
         if self.fail_fast and self.scope is not None:
             self.scope.cancel()
+
+    def _skip(self, path: str) -> None:
+        if self.emit is not None and path not in self.skipped:
+            self.skipped.add(path)
+            self.emit(Event("skip", path, trio.current_time()))
 
     def _values(self, i: int) -> list[Any] | None:
         if self.values[i] is not None or not body_facts(self.body).single:

@@ -567,7 +567,6 @@ class Execution:
         seq = elements_of(value, path)
         if (
             body_facts(spec.body).simple
-            and self.emitter is None
             and self.dispatcher is None
             and not self.sync_durable
             and runs_inline(self.executor)
@@ -575,7 +574,7 @@ class Execution:
             journal = self.journal
             if journal is not None:  # the body's journal: rows under the elements' paths
                 journal = self._nested_journal(spec.body)
-            elements = Elements(spec.body, path, self.fail_fast, journal)
+            elements = Elements(spec.body, path, self.fail_fast, journal, self.emitter)
             return combined(spec, await elements.run(seq))
         ends = Ends(len(seq), spec.body, path)
         async with trio.open_nursery() as nursery:

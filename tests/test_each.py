@@ -1,8 +1,9 @@
 """`each(g)`: one run of ``g`` per element of a run-time sequence, in input order, journaled.
 
 Most behaviours are checked on both ways the interpreter runs elements: the
-fast path (no events, no limits: elements run without a nested run each) and
-the careful path (with events, limits or policies: one nested run per element).
+fast path (no limits, no policies: elements run without a nested run each),
+with and without events, and the careful path (limits or policies: one nested
+run per element).
 """
 
 from __future__ import annotations
@@ -47,14 +48,18 @@ from dagfn.executors import Threads
 from dagfn.monoid import Concat, Sum
 from dagfn.store import MemoryStore, SqliteStore
 
-# Run options that send elements down each of the interpreter's two paths.
-PATHS = pytest.mark.parametrize(
-    "careful", [False, True], ids=["fast path", "careful path (events)"]
-)
+# Run options that send elements down each of the interpreter's paths.
+MODES = ("fast", "fast with events", "careful")
+PATHS = pytest.mark.parametrize("careful", MODES)
 
 
-def options(careful: bool) -> dict[str, Any]:
-    return {"on_event": Trace()} if careful else {}
+def options(careful: str) -> dict[str, Any]:
+    if careful == "fast":
+        return {}
+    if careful == "fast with events":
+        return {"on_event": Trace()}
+    # Limits send every element down the careful path (a nested run each).
+    return {"on_event": Trace(), "limits": Limits(concurrency=1000)}
 
 
 @attrs.frozen
@@ -104,7 +109,7 @@ async def slow_inc(x: int) -> int:
 
 
 @PATHS
-def test_each_feeds_a_sequence_through_the_graph_and_keeps_the_order(careful: bool) -> None:
+def test_each_feeds_a_sequence_through_the_graph_and_keeps_the_order(careful: str) -> None:
     pipeline = retrieve >> each(summarize, name="summaries") >> combine
     assert run_sync(pipeline, "trio", **options(careful)) == Success(
         "trio 0, trio 1, trio 2, trio 3"
@@ -114,11 +119,11 @@ def test_each_feeds_a_sequence_through_the_graph_and_keeps_the_order(careful: bo
 @settings(max_examples=40, deadline=None)
 @given(
     delays=st.lists(st.integers(0, 50), max_size=30),
-    careful=st.booleans(),
+    careful=st.sampled_from(MODES),
     limit=st.none() | st.integers(1, 4),
 )
 def test_outputs_come_in_input_order_whatever_order_elements_finish_in(
-    delays: list[int], careful: bool, limit: int | None
+    delays: list[int], careful: str, limit: int | None
 ) -> None:
     finished: list[int] = []
 
@@ -132,14 +137,16 @@ def test_outputs_come_in_input_order_whatever_order_elements_finish_in(
     def plus(x: int) -> int:
         return x + 1
 
-    limits = Limits(concurrency=limit) if limit is not None else None
-    result = vrun(each(wait >> plus), list(range(len(delays))), limits=limits, **options(careful))
+    run_options = options(careful)
+    if limit is not None:
+        run_options["limits"] = Limits(concurrency=limit)
+    result = vrun(each(wait >> plus), list(range(len(delays))), **run_options)
     assert result == Success(tuple(x * 10 + 1 for x in range(len(delays))))
     assert sorted(finished) == list(range(len(delays)))  # each element ran once
 
 
-@given(st.lists(st.text(max_size=3), max_size=20), st.booleans())
-def test_fold_combines_in_input_order(words: list[str], careful: bool) -> None:
+@given(st.lists(st.text(max_size=3), max_size=20), st.sampled_from(MODES))
+def test_fold_combines_in_input_order(words: list[str], careful: str) -> None:
     @node
     async def letters(w: str) -> tuple[str, ...]:
         await trio.sleep(0.001 * (len(w) % 3))
@@ -189,7 +196,7 @@ def test_the_name_defaults_to_the_graphs_name() -> None:
 
 @PATHS
 def test_element_steps_are_journaled_under_their_paths_and_listed_in_history(
-    careful: bool, tmp_path: Path
+    careful: str, tmp_path: Path
 ) -> None:
     with SqliteStore(tmp_path / "runs.sqlite") as store:
         pipeline = retrieve >> each(summarize, name="summaries") >> combine
@@ -242,7 +249,7 @@ def picky(x: int) -> int:
 
 
 @PATHS
-def test_a_failed_element_fails_the_each_naming_its_index_and_step(careful: bool) -> None:
+def test_a_failed_element_fails_the_each_naming_its_index_and_step(careful: str) -> None:
     pipeline = each(picky, name="items") >> total
     failure = failure_of(run_sync(pipeline, [0, 1, 2, 3, 4, 5], **options(careful)))
     assert [f.step for f in failure.failures] == ["items[1]/picky", "items[4]/picky"]
@@ -254,6 +261,23 @@ def test_a_failed_element_fails_the_each_naming_its_index_and_step(careful: bool
     )
 
 
+@PATHS
+def test_events_say_which_element_steps_failed_and_which_did_not_run(careful: str) -> None:
+    run_options = options(careful)
+    trace = run_options.setdefault("on_event", Trace())
+    failure_of(run_sync(each(picky >> inc.named("after"), name="items"), [0, 1], **run_options))
+    assert {path: record.status for path, record in trace.steps.items()} == {
+        "items": "failed",
+        "items[0]/picky": "completed",
+        "items[0]/after": "completed",
+        "items[1]/picky": "failed",
+        "items[1]/after": "skipped",
+    }
+    kinds = [(e.kind, e.step) for e in trace.events]
+    assert kinds.count(("skip", "items[1]/after")) == 1
+    assert kinds.index(("start", "items[0]/picky")) < kinds.index(("finish", "items[0]/picky"))
+
+
 def test_a_failing_element_is_reported_with_the_steps_it_kept_from_running() -> None:
     body = picky >> inc.named("after")
     failure = failure_of(run_sync(each(body, name="items"), [1, 2]))
@@ -263,7 +287,7 @@ def test_a_failing_element_is_reported_with_the_steps_it_kept_from_running() -> 
 
 
 @PATHS
-def test_fail_fast_cancels_the_other_elements(careful: bool) -> None:
+def test_fail_fast_cancels_the_other_elements(careful: str) -> None:
     started: list[int] = []
 
     @node
@@ -299,7 +323,7 @@ def test_fail_fast_starts_no_more_plain_elements() -> None:
 
 
 @PATHS
-def test_recover_inside_the_body_is_a_per_element_fallback(careful: bool) -> None:
+def test_recover_inside_the_body_is_a_per_element_fallback(careful: str) -> None:
     assert run_sync(each(picky.recover(-1)), [0, 1, 2], **options(careful)) == Success((0, -1, 2))
     either = each(picky | inc.named("instead"))
     assert run_sync(either, [0, 1, 2], **options(careful)) == Success((0, 2, 2))
@@ -374,7 +398,7 @@ def test_building_an_each_checks_its_arguments() -> None:
 
 
 @PATHS
-def test_limits_apply_to_element_steps(careful: bool) -> None:
+def test_limits_apply_to_element_steps(careful: str) -> None:
     running = 0
     most = 0
 
@@ -387,7 +411,8 @@ def test_limits_apply_to_element_steps(careful: bool) -> None:
         running -= 1
         return x
 
-    result = vrun(each(hold), list(range(12)), limits=Limits(concurrency=3), **options(careful))
+    limited = {**options(careful), "limits": Limits(concurrency=3)}
+    result = vrun(each(hold), list(range(12)), **limited)
     assert result == Success(tuple(range(12)))
     assert most == 3
     running = most = 0
@@ -429,14 +454,14 @@ async def fragile_async(x: int) -> int:
 @given(
     n=st.integers(0, 12),
     failing=st.sets(st.integers(0, 11)),
-    careful=st.booleans(),
+    careful=st.sampled_from(MODES),
     asynchronous=st.booleans(),
 )
 def test_a_resumed_run_reruns_only_the_elements_that_had_not_finished(
     tmp_path_factory: pytest.TempPathFactory,
     n: int,
     failing: set[int],
-    careful: bool,
+    careful: str,
     asynchronous: bool,
 ) -> None:
     db = tmp_path_factory.mktemp("each") / "runs.sqlite"
@@ -645,7 +670,7 @@ def test_replaying_from_an_each_step_runs_its_elements_again(tmp_path: Path) -> 
 
 
 @PATHS
-def test_elements_run_on_the_runs_executor(careful: bool) -> None:
+def test_elements_run_on_the_runs_executor(careful: str) -> None:
     threads: set[str] = set()
 
     @node
