@@ -64,7 +64,7 @@ class BodyFacts:
 
     simple: bool  # every step can run without the careful path (see the module docstring)
     plain: bool  # no async step: the elements run inline, one after the other
-    single: bool  # one plain one-argument step whose output is the element's
+    single: bool  # one one-argument step (plain or async) whose output is the element's
 
 
 _FACTS: Final[weakref.WeakKeyDictionary[Plan, BodyFacts]] = weakref.WeakKeyDictionary()
@@ -91,7 +91,7 @@ def _derive(body: Plan) -> BodyFacts:
         and not body.eaches
         and body.output != 0
     )
-    single = simple and n == 2 and body.kinds[1] == SYNC1 and body.output == 1
+    single = simple and n == 2 and body.kinds[1] in (SYNC1, ASYNC1) and body.output == 1
     return BodyFacts(simple=simple, plain=not asynchronous, single=single)
 
 
@@ -150,7 +150,9 @@ class Elements:
         self.outputs = [MISSING] * len(seq)
         self.values = [None] * len(seq)
         facts = body_facts(self.body)
-        if facts.single and self.journal is None and self.emit is None:
+        # One step, no journal, no events: the hot loops, with nothing per element to keep.
+        quick = facts.single and self.journal is None and self.emit is None
+        if quick and facts.plain:
             self._single()
         elif facts.plain:
             for i, x in enumerate(seq):
@@ -164,10 +166,11 @@ class Elements:
                 else:  # pragma: no cover - a plain body never suspends
                     raise AssertionError("dagfn: a plain each element suspended; a bug")
         else:
+            element = self._single_async if quick else self._element
             async with trio.open_nursery() as nursery:
                 self.scope = nursery.cancel_scope
                 for i, x in enumerate(seq):
-                    nursery.start_soon(self._element, i, x)
+                    nursery.start_soon(element, i, x)
         if self.failures:
             failure = self._failure()
             if self.emit is not None:  # a skip for each step the failures kept from running
@@ -190,14 +193,36 @@ class Elements:
                     return
                 continue
             if out.__class__ in WRAPPED:
-                if out.__class__ is Success:
-                    out = out.unwrap()
-                else:
-                    self._fail(i, 1, failure_value(self.body.paths[1], out), 0.0)
+                out = self._unwrapped(i, 1, out, 0.0)
+                if out is MISSING:
                     if fail_fast:
                         return
                     continue
             outputs[i] = out
+
+    async def _single_async(self, i: int, x: Any) -> None:
+        """The hot task: one async step for element ``i``, no journal."""
+        if self.fail_fast and self.failures:
+            return  # started after a failure under fail_fast
+        fn: Any = self.body.fns[1]
+        try:
+            out = await fn(x)
+        except Exception as error:
+            self._fail(i, 1, error, 0.0)
+            return
+        except BaseException:  # cancelled (fail_fast, a timeout around the run)
+            self.cancelled.append(f"{self.path}[{i}]/{self.body.paths[1]}")
+            raise
+        if out.__class__ in WRAPPED:
+            out = self._unwrapped(i, 1, out, 0.0)
+        self.outputs[i] = out
+
+    def _unwrapped(self, i: int, j: int, out: Any, started: float) -> Any:
+        """A ``Success``'s value; for a ``Failure`` (or a stray coroutine), fail and `MISSING`."""
+        if out.__class__ is Success:
+            return out.unwrap()
+        self._fail(i, j, failure_value(f"{self.path}[{i}]/{self.body.paths[j]}", out), started)
+        return MISSING
 
     async def _element(self, i: int, x: Any) -> None:
         """Element ``i``: steps in step order (async ones awaited), each when its inputs exist."""
@@ -241,10 +266,9 @@ class Elements:
                     self._skip(prefix + paths[j])
                 raise
             if out.__class__ in WRAPPED:
-                if out.__class__ is not Success:
-                    self._fail(i, j, failure_value(prefix + paths[j], out), started)
+                out = self._unwrapped(i, j, out, started)
+                if out is MISSING:
                     continue
-                out = out.unwrap()
             if journal is not None and not internal[j]:
                 try:
                     journal.done_at(prefix + paths[j], j, out, started)

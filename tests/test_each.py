@@ -22,7 +22,7 @@ import trio.testing
 from _support import failure_of, vrun
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from returns.result import Failure, Success
+from returns.result import Failure, Result, Success
 
 from dagfn import (
     Graph,
@@ -684,3 +684,26 @@ def test_elements_run_on_the_runs_executor(careful: str) -> None:
 
     assert trio.run(main) == Success((2, 3, 4))
     assert threading.main_thread().name not in threads
+
+
+@PATHS
+@pytest.mark.parametrize("shape", ["plain", "async", "two steps"])
+def test_a_failure_value_fails_its_element_like_an_exception(careful: str, shape: str) -> None:
+    @node
+    def plain(x: int) -> Result[int, str]:
+        return Success(x) if x % 2 == 0 else Failure(f"odd {x}")
+
+    @node
+    async def asynchronous(x: int) -> Result[int, str]:
+        return Success(x) if x % 2 == 0 else Failure(f"odd {x}")
+
+    body: Graph[int, int, str] = {
+        "plain": plain,
+        "async": asynchronous,
+        "two steps": inc >> plain,
+    }[shape]
+    failure = failure_of(run_sync(each(body, name="xs"), [0, 1, 2, 3], **options(careful)))
+    odd = [1, 3] if shape != "two steps" else [0, 2]
+    assert [f.error for f in failure.failures] == [f"odd {x + (shape == 'two steps')}" for x in odd]
+    assert [f.step.partition("/")[0] for f in failure.failures] == [f"xs[{i}]" for i in odd]
+    assert run_sync(each(body), [], **options(careful)) == Success(())
