@@ -142,7 +142,7 @@ class Plan:
 
     def renamed(self, rename: Callable[[str], str]) -> Plan:
         """A copy sharing everything but the paths of user steps, renamed."""
-        copy = Plan()
+        copy = Plan.__new__(Plan)  # not __init__: its empty lists would be replaced at once
         for name in Plan.__slots__[1:]:  # not __weakref__
             setattr(copy, name, getattr(self, name))
         internal = self.internal
