@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final
 
 import attrs
@@ -44,6 +44,18 @@ def elements_of(value: object, path: str) -> Sequence[Any]:
     if isinstance(value, str | bytes | bytearray) or not isinstance(value, Sequence):
         raise NotASequence(path, value)
     return value
+
+
+@contextlib.contextmanager
+def lone_errors() -> Iterator[None]:
+    """Around the elements' nursery: a lone BaseException an element raised (a
+    KeyboardInterrupt, a crash) leaves as itself, as it would from a plain call."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) == 1 and not isinstance(group.exceptions[0], trio.Cancelled):
+            raise group.exceptions[0] from None
+        raise
 
 
 def combined(spec: EachSpec, outputs: list[Any]) -> Any:
@@ -167,10 +179,11 @@ class Elements:
                     raise AssertionError("dagfn: a plain each element suspended; a bug")
         else:
             element = self._single_async if quick else self._element
-            async with trio.open_nursery() as nursery:
-                self.scope = nursery.cancel_scope
-                for i, x in enumerate(seq):
-                    nursery.start_soon(element, i, x)
+            with lone_errors():
+                async with trio.open_nursery() as nursery:
+                    self.scope = nursery.cancel_scope
+                    for i, x in enumerate(seq):
+                        nursery.start_soon(element, i, x)
         if self.failures:
             failure = self._failure()
             if self.emit is not None:  # a skip for each step the failures kept from running

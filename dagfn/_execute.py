@@ -60,7 +60,7 @@ from dagfn._attempt import (
     remote,
     runs_inline,
 )
-from dagfn._elements import Elements, Ends, body_facts, combined, elements_of
+from dagfn._elements import Elements, Ends, body_facts, combined, elements_of, lone_errors
 from dagfn._events import Event, EventKind, digest, end_of_run_skips
 from dagfn._expr import ASYNC, callable_kind
 from dagfn._failures import Paused, RunFailure
@@ -577,9 +577,11 @@ class Execution:
             elements = Elements(spec.body, path, self.fail_fast, journal, self.emitter)
             return combined(spec, await elements.run(seq))
         ends = Ends(len(seq), spec.body, path)
-        async with trio.open_nursery() as nursery:
-            for i, x in enumerate(seq):
-                nursery.start_soon(self._element, spec, path, x, i, ends, nursery.cancel_scope)
+        with lone_errors():
+            async with trio.open_nursery() as nursery:
+                for i, x in enumerate(seq):
+                    scope = nursery.cancel_scope
+                    nursery.start_soon(self._element, spec, path, x, i, ends, scope)
         return combined(spec, ends.outputs(self.run_id or ""))
 
     async def _element(

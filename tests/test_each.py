@@ -707,3 +707,56 @@ def test_a_failure_value_fails_its_element_like_an_exception(careful: str, shape
     assert [f.error for f in failure.failures] == [f"odd {x + (shape == 'two steps')}" for x in odd]
     assert [f.step.partition("/")[0] for f in failure.failures] == [f"xs[{i}]" for i in odd]
     assert run_sync(each(body), [], **options(careful)) == Success(())
+
+
+@pytest.mark.parametrize("durability", ["batched", "sync", "exit"])
+def test_an_each_inside_a_loop_resumes_where_it_stopped(
+    durability: Literal["batched", "sync", "exit"], tmp_path: Path
+) -> None:
+    seen: list[tuple[int, int]] = []
+    crash = [True]
+
+    @node
+    def bump(x: int) -> int:
+        if x == 12 and crash[0]:
+            raise Crash  # in the second iteration, element 1
+        seen.append((x, x + 1))
+        return x + 1
+
+    @node
+    def as_list(t: tuple[int, ...]) -> list[int]:
+        return list(t)
+
+    body = each(bump, name="bump") >> as_list
+    looped = loop(body, until=lambda xs: xs[0] >= 3, max_steps=5, name="grow")
+    db = tmp_path / "loop.sqlite"
+    with SqliteStore(db) as store, pytest.raises(Crash):
+        run_sync(looped, [1, 11], store=store, run_id="l", durability=durability)
+    if durability == "exit":
+        seen.clear()  # nothing is journaled before the end: everything runs again
+        crash[0] = False
+        with SqliteStore(db) as store:
+            assert run_sync(looped, [1, 11], store=store, run_id="l") == Success([3, 13])
+        return
+    assert seen == [(1, 2), (11, 12), (2, 3)]
+    crash[0] = False
+    seen.clear()
+    with SqliteStore(db) as store:
+        assert run_sync(looped, [1, 11], store=store, run_id="l", durability=durability) == (
+            Success([3, 13])
+        )
+        assert {"bump#1[0]/bump", "bump#2[1]/bump", "grow"} <= set(store.entries("l"))
+    assert seen == [(12, 13)]
+
+
+@PATHS
+def test_a_crash_in_an_async_element_leaves_the_run_as_itself(careful: str) -> None:
+    @node
+    async def dies(x: int) -> int:
+        await trio.sleep(0.001 * x)
+        if x == 2:
+            raise Crash
+        return x
+
+    with pytest.raises(Crash):
+        vrun(each(dies), [0, 1, 2, 3], **options(careful))
