@@ -26,14 +26,14 @@ from typing import Any, Final
 
 import attrs
 import trio
-from returns.result import Result, Success
+from returns.result import Success
 
 from dagfn._attempt import WRAPPED, failure_value
 from dagfn._each import NotASequence
 from dagfn._events import Event, digest
-from dagfn._failures import Paused, PendingAnswer, RunFailure, StepFailure
+from dagfn._failures import RunFailure, StepFailure
 from dagfn._journal import Journal, JournalError, reuse_for
-from dagfn._outcome import MISSING, NestedFailure, NestedPause, completed
+from dagfn._outcome import MISSING, NestedFailure, completed
 from dagfn._plan import ASYNC1, ASYNCN, SYNC1, EachSpec, Plan
 
 
@@ -335,55 +335,3 @@ class Elements:
                 prefix = f"{self.path}[{i}]/"
                 done.extend(prefix + p for p in completed(body, found))
         return RunFailure(tuple(steps), tuple(done), tuple(self.cancelled))
-
-
-class Ends:
-    """What each element's nested run came to, by index (the careful path of `dagfn._execute`)."""
-
-    __slots__ = ("body", "cancelled", "path", "results")
-
-    def __init__(self, n: int, body: Plan, path: str) -> None:
-        self.body = body  # the body's own plan: element i's paths are `path[i]/` + its paths
-        self.path = path
-        # results[i]: element i's step values and its run's result, once it ended
-        self.results: list[tuple[list[Any], Result[Any, RunFailure[Any]]] | None]
-        self.results = [None] * n
-        self.cancelled: list[str] = []  # steps of elements cancelled under fail_fast
-
-    def outputs(self, run_id: str) -> list[Any]:
-        """The element outputs in input order; raises `NestedFailure` or `NestedPause`."""
-        outputs: list[Any] = []
-        failures: list[StepFailure[Any]] = []
-        pending: list[PendingAnswer] = []
-        for found in self.results:
-            if found is None:  # cancelled before it ended (fail_fast)
-                continue
-            result = found[1]
-            if isinstance(result, Success):
-                outputs.append(result.unwrap())
-                continue
-            failure = result.failure()
-            if isinstance(failure, Paused):
-                pending.extend(failure.pending)
-            else:
-                failures.extend(failure.failures)
-        if failures:
-            done = self._completed()
-            raise NestedFailure(RunFailure(tuple(failures), done, tuple(self.cancelled)))
-        if pending:
-            raise NestedPause(Paused((), self._completed(), run_id=run_id, pending=tuple(pending)))
-        return outputs
-
-    def _completed(self) -> tuple[str, ...]:
-        """Every element step that finished (only needed when the each did not)."""
-        done: list[str] = []
-        for i, found in enumerate(self.results):
-            if found is None:
-                continue
-            values, result = found
-            if isinstance(result, Success):
-                prefix = f"{self.path}[{i}]/"
-                done.extend(prefix + p for p in completed(self.body, values))
-            else:
-                done.extend(result.failure().completed)
-        return tuple(done)

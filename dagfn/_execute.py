@@ -60,7 +60,7 @@ from dagfn._attempt import (
     remote,
     runs_inline,
 )
-from dagfn._elements import Elements, Ends, body_facts, combined, elements_of, lone_errors
+from dagfn._elements import Elements, body_facts, combined, elements_of, lone_errors
 from dagfn._events import Event, EventKind, digest, end_of_run_skips
 from dagfn._expr import ASYNC, callable_kind
 from dagfn._failures import Paused, RunFailure
@@ -561,10 +561,12 @@ class Execution:
         """Run the each step at ``path``: its body once per element of ``value``, concurrently.
 
         On the fast path (`dagfn._elements`) when nothing needs the careful one;
-        otherwise one nested run per element, all in one nursery, sharing this
-        run's limits, journal and events.
+        otherwise as one nested run of the body laid out once per element
+        (`EachSpec.flattened`), sharing this run's limits, journal and events.
         """
         seq = elements_of(value, path)
+        if not seq:
+            return combined(spec, [])
         if (
             body_facts(spec.body).simple
             and self.dispatcher is None
@@ -576,30 +578,21 @@ class Execution:
                 journal = self._nested_journal(spec.body)
             elements = Elements(spec.body, path, self.fail_fast, journal, self.emitter)
             return combined(spec, await elements.run(seq))
-        ends = Ends(len(seq), spec.body, path)
-        with lone_errors():
-            async with trio.open_nursery() as nursery:
-                for i, x in enumerate(seq):
-                    scope = nursery.cancel_scope
-                    nursery.start_soon(self._element, spec, path, x, i, ends, scope)
-        return combined(spec, ends.outputs(self.run_id or ""))
-
-    async def _element(
-        self, spec: EachSpec, path: str, x: Any, i: int, ends: Ends, scope: trio.CancelScope
-    ) -> None:
-        """Element ``i`` of the each step at ``path`` as a nested run of its renamed body."""
-        body = spec.element(i, path)  # made here: it is garbage once the element ends
-        inner = self._iteration(body)
+        # The careful path: every element in one nested run of the body laid end to end.
+        flat = spec.flattened(len(seq), path)
+        inner = self._iteration(flat)
         try:
-            result = await inner.run(x, self.emitter)
+            with lone_errors():
+                result = await inner.run(seq, self.emitter)
         except BaseException:  # cancelled (a timeout, fail_fast): say what was cut short
             self._cut_short(inner)
-            ends.cancelled.extend(cut_short(body, inner.values, {j for j, _ in inner.failures}))
             raise
-        ends.results[i] = (inner.values, result)
-        failed = isinstance(result, Failure) and not isinstance(result.failure(), Paused)
-        if self.fail_fast and failed:
-            scope.cancel()
+        if isinstance(result, Failure):
+            failure = result.failure()
+            if isinstance(failure, Paused):
+                raise NestedPause(failure)
+            raise NestedFailure(failure)
+        return combined(spec, result.unwrap())
 
     def _nested_journal(self, body: Plan) -> Journal:
         """A journal for a body's steps, sharing this run's store, rows and pending rows."""

@@ -161,6 +161,8 @@ def value_type(plan: Plan, i: int, memo: dict[int, Any]) -> Any:
                 memo[j] = _tuple_of(tuple(memo[d] for d in ds))
             elif role is Role.EMPTY:
                 memo[j] = tuple[()]
+            elif role is Role.ITEM:  # an element of the input sequence
+                memo[j] = Any
             else:  # identity, gates and merges pass a value of their first input's type
                 memo[j] = memo[ds[0]] if ds else Any
         stack.pop()
@@ -206,6 +208,10 @@ def _facts(plan: Plan) -> _PlanFacts:
 
 
 def _static_type(plan: Plan, i: int) -> Any:
+    blocks = plan.blocks
+    if blocks is not None and 0 < i < plan.output:  # an each's elements: the body's types
+        body, size = blocks
+        return _static_type(body, (i - 1) % size)
     facts = _facts(plan)
     t = facts.types.get(i, _UNKNOWN)
     if t is _UNKNOWN:
@@ -235,6 +241,8 @@ def known_types(plan: Plan) -> dict[str, type]:
     class name; reading it back only ever uses a class from this table, so a
     journal can never make dagfn import or call anything the graph does not.
     """
+    if plan.blocks is not None:  # an each's elements: the body's classes
+        return known_types(plan.blocks[0])
     facts = _facts(plan)
     if facts.known is not None:
         return facts.known

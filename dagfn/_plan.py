@@ -19,9 +19,10 @@ from __future__ import annotations
 import enum
 import gc
 import hashlib
+import operator
 import weakref
 from collections.abc import Callable, Container, Hashable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
 
@@ -33,6 +34,8 @@ from dagfn._route import NoBranch
 
 if TYPE_CHECKING:
     from dagfn._graph import Graph
+
+V = TypeVar("V")
 
 # Step kinds, as the interpreter dispatches on them.
 INPUT: Final = -1  # step 0: holds the run input, never executed
@@ -56,6 +59,7 @@ class Role(enum.Enum):
     MERGE = "merge"  # the one taken value among a route's or a fallback's branches
     CATCH = "catch"  # a recover region's end: its value, or the fallback when it failed
     UNLESS = "unless"  # a fallback graph's entry: its input only if the region failed
+    ITEM = "item"  # an each element's entry: element i of the run input (`EachSpec.flattened`)
 
 
 class _NotTaken:
@@ -76,6 +80,7 @@ class Plan:
 
     __slots__ = (
         "__weakref__",
+        "blocks",
         "dependents",
         "deps",
         "eaches",
@@ -133,6 +138,9 @@ class Plan:
         # The plan this one is a renamed copy of (None: an original): facts that do
         # not depend on paths (types, say) are derived once, from the source.
         self.source: Plan | None = None
+        # (body, size) when this plan is an each's elements laid end to end
+        # (`EachSpec.flattened`): step k > 0 before the last is body step (k - 1) % size.
+        self.blocks: tuple[Plan, int] | None = None
         self.gate_keys: dict[int, Hashable] = {}  # route gates (Role.GATE): step -> case key
         self.output = 0
         self.fingerprint = ""
@@ -313,6 +321,87 @@ class EachSpec:
         prefix = f"{path}[{i}]/"
         return self.body.renamed(lambda p: prefix + p)
 
+    def flattened(self, count: int, path: str) -> Plan:
+        """One plan running the body once for each of ``count`` elements of its input.
+
+        Element ``i``'s block of steps starts with an internal `Role.ITEM` step
+        taking element ``i`` of the input (it stands where the body's input
+        was), then the body's steps with the paths ``path[i]/<step>``; a last
+        internal step packs the elements' outputs into a tuple, in input order.
+        Everything else (kinds, policies, regions, interrupts, nested bodies) is
+        the body's, shifted: the interpreter runs it like any plan.
+        """
+        b, n = self.body, len(self.body.kinds)
+        pack = 1 + count * n
+        flat = Plan.__new__(Plan)  # every slot is set below
+        flat.source, flat.blocks, flat.fingerprint, flat.output = None, (b, n), "", pack
+        rest = slice(1, None)
+        flat.kinds = [INPUT, *([SYNC1, *b.kinds[rest]] * count), SYNCN]
+        flat.roles = [Role.INPUT, *([Role.ITEM, *b.roles[rest]] * count), Role.PACK]
+        flat.internal = [True, *([True, *b.internal[rest]] * count), True]
+        flat.guarded = [False, *([False, *b.guarded[rest]] * count), False]
+        flat.slow = [False, *([False, *b.slow[rest]] * count), False]
+        flat.plain_first = [True, *([True, *b.plain_first[rest]] * count), True]
+        flat.options = [None, *([None, *b.options[rest]] * count), None]
+        flat.origins = ["run input", *([f"an element of {path!r}", *b.origins[rest]] * count)]
+        flat.origins.append(f"the outputs of {path!r}")
+        flat.indegree = [0, *([1, *b.indegree[rest]] * count), count]
+        flat.rank = [b.rank[0] + 2, *([r + 1 for r in b.rank] * count), 1]
+        flat.level = [0, *([v + 1 for v in b.level] * count), max(b.level) + 2]
+        paths: list[str] = ["<input>"]
+        fns: list[Callable[..., Any] | None] = [None]
+        deps: list[tuple[int, ...]] = [()]
+        dependents: list[tuple[int, ...]] = [tuple(range(1, pack, n))]
+        region: list[int] = [-1]
+        flat.regions, flat.pauses, flat.loops, flat.eaches, flat.gate_keys = [], {}, {}, {}, {}
+        body_fns, body_paths = b.fns[rest], b.paths[rest]
+        body_deps, body_dependents, body_region = b.deps[rest], b.dependents, b.region
+        r = len(b.regions)
+        for i in range(count):
+            o = 1 + i * n  # the item step; body step j is o + j
+            prefix = f"{path}[{i}]/"
+            paths.append(f"{prefix}<item>")
+            paths.extend([prefix + p for p in body_paths])
+            fns.append(operator.itemgetter(i))
+            fns.extend(body_fns)
+            deps.append((0,))
+            deps.extend([tuple([o + d for d in ds]) for ds in body_deps])
+            dependents.extend([tuple([o + d for d in ds]) for ds in body_dependents])
+            dependents[o + b.output] += (pack,)
+            if r:
+                region.extend([x + i * r if x >= 0 else -1 for x in body_region])
+                flat.regions.extend(
+                    Region(
+                        parent=g.parent + i * r if g.parent >= 0 else -1,
+                        fallback=g.fallback,
+                        graph=g.graph,
+                        catch=o + g.catch,
+                        result=o + g.result,
+                    )
+                    for g in b.regions
+                )
+            else:
+                region.extend(body_region)
+            if b.pauses or b.loops or b.eaches or b.gate_keys:
+                flat.pauses.update(_shifted(b.pauses, o))
+                flat.loops.update(_shifted(b.loops, o))
+                flat.eaches.update(_shifted(b.eaches, o))
+                flat.gate_keys.update(_shifted(b.gate_keys, o))
+        paths.append(f"{path}<outputs>")
+        fns.append(_pack)
+        deps.append(tuple(range(1 + b.output, pack, n)))
+        dependents.append(())
+        region.append(-1)
+        flat.paths, flat.fns, flat.deps, flat.dependents, flat.region = (
+            paths,
+            fns,
+            deps,
+            dependents,
+            region,
+        )
+        flat.region_results = frozenset(g.result for g in flat.regions)
+        return flat
+
 
 @attrs.define
 class Region:
@@ -323,6 +412,11 @@ class Region:
     graph: bool  # the fallback is a graph (its gate fires when ``catch`` is NOT_TAKEN)
     catch: int = -1  # the step a caught failure completes (set once lowered)
     result: int = -1  # the step whose value is the region's result (the journal keeps it)
+
+
+def _shifted(table: dict[int, V], offset: int) -> dict[int, V]:
+    """A table by step number, for the same steps ``offset`` steps further on."""
+    return {offset + j: v for j, v in table.items()}
 
 
 def _identity(value: Any) -> Any:
