@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import re
 import threading
 from pathlib import Path
@@ -760,3 +761,65 @@ def test_a_crash_in_an_async_element_leaves_the_run_as_itself(careful: str) -> N
 
     with pytest.raises(Crash):
         vrun(each(dies), [0, 1, 2, 3], **options(careful))
+
+
+_names = itertools.count()
+
+
+def _leaf(kind: int) -> Graph[int, int, Any]:
+    name = f"s{next(_names)}"
+    if kind == 0:
+
+        def plus_one(x: int) -> int:
+            return x + 1
+
+        return node(plus_one).named(name)
+    if kind == 1:
+
+        async def later(x: int) -> int:
+            await trio.sleep(0.001 * (x % 3))
+            return 2 * x
+
+        return node(later).named(name)
+
+    def fails_on_threes(x: int) -> int:
+        if x % 3 == 0:
+            raise ValueError(x)
+        return x - 1
+
+    return node(fails_on_threes).named(name)
+
+
+def _add(a: int, b: int) -> int:
+    return a + b
+
+
+bodies = st.recursive(
+    st.integers(0, 2).map(_leaf),
+    lambda inner: st.one_of(
+        st.tuples(inner, inner).map(lambda t: t[0] >> t[1]),
+        st.tuples(inner, inner).map(lambda t: (t[0] & t[1]).join(_add, name=f"j{next(_names)}")),
+        inner.map(lambda g: g.recover(-1)),
+    ),
+    max_leaves=5,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(body=bodies, xs=st.lists(st.integers(0, 20), max_size=6), careful=st.sampled_from(MODES))
+def test_each_is_a_run_of_the_graph_per_element(
+    body: Graph[int, int, Any], xs: list[int], careful: str
+) -> None:
+    alone = [vrun(body, x) for x in xs]
+    together = vrun(each(body, name="e"), xs, **options(careful))
+    if all(isinstance(r, Success) for r in alone):
+        assert together == Success(tuple(r.unwrap() for r in alone))
+        return
+    failure = failure_of(together)
+    expected = [
+        f"e[{i}]/{f.step}"
+        for i, r in enumerate(alone)
+        if isinstance(r, Failure)
+        for f in failure_of(r).failures
+    ]
+    assert sorted(f.step for f in failure.failures) == sorted(expected)
