@@ -5,15 +5,16 @@ Run: ``python benchmarks/bench_each.py [--repeats N] [--no-peers]``.
 The ``each`` workload of BENCHMARKS.md: ``each(g)`` over 10,000 elements, ``g``
 one step ``x + 1``, against a 10,000-step ``>>`` chain of the same step, both
 with plain functions and with async ones, interleaved in one process. Then the
-same pairs on the careful path (a `Trace` on every event) and journaled in a
-SQLite file, for scale. Last, unless ``--no-peers``, the peers' venv (``bash
+same pairs with a `Trace` on every event, under `Limits` (the careful path: the
+elements as one nested run of the body laid out once per element) and journaled
+in a SQLite file, for scale. Last, unless ``--no-peers``, the peers' venv (``bash
 benchmarks/peers/setup.sh``) runs LangGraph's ``Send`` fan-out to one node over
 10,000 elements next to dagfn's ``each`` on the same workload, in one process
 (``run_peers.py --only each``), checked for correct values before timing.
 
 Bars (issue 13): per element at most 1.2x the plain chain's per step (plain
 and async bodies alike, no events, no journal), and at least 10x cheaper per
-element than LangGraph's ``Send``. The careful and journaled rows have no bar.
+element than LangGraph's ``Send``. The other rows have no bar.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 
 from _timing import format_table, per_step_us, time_once
 
-from dagfn import Graph, Trace, each, node, run
+from dagfn import Graph, Limits, Trace, each, node, run
 from dagfn._plan import plan_of
 from dagfn.store import SqliteStore
 
@@ -142,6 +143,10 @@ def main() -> int:
         "async, events (Trace)": (
             runner(async_each, xs, plain, on_event=True),
             runner(async_chain, 0, N, on_event=True),
+        ),
+        "async, Limits(concurrency=64)": (
+            runner(async_each, xs, plain, limits=Limits(concurrency=64)),
+            runner(async_chain, 0, N, limits=Limits(concurrency=64)),
         ),
         "plain, journaled (SQLite)": (
             runner(sync_each, xs, plain, journal=True),
