@@ -75,7 +75,7 @@ def to_mermaid(graph: Graph[Any, Any, Any], trace: Trace | Mapping[str, str] | N
         statuses = trace
     lines = ["flowchart TD", '    n0(["input"])']
     drawn: list[tuple[str, str]] = []  # (mermaid id, step path) of every step drawn
-    _draw(plan, "n", "", (["n0"], None), lines, drawn, 1)
+    lines.extend(_draw(plan, "n", "", (["n0"], None), lines, drawn, 1))
     if statuses:
         for name, style in _CLASSES.items():
             lines.append(f"    classDef {name} {style}")
@@ -107,8 +107,9 @@ def _draw(
     lines: list[str],
     drawn: list[tuple[str, str]],
     depth: int,
-) -> None:
-    """Draw ``plan``'s steps (ids ``{ids}{step}``, paths after ``prefix``) and their edges.
+) -> list[str]:
+    """Draw ``plan``'s steps (ids ``{ids}{step}``, paths after ``prefix``) and their edges;
+    return the edges from its input, for the caller to draw outside any subgraph.
 
     ``sources``: the mermaid nodes that stand for the plan's input, and the label
     of the edges from them (an each body's are labelled ``each``). An each step's
@@ -136,6 +137,7 @@ def _draw(
             all_prefixes.add("/".join(parts[:k]))
     sub_ids = {p: f"{ids}sg{k}" for k, p in enumerate(sorted(all_prefixes))}
     edges: list[str] = []
+    from_input: list[str] = []
 
     def emit(group: str, level: int) -> None:
         pad = "    " * level
@@ -151,7 +153,7 @@ def _draw(
                 ]
                 element = f"{prefix}{plan.paths[i]}[i]/"
                 inner = (elements, "each")
-                _draw(body, f"{node_id(i)}_", element, inner, lines, drawn, level + 1)
+                edges.extend(_draw(body, f"{node_id(i)}_", element, inner, lines, drawn, level + 1))
                 lines.append(f"{pad}end")
                 edges.extend(f"    {node_id(i)}_{j} --> {node_id(i)}" for j in _outputs(body))
             else:
@@ -169,8 +171,9 @@ def _draw(
         if i in plan.eaches:  # its inputs feed its body's first steps instead
             continue
         for d, label in _inputs(plan, i):
-            edges.extend(edge(d, label, node_id(i)))
+            (from_input if d == 0 else edges).extend(edge(d, label, node_id(i)))
     lines.extend(edges)
+    return from_input
 
 
 def _outputs(plan: Plan) -> list[int]:
