@@ -58,6 +58,16 @@ def lone_errors() -> Iterator[None]:
         raise
 
 
+def by_element(failure: RunFailure[Any], path: str) -> RunFailure[Any]:
+    """``failure`` with its failed steps in element order (``path[i]/``), not as they failed."""
+    start = len(path) + 1
+
+    def index(f: StepFailure[Any]) -> int:
+        return int(f.step[start : f.step.index("]", start)])
+
+    return attrs.evolve(failure, failures=tuple(sorted(failure.failures, key=index)))
+
+
 def combined(spec: EachSpec, outputs: list[Any]) -> Any:
     """The each step's output: the element outputs as a tuple, or folded, in input order."""
     monoid = spec.fold

@@ -60,7 +60,14 @@ from dagfn._attempt import (
     remote,
     runs_inline,
 )
-from dagfn._elements import Elements, body_facts, combined, elements_of, lone_errors
+from dagfn._elements import (
+    Elements,
+    body_facts,
+    by_element,
+    combined,
+    elements_of,
+    lone_errors,
+)
 from dagfn._events import Event, EventKind, digest, end_of_run_skips
 from dagfn._expr import ASYNC, callable_kind
 from dagfn._failures import Paused, RunFailure
@@ -591,7 +598,7 @@ class Execution:
             failure = result.failure()
             if isinstance(failure, Paused):
                 raise NestedPause(failure)
-            raise NestedFailure(failure)
+            raise NestedFailure(by_element(failure, path))
         return combined(spec, result.unwrap())
 
     def _nested_journal(self, body: Plan) -> Journal:
