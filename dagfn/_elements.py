@@ -8,8 +8,9 @@ interrupt or nested body, and its async steps each depend on the one before),
 inline, element after element, as the plain steps of a chain run; a body with
 async steps in one task per element. Events, if the run has them, are sent
 as the careful path sends them (start, finish, fail; skip for a step an
-earlier failure kept from running). Otherwise `dagfn._execute` runs each
-element as a nested run of the body's renamed plan, and `Ends` collects them.
+earlier failure kept from running). Otherwise `dagfn._execute` runs all the
+elements as one nested run of `EachSpec.flattened` (the body laid out once per
+element), and `by_element` orders what failed by element.
 
 Either way element ``i``'s steps have the paths ``<each path>[i]/<body path>``,
 are journaled under them, reused from them on resume, and a failure reports
