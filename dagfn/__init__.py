@@ -10,19 +10,19 @@ layer or of the layers above it, as `tests/test_layers.py` checks):
   fingerprints): plain values and helpers every layer, edges included, may use.
 - expression: `_expr` (the untyped nodes), `_graph` (`Graph`, `node`, `>>`,
   `&`, `gather`, policies), `_route` (`route`), `_state` (`update`), `_loop`
-  (`loop`), `_pause` (`interrupt`), `_streamed` (`streamed`, `Chunk`),
-  `_policy` (`Limits`, `Rate`, breakers, the executor protocol), `monoid`:
-  immutable typed values; building one never runs anything. `_builder`
-  (`Builder`) makes the same values from data; `_workloads` holds the
-  benchmark DAGs and wires a DAG as a graph.
+  (`loop`), `_each` (`each`), `_pause` (`interrupt`), `_streamed` (`streamed`,
+  `Chunk`), `_policy` (`Limits`, `Rate`, breakers, the executor protocol),
+  `monoid`: immutable typed values; building one never runs anything.
+  `_builder` (`Builder`) makes the same values from data; `_workloads` holds
+  the benchmark DAGs and wires a DAG as a graph.
 - plan: `_plan` lowers an expression to a flat, validated DAG of numbered steps.
 - interpreter: `_interpret` (`run`, `run_sync`) runs a plan on trio through
-  `_execute`, `_schedule`, `_attempt`, `_regions`, `_events` and `_outcome`;
-  `_stream` (`stream`) runs one whose streamed steps' chunks are read as made;
-  `_storage` is what it needs of a store; `_lease` is who owns a run id;
-  `_journal` and `_durable` keep and resume runs in a store (`resume`, `replay`);
-  `_cache` keeps cached steps' outputs; `_versions` checks stored runs against a
-  changed graph.
+  `_execute`, `_elements` (an each step's elements), `_schedule`, `_attempt`,
+  `_regions`, `_events` and `_outcome`; `_stream` (`stream`) runs one whose
+  streamed steps' chunks are read as made; `_storage` is what it needs of a
+  store; `_lease` is who owns a run id; `_journal` and `_durable` keep and
+  resume runs in a store (`resume`, `replay`); `_cache` keeps cached steps'
+  outputs; `_versions` checks stored runs against a changed graph.
 - edges: `store/` (journals), `executors/` (where step functions run).
 - views: `aio` (`dagfn.aio.run` from asyncio code), `_trace` (`Trace`), `_logging`
   (`log_events`), `otel` (OpenTelemetry spans), `_render` (`to_mermaid`,
@@ -50,6 +50,9 @@ from dagfn._durable import history as history
 from dagfn._durable import replay as replay
 from dagfn._durable import resume as resume
 from dagfn._durable import resume_sync as resume_sync
+from dagfn._each import Each as Each
+from dagfn._each import NotASequence as NotASequence
+from dagfn._each import each as each
 from dagfn._errors import DagfnError as DagfnError
 from dagfn._errors import InvalidArgument as InvalidArgument
 from dagfn._events import current_run_id as current_run_id
@@ -131,6 +134,7 @@ __all__ = [
     "CycleError",
     "DagfnError",
     "DuplicatePath",
+    "Each",
     "Event",
     "Fan",
     "Gathered",
@@ -146,6 +150,7 @@ __all__ = [
     "Monoid",
     "NoBranch",
     "NoReducer",
+    "NotASequence",
     "NotEnumerable",
     "Paused",
     "PendingAnswer",
@@ -171,6 +176,7 @@ __all__ = [
     "cache_stats",
     "check_against",
     "current_run_id",
+    "each",
     "failure_of",
     "gather",
     "history",

@@ -7,6 +7,7 @@ computes only the steps without an entry.
 
 from __future__ import annotations
 
+import re
 import time
 import typing
 from collections.abc import Callable, Mapping
@@ -217,9 +218,13 @@ def _refuse_answered(run_id: str, entries: dict[str, Entry], interrupts: dict[st
 
 
 def _without_iterations(path: str) -> str:
-    """``retrieval/ask#2#1`` -> ``retrieval/ask``: the step a loop iteration's path names."""
-    prefix, sep, last = path.rpartition("/")
-    return f"{prefix}{sep}{last.partition('#')[0]}"
+    """``retrieval/ask#2#1`` -> ``retrieval/ask``, ``docs[3]/ask`` -> ``docs/ask``: the step a
+    loop iteration's or an each element's path names."""
+    return _ITERATIONS.sub("", path)
+
+
+# A loop iteration's suffix (``#2``) or an each element's index (``[3]``) in a path.
+_ITERATIONS: Final = re.compile(r"#\d+|\[\d+\]")
 
 
 def _interrupts(plan: Plan) -> dict[str, Any]:
@@ -233,6 +238,8 @@ def _interrupts(plan: Plan) -> dict[str, Any]:
         for i, spec in p.loops.items():
             loop_prefix = _without_iterations(prefix + p.paths[i]).rpartition("/")[0]
             pending.append((spec.body, f"{loop_prefix}/" if loop_prefix else ""))
+        for i, each in p.eaches.items():
+            pending.append((each.body, f"{_without_iterations(prefix + p.paths[i])}/"))
     return found
 
 
@@ -264,7 +271,8 @@ async def replay(
     **options: Any,
 ) -> Result[O, RunFailure[E]]:
     """Run again from ``step`` into ``new_run_id``: the steps of ``run_id`` that
-    neither are ``step`` nor depend on it are reused; the rest run again.
+    neither are ``step`` nor depend on it are reused; the rest run again (an each
+    step with all its elements).
 
     Raises `InvalidArgument` for a step the graph does not have.
     """
@@ -272,11 +280,17 @@ async def replay(
     index = {plan.paths[i]: i for i in plan.user_steps()}
     if step not in index:
         raise expected(f"a step of the graph ({len(index)} steps)", "step", step)
-    redo = {plan.paths[i] for i in plan.descendants([index[step]])} | {step}
+    again = [index[step], *plan.descendants([index[step]])]
+    redo = {plan.paths[i] for i in again}
+    # An each step runs again with all its elements: their rows are not copied either.
+    elements = tuple(f"{plan.paths[i]}[" for i in again if i in plan.eaches)
     info: RunInfo = await trio.to_thread.run_sync(store.get_run, run_id)
 
+    def keep(path: str) -> bool:
+        return path not in redo and not path.startswith(elements)
+
     def copy() -> None:
-        store.copy_run(run_id, new_run_id, keep=lambda path: path not in redo)
+        store.copy_run(run_id, new_run_id, keep=keep)
 
     await trio.to_thread.run_sync(copy)
     x = read_input(plan, info)

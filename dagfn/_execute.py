@@ -61,6 +61,14 @@ from dagfn._attempt import (
     runs_inline,
 )
 from dagfn._cache import CacheEntry, CacheUnavailable, RunCache
+from dagfn._elements import (
+    Elements,
+    body_facts,
+    by_element,
+    combined,
+    elements_of,
+    lone_errors,
+)
 from dagfn._events import Event, EventKind, digest, end_of_run_skips
 from dagfn._expr import ASYNC, callable_kind
 from dagfn._failures import Paused, RunFailure
@@ -79,7 +87,19 @@ from dagfn._outcome import (
     said_by_loops,
 )
 from dagfn._outcome import paused as paused_outcome
-from dagfn._plan import ASYNC1, ASYNCN, LOOP, NOT_TAKEN, SYNC1, SYNCN, LoopSpec, Plan
+from dagfn._plan import (
+    ASYNC1,
+    ASYNCN,
+    EACH,
+    LOOP,
+    NESTED,
+    NOT_TAKEN,
+    SYNC1,
+    SYNCN,
+    EachSpec,
+    LoopSpec,
+    Plan,
+)
 from dagfn._policy import NO_OPTIONS, Limits, StepExecutor
 from dagfn._regions import Regions
 from dagfn._schedule import Dispatcher, Lane, keep_open
@@ -191,7 +211,7 @@ class Execution:
         if self.reuse:
             # Resume: journaled steps are not computed again, and neither is anything
             # only they need; both are blocked from firing and settled at the start.
-            needed = _needed(plan, self.reuse)
+            needed = plan.needed(self.reuse)
             for i in range(1, len(plan)):
                 if i in self.reuse or not needed[i]:
                     self.remaining[i] = BLOCKED
@@ -325,7 +345,7 @@ class Execution:
             if found is not _MISS:
                 return found is _HIT
         if (
-            kind in (ASYNC1, ASYNCN, LOOP)
+            kind in (ASYNC1, ASYNCN, LOOP, EACH)
             or (options is not None and options.needs_task)
             or self.sync_durable
             or (self.remote is not None and self.remote[d] is not None)
@@ -412,8 +432,8 @@ class Execution:
     def _queue(self, d: int) -> None:
         """Give step ``d`` a task: now, or through the dispatcher when the run has limits."""
         lane, dispatcher = self.lane, self.dispatcher
-        # A loop takes no slot: its body's steps do, in the same dispatcher.
-        if lane is not None and dispatcher is not None and self.plan.kinds[d] != LOOP:
+        # A loop or an each takes no slot: its body's steps do, in the same dispatcher.
+        if lane is not None and dispatcher is not None and self.plan.kinds[d] not in NESTED:
             # Started by the dispatch after the settle that made it ready, so
             # that every step made ready at once competes by priority.
             dispatcher.push(lane, d)
@@ -538,7 +558,7 @@ class Execution:
         """What one attempt of step ``i`` calls, and whether that returns an awaitable."""
         plan = self.plan
         kind = plan.kinds[i]
-        if kind != LOOP and self.remote is None and not plan.streams:  # the usual case first
+        if kind not in NESTED and self.remote is None and not plan.streams:  # the usual case first
             return plan.fns[i], kind in (ASYNC1, ASYNCN)  # type: ignore[return-value]
         path = plan.paths[i]
         if kind == LOOP:
@@ -548,6 +568,13 @@ class Execution:
                 return self.loop_step(spec, state, path)
 
             return call, True
+        if kind == EACH:
+            each = plan.eaches[i]
+
+            def call_each(value: Any) -> Coroutine[Any, Any, Any]:
+                return self.each_step(each, value, path)
+
+            return call_each, True
         if i in plan.streams:
             return streaming(plan.streams[i], path, self.chunks), True
         fn: Callable[..., Any] = plan.fns[i]  # type: ignore[assignment]
@@ -591,7 +618,11 @@ class Execution:
 
     def _release(self, i: int) -> bool:
         """Give step ``i``'s slot and budget back to the dispatcher; returns False (not held)."""
-        if self.lane is not None and self.dispatcher is not None and self.plan.kinds[i] != LOOP:
+        if (
+            self.lane is not None
+            and self.dispatcher is not None
+            and self.plan.kinds[i] not in NESTED
+        ):
             self.dispatcher.release(self.lane, i)
         return False
 
@@ -642,8 +673,61 @@ class Execution:
         last = body.paths[last_user_step(body)]
         raise MaxStepsExceeded(path, spec.max_steps, last, state)
 
+    # -- each ------------------------------------------------------------------------
+
+    async def each_step(self, spec: EachSpec, value: Any, path: str) -> Any:
+        """Run the each step at ``path``: its body once per element of ``value``, concurrently.
+
+        On the fast path (`dagfn._elements`) when nothing needs the careful one;
+        otherwise as one nested run of the body laid out once per element
+        (`EachSpec.flattened`), sharing this run's limits, journal and events.
+        """
+        seq = elements_of(value, path)
+        if not seq:
+            return combined(spec, [])
+        if (
+            body_facts(spec.body).simple
+            and self.dispatcher is None
+            and not self.sync_durable
+            and runs_inline(self.executor)
+        ):
+            journal = self.journal
+            if journal is not None:  # the body's journal: rows under the elements' paths
+                journal = self._nested_journal(spec.body)
+            elements = Elements(spec.body, path, self.fail_fast, journal, self.emitter)
+            return combined(spec, await elements.run(seq))
+        # The careful path: every element in one nested run of the body laid end to end.
+        flat = spec.flattened(len(seq), path)
+        inner = self._iteration(flat)
+        try:
+            with lone_errors():
+                result = await inner.run(seq, self.emitter)
+        except BaseException:  # cancelled (a timeout, fail_fast): say what was cut short
+            self._cut_short(inner)
+            raise
+        if isinstance(result, Failure):
+            failure = result.failure()
+            if isinstance(failure, Paused):
+                raise NestedPause(failure)
+            raise NestedFailure(by_element(failure, path))
+        return combined(spec, result.unwrap())
+
+    def _nested_journal(self, body: Plan) -> Journal:
+        """A journal for a body's steps, sharing this run's store, rows and pending rows."""
+        journal = self.journal
+        assert journal is not None
+        return Journal(
+            journal.store,
+            journal.run_id,
+            body,
+            journal.durability,
+            entries=journal.entries,
+            pending=journal.pending,  # flushed when the whole run finishes
+            token=journal.token,  # its rows are fenced by the run's lease too
+        )
+
     def _iteration(self, body: Plan) -> Execution:
-        """The run of one loop iteration's body: this run's settings, limits and journal."""
+        """The run of one loop iteration's body (or an each element): this run's settings."""
         inner = Execution(body, self.policy, self.limits, self.fail_fast, None, self.rng)
         inner.nested = True
         inner.seed = self.seed
@@ -654,15 +738,7 @@ class Execution:
         inner.chunks = self.chunks  # also any nested run of a plan: its chunks reach the stream
         journal = self.journal
         if journal is not None:
-            inner.journal = Journal(
-                journal.store,
-                journal.run_id,
-                body,
-                journal.durability,
-                entries=journal.entries,
-                pending=journal.pending,  # flushed when the whole run finishes
-                token=journal.token,
-            )
+            inner.journal = self._nested_journal(body)
             inner.reuse = reuse_for(body, journal.entries)
         return inner
 
@@ -781,19 +857,6 @@ def streaming(
         return spec.attempt(x, path, attempts, send, source)
 
     return call
-
-
-def _needed(plan: Plan, reuse: dict[int, Any]) -> list[bool]:
-    """Steps a resumed run must compute: ancestors of the output not cut off by reuse."""
-    needed = [False] * len(plan)
-    needed[plan.output] = plan.output not in reuse
-    deps = plan.deps
-    for i in range(len(plan) - 1, 0, -1):
-        if needed[i]:
-            for d in deps[i]:
-                if d not in reuse:
-                    needed[d] = True
-    return needed
 
 
 def executors_of(plan: Plan, default: StepExecutor | None) -> list[StepExecutor]:

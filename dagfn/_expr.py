@@ -176,3 +176,12 @@ class Loop(Expr):
     until: Callable[[Any], bool]
     max_steps: int
     name: str
+
+
+@attrs.frozen(eq=False, slots=True)
+class Each(Expr):
+    """``body`` run once per element of the input sequence; ``fold`` (a monoid) or a tuple."""
+
+    body: Expr
+    name: str
+    fold: Any  # a Monoid, or None: the output is the tuple of element outputs

@@ -492,6 +492,8 @@ def _check_costs(plan: Plan, limits: Limits) -> None:
     for i, options in enumerate(plan.options):
         if i in plan.loops:  # its body, with the paths of its first iteration
             _check_costs(plan.loops[i].iteration(1, plan.paths[i]), limits)
+        if i in plan.eaches:  # its body, with the paths of its first element
+            _check_costs(plan.eaches[i].element(0, plan.paths[i]), limits)
         for resource, cost in options.resources if options is not None else ():
             capacity = limits.resources.get(resource)
             if capacity is not None and cost > capacity:

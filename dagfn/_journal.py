@@ -160,6 +160,10 @@ def value_type(plan: Plan, i: int, memo: dict[int, Any]) -> Any:
         elif j in plan.loops:
             body = plan.loops[j].body
             memo[j] = value_type(body, body.output, {})
+        elif j in plan.eaches:
+            spec = plan.eaches[j]
+            element = value_type(spec.body, spec.body.output, {})
+            memo[j] = element if spec.fold is not None else tuple.__class_getitem__((element, ...))
         elif not plan.internal[j]:
             memo[j] = output_type(plan.fns[j])
         else:
@@ -173,6 +177,8 @@ def value_type(plan: Plan, i: int, memo: dict[int, Any]) -> Any:
                 memo[j] = _tuple_of(tuple(memo[d] for d in ds))
             elif role is Role.EMPTY:
                 memo[j] = tuple[()]
+            elif role is Role.ITEM:  # an element of the input sequence
+                memo[j] = Any
             else:  # identity, gates and merges pass a value of their first input's type
                 memo[j] = memo[ds[0]] if ds else Any
         stack.pop()
@@ -200,6 +206,8 @@ _FACTS: Final[weakref.WeakKeyDictionary[Plan, _PlanFacts]] = weakref.WeakKeyDict
 
 
 def _facts(plan: Plan) -> _PlanFacts:
+    # A renamed copy (a loop iteration, an each element) has its source's types.
+    plan = plan.source if plan.source is not None else plan
     facts = _FACTS.get(plan)
     if facts is None:
         facts = _FACTS[plan] = _PlanFacts()
@@ -207,6 +215,10 @@ def _facts(plan: Plan) -> _PlanFacts:
 
 
 def _static_type(plan: Plan, i: int) -> Any:
+    blocks = plan.blocks
+    if blocks is not None and 0 < i < plan.output:  # an each's elements: the body's types
+        body, size = blocks
+        return _static_type(body, (i - 1) % size)
     facts = _facts(plan)
     t = facts.types.get(i, _UNKNOWN)
     if t is _UNKNOWN:
@@ -245,6 +257,8 @@ def known_types(plan: Plan) -> dict[str, type]:
     Also the field types of the attrs classes and dataclasses among them,
     transitively; loop bodies and their annotations included.
     """
+    if plan.blocks is not None:  # an each's elements: the body's classes
+        return known_types(plan.blocks[0])
     facts = _facts(plan)
     if facts.known is not None:
         return facts.known
@@ -433,28 +447,34 @@ class Journal:
 
         A region result in a route branch that was not taken has no value: no row.
         """
+        self.done_at(self.plan.paths[i], i, value, started, attempts)
+
+    def done_at(self, path: str, i: int, value: object, started: float, attempts: int = 1) -> None:
+        """`done` for step ``i`` of the plan under another ``path`` (an each element's)."""
         if value is NOT_TAKEN:
             return
-        path = self.plan.paths[i]
         now = time.time()
         took = self.took[path] = trio.current_time() - started
-        entry = Entry(path, "done", self.dumps(i, value), now - took, now, attempts)
+        entry = Entry(path, "done", self.dumps(i, value, path), now - took, now, attempts)
         if self.durability == "exit":
             self.pending.append(entry)
         else:
             self.store.record(self.run_id, entry, self.token)
 
-    def dumps(self, i: int, value: object) -> str:
-        """Step ``i``'s value in the exact encoding; `JournalError` naming the step."""
-        return output_json(self.plan, i, value)
+    def dumps(self, i: int, value: object, path: str | None = None) -> str:
+        """Step ``i``'s value in the exact encoding; `JournalError` naming the step (at
+        ``path``: an each element's differs from the body's)."""
+        return output_json(self.plan, i, value, path)
 
     def failed(self, i: int, error: object, started: float, attempts: int = 1) -> None:
         """Record that step ``i`` failed (for history; it runs again on resume)."""
+        self.failed_at(self.plan.paths[i], error, started, attempts)
+
+    def failed_at(self, path: str, error: object, started: float, attempts: int = 1) -> None:
+        """`failed` for a step under ``path`` (an each element's)."""
         now = time.time()
         took = trio.current_time() - started
-        entry = Entry(
-            self.plan.paths[i], "failed", None, now - took, now, attempts, safe_repr(error)
-        )
+        entry = Entry(path, "failed", None, now - took, now, attempts, safe_repr(error))
         self.store.record(self.run_id, entry, self.token)
 
     def paused(self, i: int, prompt: object) -> None:
@@ -489,18 +509,19 @@ async def keep_rows(journal: Journal) -> None:
         await trio.to_thread.run_sync(journal.flush, abandon_on_cancel=True)
 
 
-def output_json(plan: Plan, i: int, value: object) -> str:
+def output_json(plan: Plan, i: int, value: object, path: str | None = None) -> str:
     """Step ``i``'s value in the exact encoding; `JournalError` naming the step.
 
     `read_output` reads it back (the journal's rows and the step cache's entries).
     """
+    where = plan.paths[i] if path is None else path
     fast = _FAST.get(value.__class__)
     if fast is None:
-        return dumps(value, plan.paths[i])
+        return dumps(value, where)
     try:
         return fast(value)
     except Unencodable as error:
-        raise _unencodable(value, plan.paths[i], error) from None
+        raise _unencodable(value, where, error) from None
 
 
 def open_journal(
@@ -580,7 +601,7 @@ def read_input(plan: Plan, info: RunInfo) -> Any:
 def read_result(plan: Plan, info: RunInfo) -> Any:
     """A finished run's journaled result (``info.result_json`` must be set)."""
     assert info.result_json is not None
-    return _read_row(plan, plan.output, info.result_json)
+    return _read_row(plan, plan.output, info.result_json, plan.paths[plan.output])
 
 
 def safe_repr(value: object) -> str:
@@ -592,43 +613,47 @@ def safe_repr(value: object) -> str:
 
 
 def reuse_for(
-    plan: Plan, entries: dict[str, Entry], usable: set[str] | None = None
+    plan: Plan, entries: dict[str, Entry], usable: set[str] | None = None, prefix: str = ""
 ) -> dict[int, Any]:
-    """The journaled outputs of ``plan``'s steps, by step number (only ``usable`` paths)."""
+    """The journaled outputs of ``plan``'s steps, by step number (only ``usable`` paths).
+
+    ``prefix`` goes before every path (``docs[3]/``: an each element's steps).
+    """
     reuse: dict[int, Any] = {}
     if not entries:
         return reuse
     for i in plan.user_steps():
-        path = plan.paths[i]
+        path = prefix + plan.paths[i]
         entry = entries.get(path)
         if entry is None or entry.status != "done" or entry.output_json is None:
             continue
         if usable is None or path in usable:
-            reuse[i] = _read_row(plan, i, entry.output_json)
+            reuse[i] = _read_row(plan, i, entry.output_json, path)
     for region in plan.regions if usable is None else ():
-        entry = entries.get(plan.paths[region.result])
+        path = prefix + plan.paths[region.result]
+        entry = entries.get(path)
         if entry is not None and entry.status == "done" and entry.output_json is not None:
-            reuse[region.result] = _read_row(plan, region.result, entry.output_json)
+            reuse[region.result] = _read_row(plan, region.result, entry.output_json, path)
     return reuse
 
 
-def _read_row(plan: Plan, i: int, text: str) -> Any:
+def _read_row(plan: Plan, i: int, text: str, path: str) -> Any:
     """Step ``i``'s journaled output; `JournalError` naming the step if it no longer fits."""
     t = _static_type(plan, i)
     try:
         return read_value(plan, text, t)
     except (Undecodable, ValueError) as error:
         msg = (
-            f"the journaled output of step {plan.paths[i]!r} no longer reads as "
+            f"the journaled output of step {path!r} no longer reads as "
             f"{_type_name(t)}: {error} (did its output type change?); start "
             "a new run id, or replay from that step into a new run id"
         )
-        raise JournalError(msg, step=plan.paths[i]) from error
+        raise JournalError(msg, step=path) from error
 
 
 def read_output(plan: Plan, i: int, text: str) -> Any:
     """Step ``i``'s value from `output_json`'s text; `JournalError` if it no longer fits."""
-    return _read_row(plan, i, text)
+    return _read_row(plan, i, text, plan.paths[i])
 
 
 def durations_seen(store: Store, plan: Plan, runs: int = 3) -> dict[str, float]:

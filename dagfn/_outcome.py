@@ -5,8 +5,8 @@ finished, `NOT_TAKEN` in a branch that was not selected, else its output) and
 the list of ``failures`` in the order they happened. From these alone this
 module builds the `RunFailure` (who failed, what did not run because of it,
 what completed, what ``fail_fast`` cut short) or the `Paused` outcome, and
-commits the journal. A loop's body run that failed or paused reaches the run
-that holds the loop as `NestedFailure` or `NestedPause`.
+commits the journal. A loop's body run (or an each's elements) that failed or
+paused reaches the run that holds it as `NestedFailure` or `NestedPause`.
 """
 
 from __future__ import annotations
@@ -75,13 +75,15 @@ def run_failure(
     paths, internal = plan.paths, plan.internal
     steps: list[StepFailure[Any]] = []
     nested_completed: list[str] = []
+    nested_cancelled: list[str] = []
     for i, error in failures:
         not_run = tuple(
             paths[d] for d in plan.descendants([i]) if not internal[d] and values[d] is MISSING
         )
-        if isinstance(error, NestedFailure):  # a loop: report the body's own steps
+        if isinstance(error, NestedFailure):  # a loop or an each: report the body's own steps
             inner = error.failure
             nested_completed.extend(inner.completed)
+            nested_cancelled.extend(inner.cancelled)
             steps.extend(
                 StepFailure(f.step, f.error, (*f.not_run, paths[i], *not_run))
                 for f in inner.failures
@@ -89,7 +91,7 @@ def run_failure(
         else:
             steps.append(StepFailure(step=paths[i], error=error, not_run=not_run))
     failed = {i for i, _ in failures}
-    cancelled = cut_short(plan, values, failed) if fail_fast else ()
+    cancelled = (*nested_cancelled, *cut_short(plan, values, failed)) if fail_fast else ()
     done = tuple(nested_completed) + completed(plan, values)
     return RunFailure(failures=tuple(steps), completed=done, cancelled=cancelled)
 

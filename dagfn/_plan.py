@@ -9,7 +9,8 @@ lowers under the default recursion limit. The plan never does I/O.
 
 What a step is for is its `Role` (a user's step, or which piece of plumbing);
 other layers ask the role, never compare functions. A loop step's body is a
-plan of its own (`Plan.loops`); `Plan.iter_plans` walks a plan and its bodies.
+plan of its own (`Plan.loops`), and so is an each step's (`Plan.eaches`): its
+body runs once per element of its input; `Plan.iter_plans` walks a plan and its bodies.
 `plan_of` lowers a graph once and keeps the plan while the expression lives.
 """
 
@@ -18,9 +19,10 @@ from __future__ import annotations
 import enum
 import gc
 import hashlib
+import operator
 import weakref
-from collections.abc import Callable, Hashable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Callable, Container, Hashable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
 
@@ -35,6 +37,8 @@ from dagfn._streamed import Streamed
 if TYPE_CHECKING:
     from dagfn._graph import Graph
 
+V = TypeVar("V")
+
 # Step kinds, as the interpreter dispatches on them.
 INPUT: Final = -1  # step 0: holds the run input, never executed
 SYNC1: Final = 0  # fn(value of the single dependency), inline on the trio thread
@@ -42,6 +46,8 @@ ASYNC1: Final = 1  # await fn(value), in its own task
 SYNCN: Final = 2  # fn(*values of the dependencies, in order), inline
 ASYNCN: Final = 3  # await fn(*values), in its own task
 LOOP: Final = 4  # no fn: the interpreter runs ``loops[i]``'s body once per iteration
+EACH: Final = 5  # no fn: the interpreter runs ``eaches[i]``'s body once per element
+NESTED: Final = frozenset((LOOP, EACH))  # steps that run a body plan: they take no slot
 
 
 class Role(enum.Enum):
@@ -55,6 +61,7 @@ class Role(enum.Enum):
     MERGE = "merge"  # the one taken value among a route's or a fallback's branches
     CATCH = "catch"  # a recover region's end: its value, or the fallback when it failed
     UNLESS = "unless"  # a fallback graph's entry: its input only if the region failed
+    ITEM = "item"  # an each element's entry: element i of the run input (`EachSpec.flattened`)
 
 
 class _NotTaken:
@@ -75,8 +82,10 @@ class Plan:
 
     __slots__ = (
         "__weakref__",
+        "blocks",
         "dependents",
         "deps",
+        "eaches",
         "fingerprint",
         "fns",
         "gate_keys",
@@ -98,14 +107,15 @@ class Plan:
         "regions",
         "roles",
         "slow",
+        "source",
         "streams",
     )
 
     def __init__(self) -> None:
         self.paths: list[str] = []  # unique among non-internal steps
-        self.kinds: list[int] = []  # one of INPUT, SYNC1, ASYNC1, SYNCN, ASYNCN, LOOP
+        self.kinds: list[int] = []  # one of INPUT, SYNC1, ASYNC1, SYNCN, ASYNCN, LOOP, EACH
         self.roles: list[Role] = []  # internal[i] is exactly roles[i] is not Role.USER
-        self.fns: list[Callable[..., Any] | None] = []  # None only for INPUT and LOOP
+        self.fns: list[Callable[..., Any] | None] = []  # None only for INPUT, LOOP and EACH
         self.deps: list[tuple[int, ...]] = []  # argument order; each < the step's number
         self.dependents: list[tuple[int, ...]] = []  # distinct, ascending
         self.indegree: list[int] = []  # number of distinct deps
@@ -127,6 +137,13 @@ class Plan:
         self.plain_first: list[bool] = []
         self.pauses: dict[int, Any] = {}  # interrupt steps: step -> answer type
         self.loops: dict[int, LoopSpec] = {}  # loop steps (kind LOOP): step -> its body
+        self.eaches: dict[int, EachSpec] = {}  # each steps (kind EACH): step -> its body
+        # The plan this one is a renamed copy of (None: an original): facts that do
+        # not depend on paths (types, say) are derived once, from the source.
+        self.source: Plan | None = None
+        # (body, size) when this plan is an each's elements laid end to end
+        # (`EachSpec.flattened`): step k > 0 before the last is body step (k - 1) % size.
+        self.blocks: tuple[Plan, int] | None = None
         self.gate_keys: dict[int, Hashable] = {}  # route gates (Role.GATE): step -> case key
         # streamed steps (kind ASYNC1, always careful): step -> what identifies its chunks
         self.streams: dict[int, tuple[Streamed, str]] = {}
@@ -138,11 +155,12 @@ class Plan:
 
     def renamed(self, rename: Callable[[str], str]) -> Plan:
         """A copy sharing everything but the paths of user steps, renamed."""
-        copy = Plan()
+        copy = Plan.__new__(Plan)  # not __init__: its empty lists would be replaced at once
         for name in Plan.__slots__[1:]:  # not __weakref__
             setattr(copy, name, getattr(self, name))
         internal = self.internal
         copy.paths = [p if internal[i] else rename(p) for i, p in enumerate(self.paths)]
+        copy.source = self.source if self.source is not None else self
         return copy
 
     def iter_plans(self) -> Iterator[Plan]:
@@ -156,6 +174,7 @@ class Plan:
             seen.add(id(plan))
             yield plan
             pending.extend(spec.body for spec in reversed(plan.loops.values()))
+            pending.extend(spec.body for spec in reversed(plan.eaches.values()))
 
     def weighted_rank(self, durations: list[float]) -> list[float]:
         """Upward rank weighted by ``durations``: the longest sum of durations from each
@@ -184,6 +203,18 @@ class Plan:
         """Numbers of the steps a user sees (not internal plumbing)."""
         internal = self.internal
         return [i for i in range(len(internal)) if not internal[i]]
+
+    def needed(self, reused: Container[int]) -> list[bool]:
+        """Steps a resumed run must compute: ancestors of the output not cut off by ``reused``."""
+        needed = [False] * len(self.kinds)
+        needed[self.output] = self.output not in reused
+        deps = self.deps
+        for i in range(len(needed) - 1, 0, -1):
+            if needed[i]:
+                for d in deps[i]:
+                    if d not in reused:
+                        needed[d] = True
+        return needed
 
     def descendants(self, roots: list[int]) -> list[int]:
         """Every step reachable from ``roots`` (not the roots), ascending."""
@@ -252,7 +283,7 @@ class Plan:
         self.level = level
         self.region_results = frozenset(region.result for region in self.regions)
         self.plain_first = [
-            kind != LOOP and (options is None or options.plain_call)
+            kind not in NESTED and (options is None or options.plain_call)
             for kind, options in zip(self.kinds, self.options, strict=True)
         ]
         self.output = output
@@ -283,6 +314,102 @@ class LoopSpec:
         return self.body.renamed(lambda p: f"{prefix}{p}{suffix}#{n}")
 
 
+@attrs.frozen
+class EachSpec:
+    """What an each step runs: its body's own plan, once per element; ``fold`` or a tuple."""
+
+    body: Plan
+    fold: Any  # a Monoid combining the element outputs in input order, or None: a tuple
+
+    def element(self, i: int, path: str) -> Plan:
+        """The body's plan for element ``i`` of the each step now at ``path``: ``path[i]/...``."""
+        prefix = f"{path}[{i}]/"
+        return self.body.renamed(lambda p: prefix + p)
+
+    def flattened(self, count: int, path: str) -> Plan:
+        """One plan running the body once for each of ``count`` elements of its input.
+
+        Element ``i``'s block of steps starts with an internal `Role.ITEM` step
+        taking element ``i`` of the input (it stands where the body's input
+        was), then the body's steps with the paths ``path[i]/<step>``; a last
+        internal step packs the elements' outputs into a tuple, in input order.
+        Everything else (kinds, policies, regions, interrupts, nested bodies) is
+        the body's, shifted: the interpreter runs it like any plan.
+        """
+        b, n = self.body, len(self.body.kinds)
+        pack = 1 + count * n
+        flat = Plan.__new__(Plan)  # every slot is set below
+        flat.source, flat.blocks, flat.fingerprint, flat.output = None, (b, n), "", pack
+        rest = slice(1, None)
+        flat.kinds = [INPUT, *([SYNC1, *b.kinds[rest]] * count), SYNCN]
+        flat.roles = [Role.INPUT, *([Role.ITEM, *b.roles[rest]] * count), Role.PACK]
+        flat.internal = [True, *([True, *b.internal[rest]] * count), True]
+        flat.guarded = [False, *([False, *b.guarded[rest]] * count), False]
+        flat.slow = [False, *([False, *b.slow[rest]] * count), False]
+        flat.plain_first = [True, *([True, *b.plain_first[rest]] * count), True]
+        flat.options = [None, *([None, *b.options[rest]] * count), None]
+        flat.origins = ["run input", *([f"an element of {path!r}", *b.origins[rest]] * count)]
+        flat.origins.append(f"the outputs of {path!r}")
+        flat.indegree = [0, *([1, *b.indegree[rest]] * count), count]
+        flat.rank = [b.rank[0] + 2, *([r + 1 for r in b.rank] * count), 1]
+        flat.level = [0, *([v + 1 for v in b.level] * count), max(b.level) + 2]
+        paths: list[str] = ["<input>"]
+        fns: list[Callable[..., Any] | None] = [None]
+        deps: list[tuple[int, ...]] = [()]
+        dependents: list[tuple[int, ...]] = [tuple(range(1, pack, n))]
+        region: list[int] = [-1]
+        flat.regions, flat.pauses, flat.loops, flat.eaches, flat.gate_keys = [], {}, {}, {}, {}
+        flat.streams = {}
+        body_fns, body_paths = b.fns[rest], b.paths[rest]
+        body_deps, body_dependents, body_region = b.deps[rest], b.dependents, b.region
+        r = len(b.regions)
+        for i in range(count):
+            o = 1 + i * n  # the item step; body step j is o + j
+            prefix = f"{path}[{i}]/"
+            paths.append(f"{prefix}<item>")
+            paths.extend([prefix + p for p in body_paths])
+            fns.append(operator.itemgetter(i))
+            fns.extend(body_fns)
+            deps.append((0,))
+            deps.extend([tuple([o + d for d in ds]) for ds in body_deps])
+            dependents.extend([tuple([o + d for d in ds]) for ds in body_dependents])
+            dependents[o + b.output] += (pack,)
+            if r:
+                region.extend([x + i * r if x >= 0 else -1 for x in body_region])
+                flat.regions.extend(
+                    Region(
+                        parent=g.parent + i * r if g.parent >= 0 else -1,
+                        fallback=g.fallback,
+                        graph=g.graph,
+                        catch=o + g.catch,
+                        result=o + g.result,
+                    )
+                    for g in b.regions
+                )
+            else:
+                region.extend(body_region)
+            if b.pauses or b.loops or b.eaches or b.gate_keys or b.streams:
+                flat.streams.update(_shifted(b.streams, o))
+                flat.pauses.update(_shifted(b.pauses, o))
+                flat.loops.update(_shifted(b.loops, o))
+                flat.eaches.update(_shifted(b.eaches, o))
+                flat.gate_keys.update(_shifted(b.gate_keys, o))
+        paths.append(f"{path}<outputs>")
+        fns.append(_pack)
+        deps.append(tuple(range(1 + b.output, pack, n)))
+        dependents.append(())
+        region.append(-1)
+        flat.paths, flat.fns, flat.deps, flat.dependents, flat.region = (
+            paths,
+            fns,
+            deps,
+            dependents,
+            region,
+        )
+        flat.region_results = frozenset(g.result for g in flat.regions)
+        return flat
+
+
 @attrs.define
 class Region:
     """Steps under one ``recover`` or ``|``: a failure inside is caught by ``catch``."""
@@ -301,6 +428,11 @@ def key_scope(key: Hashable) -> str:
     """
     text = key.name if isinstance(key, enum.Enum) else str(key)
     return text.replace("/", "\\") or "''"
+
+
+def _shifted(table: dict[int, V], offset: int) -> dict[int, V]:
+    """A table by step number, for the same steps ``offset`` steps further on."""
+    return {offset + j: v for j, v in table.items()}
 
 
 def _identity(value: Any) -> Any:
@@ -388,6 +520,8 @@ class _Context:
 _Frame = tuple[int, Any, int, _Context, Any]
 # A lowered loop body, by loop expression, resources and executor given to its steps.
 _BodyKey = tuple[int, tuple[tuple[str, float], ...], int, CachePolicy | None]
+# A lowered each body, by each expression and the options given to its steps.
+_EachKey = tuple[int, int]
 
 # Plumbing called with one argument (SYNC1); every other kind of plumbing takes its
 # dependencies' values as arguments (SYNCN), however many there are.
@@ -429,7 +563,7 @@ class _Lowering:
     step's path, which is unique.
     """
 
-    __slots__ = ("by_path", "loop_bodies", "memo", "plan", "stack", "wires")
+    __slots__ = ("by_path", "each_bodies", "loop_bodies", "memo", "plan", "stack", "wires")
 
     def __init__(self) -> None:
         self.plan = Plan()
@@ -439,6 +573,7 @@ class _Lowering:
         self.memo: dict[tuple[int, int, int], int] = {}
         self.by_path: dict[str, int] = {}
         self.loop_bodies: dict[_BodyKey, Plan] = {}
+        self.each_bodies: dict[_EachKey, tuple[StepOptions | None, Plan]] = {}
         self.wires: list[int] = []
         self.stack: list[_Frame] = []
 
@@ -551,6 +686,8 @@ class _Lowering:
             self.wires.append(step)
         elif isinstance(e, _expr.Loop):
             self.loop(e, wire, ctx)
+        elif isinstance(e, _expr.Each):
+            self.each(e, wire, ctx)
         elif isinstance(e, _expr.Scope):
             self.push(_EVAL, e.inner, wire, attrs.evolve(ctx, prefix=f"{ctx.prefix}{e.name}/"))
         elif isinstance(e, _expr.Policied):
@@ -600,6 +737,24 @@ class _Lowering:
         step = self.add_user(path, LOOP, None, (wire,), attrs.evolve(ctx, options=whole), whole)
         self.plan.loops[step] = spec
         self.plan.origins[step] = f"{_expr.callable_origin(e.until)}, a loop's until"
+        self.plan.slow[step] = True
+        self.wires.append(step)
+
+    def each(self, e: _expr.Each, wire: int, ctx: _Context) -> None:
+        """One each step; its body lowered to a plan of its own, run once per element."""
+        # Every policy around the each is about its elements' steps (a composite's
+        # policies apply to every step inside): the each step itself has none.
+        key = (id(e), id(ctx.options))
+        found = self.each_bodies.get(key)
+        if found is None:
+            options = ctx.options
+            inner = e.body if options is None or options.empty else _expr.Policied(e.body, options)
+            found = self.each_bodies[key] = (options, lower(inner))  # keeps `options` alive
+        spec = EachSpec(found[1], e.fold)
+        path = ctx.prefix + e.name
+        step = self.add_user(path, EACH, None, (wire,), attrs.evolve(ctx, options=None), NO_OPTIONS)
+        self.plan.eaches[step] = spec
+        self.plan.origins[step] = f"an each named {e.name!r}"
         self.plan.slow[step] = True
         self.wires.append(step)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -60,8 +61,9 @@ def to_mermaid(graph: Graph[Any, Any, Any], trace: Trace | Mapping[str, str] | N
 
     Named subgraphs become mermaid subgraphs, a route's edges carry their case
     keys, a loop is a subgraph holding its body (with an edge back for the next
-    iteration), and with a `Trace` (or a mapping of step path to status) each
-    step is classed ``completed``, ``failed``, ``recovered``, ``skipped`` or
+    iteration), an each step's body is drawn once, in a subgraph marked as mapped
+    (``summaries[i]``), and with a `Trace` (or a mapping of step path to status)
+    each step is classed ``completed``, ``failed``, ``recovered``, ``skipped`` or
     ``paused``. Raises what building the plan raises (e.g. `DuplicatePath`).
     """
     plan = plan_of(graph)
@@ -73,74 +75,119 @@ def to_mermaid(graph: Graph[Any, Any, Any], trace: Trace | Mapping[str, str] | N
     else:
         statuses = trace
     lines = ["flowchart TD", '    n0(["input"])']
-    edges: list[str] = []
-    classes: list[str] = []
-    _draw(plan, "n", 1, lines, edges, classes, statuses)
-    lines += edges
-    if classes:
-        lines += [f"    classDef {name} {style}" for name, style in _CLASSES.items()]
-        lines += classes
+    drawn: list[tuple[str, str]] = []  # (mermaid id, step path) of every step drawn
+    lines.extend(_draw(plan, "n", "", (["n0"], None), lines, drawn, 1))
+    if statuses:
+        for name, style in _CLASSES.items():
+            lines.append(f"    classDef {name} {style}")
+        for node_id, path in drawn:
+            status = _status(statuses, path)
+            if status in _CLASSES:
+                lines.append(f"    class {node_id} {status}")
     return "\n".join(lines) + "\n"
+
+
+# A drawn each body's step stands for that step of every element: the worst status shows.
+_WORST_FIRST = ("failed", "paused", "recovered", "skipped", "running", "completed")
+
+
+def _status(statuses: Mapping[str, str], path: str) -> str | None:
+    """The status of the step at ``path``; ``[i]`` in it matches every element index."""
+    if "[i]/" not in path:
+        return statuses.get(path)
+    pattern = re.compile(re.escape(path).replace(re.escape("[i]/"), r"\[\d+\]/") + "$")
+    found = {status for p, status in statuses.items() if pattern.match(p)}
+    return next((s for s in _WORST_FIRST if s in found), None)
 
 
 def _draw(
     plan: Plan,
     ids: str,
-    depth: int,
+    prefix: str,
+    sources: tuple[list[str], str | None],
     lines: list[str],
-    edges: list[str],
-    classes: list[str],
-    statuses: Mapping[str, str],
-) -> None:
-    """Draw ``plan``'s user steps as nodes ``{ids}{i}`` (its input is ``{ids}0``)."""
+    drawn: list[tuple[str, str]],
+    depth: int,
+) -> list[str]:
+    """Draw ``plan``'s steps (ids ``{ids}{step}``, paths after ``prefix``) and their edges;
+    return the edges from its input, for the caller to draw outside any subgraph.
+
+    ``sources``: the mermaid nodes that stand for the plan's input, and the label
+    of the edges from them (an each body's are labelled ``each``). An each step's
+    body is drawn once, inside a subgraph after it; its paths are ``<each>[i]/<step>``.
+    """
     steps = plan.user_steps()
+    feeding, via = sources
+
+    def node_id(i: int) -> str:
+        return f"{ids}{i}"
+
+    def edge(d: int, label: str | None, to: str) -> list[str]:
+        froms, label = (feeding, via) if d == 0 else ([node_id(d)], label)
+        arrow = f"-->|{_label(label)}|" if label is not None else "-->"
+        return [f"    {f} {arrow} {to}" for f in froms]
+
     # Group steps into nested subgraphs by their path prefixes.
     tree: dict[str, list[int]] = {}
     for i in steps:
-        prefix = plan.paths[i].rpartition("/")[0]
-        tree.setdefault(prefix, []).append(i)
+        tree.setdefault(plan.paths[i].rpartition("/")[0], []).append(i)
     all_prefixes: set[str] = set()
     for p in tree:
         parts = p.split("/") if p else []
         for k in range(1, len(parts) + 1):
             all_prefixes.add("/".join(parts[:k]))
     sub_ids = {p: f"{ids}sg{k}" for k, p in enumerate(sorted(all_prefixes))}
+    edges: list[str] = []
+    from_input: list[str] = []
 
-    def emit(prefix: str, depth: int) -> None:
-        pad = "    " * depth
-        for i in tree.get(prefix, []):
+    def emit(group: str, level: int) -> None:
+        pad = "    " * level
+        for i in tree.get(group, []):
             name = plan.paths[i].rpartition("/")[2]
-            if i in plan.loops:
-                _draw_loop(plan, i, f"{ids}{i}", name, depth, lines, edges, classes)
-                continue
-            shape = ("{{", "}}") if i in plan.pauses else ("[", "]")
-            lines.append(f"{pad}{ids}{i}{shape[0]}{_label(name)}{shape[1]}")
-        children = sorted(p for p in all_prefixes if p.rpartition("/")[0] == prefix and p)
+            if i in plan.eaches:  # the each step, then its body once, marked as mapped
+                lines.append(f"{pad}{node_id(i)}[[{_label(name + ' (each)')}]]")
+                lines.append(f"{pad}subgraph {node_id(i)}map[{_label(name + '[i] (mapped)')}]")
+                body = plan.eaches[i].body
+                # The body's input is one element of the each step's input.
+                elements = [
+                    f for d, _ in _inputs(plan, i) for f in (feeding if d == 0 else [node_id(d)])
+                ]
+                element = f"{prefix}{plan.paths[i]}[i]/"
+                inner = (elements, "each")
+                edges.extend(_draw(body, f"{node_id(i)}_", element, inner, lines, drawn, level + 1))
+                lines.append(f"{pad}end")
+                edges.extend(f"    {node_id(i)}_{j} --> {node_id(i)}" for j in _outputs(body))
+            elif i in plan.loops:
+                _draw_loop(plan, i, node_id(i), name, level, lines, edges)
+            else:
+                shape = ("{{", "}}") if i in plan.pauses else ("[", "]")
+                lines.append(f"{pad}{node_id(i)}{shape[0]}{_label(name)}{shape[1]}")
+            drawn.append((node_id(i), prefix + plan.paths[i]))
+        children = sorted(p for p in all_prefixes if p.rpartition("/")[0] == group and p)
         for child in children:
             lines.append(f"{pad}subgraph {sub_ids[child]}[{_label(child.rpartition('/')[2])}]")
-            emit(child, depth + 1)
+            emit(child, level + 1)
             lines.append(f"{pad}end")
 
     emit("", depth)
     for i in steps:
+        if i in plan.eaches:  # its inputs feed its body's first steps instead
+            continue
         for d, label in _inputs(plan, i):
-            arrow = f"-->|{_label(label)}|" if label is not None else "-->"
-            edges.append(f"    {ids}{d} {arrow} {ids}{i}")
-    for i in steps:
-        status = statuses.get(plan.paths[i])
-        if status in _CLASSES:
-            classes.append(f"    class {ids}{i} {status}")
+            (from_input if d == 0 else edges).extend(edge(d, label, node_id(i)))
+    lines.extend(edges)
+    return from_input
+
+
+def _outputs(plan: Plan) -> list[int]:
+    """The user steps whose values make a body's output (what an element gives back)."""
+    if not plan.internal[plan.output]:
+        return [plan.output]
+    return [d for d, _ in _inputs(plan, plan.output) if d != 0]
 
 
 def _draw_loop(
-    plan: Plan,
-    i: int,
-    node: str,
-    name: str,
-    depth: int,
-    lines: list[str],
-    edges: list[str],
-    classes: list[str],
+    plan: Plan, i: int, node: str, name: str, depth: int, lines: list[str], edges: list[str]
 ) -> None:
     """A loop step as a subgraph holding its body; the body's output feeds its input again."""
     spec = plan.loops[i]
@@ -149,7 +196,8 @@ def _draw_loop(
     title = f"{name} (loop, at most {spec.max_steps} times)"
     lines.append(f"{pad}subgraph {node}[{_label(title)}]")
     lines.append(f"{pad}    {node}_0([{_label('state')}])")
-    _draw(body, f"{node}_", depth + 1, lines, edges, classes, {})
+    # The body's steps are not classed: each stands for every iteration's.
+    edges.extend(_draw(body, f"{node}_", "", ([f"{node}_0"], None), lines, [], depth + 1))
     lines.append(f"{pad}end")
     until = _label(f"until {callable_name(spec.until)}, else again")
     out = body.output

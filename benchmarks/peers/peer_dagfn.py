@@ -22,7 +22,7 @@ from typing import Any
 import trio
 from _common import ROOT_INPUT, Case, Dag, Probe, Skip
 
-from dagfn import Graph, Limits, node, run
+from dagfn import Graph, Limits, each, node, run
 from dagfn._plan import plan_of
 from dagfn._workloads import graph_of, spread
 
@@ -32,6 +32,8 @@ LIMIT = 4
 
 
 def build(workload: str, dag: Dag) -> Case:
+    if workload == "each":
+        return _each(dag)
     if workload not in {"chain", "sync", "fanout", "lattice", "makespan", "limited"}:
         raise Skip(f"no {workload} variant")
     probe = Probe(dag.deps)
@@ -58,6 +60,42 @@ def build(workload: str, dag: Dag) -> Case:
 
     workers = LIMIT if workload == "limited" else None
     return Case(NAME, workload, dag, "trio", run_once, probe, workers=workers)
+
+
+def _each(dag: Dag) -> Case:
+    """The fanout DAG as ``source >> each(work) >> sink``: the middle steps are elements
+    of a list the source makes at run time (each carries its step number for the probe)."""
+    probe = Probe(dag.deps)
+    n = len(dag) - 2
+    values = [0] * len(dag)
+
+    async def source(x: int) -> list[tuple[int, int]]:
+        probe.start(0)
+        values[0] = v = x + 1
+        probe.finish(0)
+        return [(i, v) for i in range(1, n + 1)]
+
+    async def work(item: tuple[int, int]) -> int:
+        i, v = item
+        probe.start(i)
+        values[i] = out = v + 1
+        probe.finish(i)
+        return out
+
+    async def sink(outputs: tuple[int, ...]) -> int:
+        probe.start(n + 1)
+        values[n + 1] = out = sum(outputs) + 1
+        probe.finish(n + 1)
+        return out
+
+    graph = node(source) >> each(node(work)) >> node(sink)
+    plan_of(graph)
+
+    async def run_once() -> tuple[int, ...] | None:
+        out = (await run(graph, ROOT_INPUT)).unwrap()
+        return tuple(values) if out == values[n + 1] else None
+
+    return Case(NAME, "each", dag, "trio", run_once, probe)
 
 
 def _body(

@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypedDict
 
 from _common import ROOT_INPUT, Case, Dag, Probe, Skip
 from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
 
 NAME = "langgraph"
 VERSION = version("langgraph")
@@ -32,6 +33,8 @@ class State(TypedDict):
 
 
 def build(workload: str, dag: Dag) -> Case:
+    if workload == "each":
+        return _each(dag)
     if workload not in {"chain", "sync", "fanout", "lattice", "makespan", "limited"}:
         raise Skip(f"no {workload} variant")
     probe = Probe(dag.deps)
@@ -71,6 +74,71 @@ def build(workload: str, dag: Dag) -> Case:
 
     workers = 4 if workload == "limited" else None
     return Case(NAME, workload, dag, "asyncio", run, probe, workers=workers)
+
+
+class Element(TypedDict):
+    i: int
+    x: int
+
+
+def merge_in_place(current: dict[int, int], update: dict[int, int]) -> dict[int, int]:
+    # Linear in the writes: `merge` above copies the dict per write, which over
+    # 10,000 Send results would charge LangGraph quadratic time it need not pay.
+    current.update(update)
+    return current
+
+
+class EachState(TypedDict):
+    x: int
+    v: Annotated[dict[int, int], merge_in_place]
+
+
+def _each(dag: Dag) -> Case:
+    """The fanout DAG as LangGraph's map-reduce: the source's conditional edge returns one
+    ``Send("work", ...)`` per element (the documented ``Send`` fan-out), then a sink."""
+    probe = Probe(dag.deps)
+    n = len(dag) - 2
+
+    async def source(state: EachState) -> dict[str, Any]:
+        probe.start(0)
+        v = state["x"] + 1
+        probe.finish(0)
+        return {"v": {0: v}}
+
+    def fan_out(state: EachState) -> list[Send]:
+        v = state["v"][0]
+        return [Send("work", {"i": i, "x": v}) for i in range(1, n + 1)]
+
+    async def work(element: Element) -> dict[str, Any]:
+        i = element["i"]
+        probe.start(i)
+        out = element["x"] + 1
+        probe.finish(i)
+        return {"v": {i: out}}
+
+    async def sink(state: EachState) -> dict[str, Any]:
+        probe.start(n + 1)
+        v = state["v"]
+        total = sum(v[i] for i in range(1, n + 1)) + 1
+        probe.finish(n + 1)
+        return {"v": {n + 1: total}}
+
+    g = StateGraph(EachState)
+    g.add_node("source", source)
+    g.add_node("work", work)
+    g.add_node("sink", sink)
+    g.add_edge(START, "source")
+    g.add_conditional_edges("source", fan_out, ["work"])
+    g.add_edge("work", "sink")
+    g.add_edge("sink", END)
+    graph = g.compile()
+
+    async def run() -> tuple[int, ...]:
+        out = await graph.ainvoke({"x": ROOT_INPUT, "v": {}})
+        v = out["v"]
+        return tuple(v.get(i, -1) for i in range(n + 2))
+
+    return Case(NAME, "each", dag, "asyncio", run, probe, note="Send fan-out to one node")
 
 
 def _node(
