@@ -1,8 +1,10 @@
 """Before and after without noise: instructions per step under callgrind, two checkouts.
 
 Run: ``python benchmarks/instructions.py --base DIR [CASE ...]`` (cases: none,
-timeout, retry, breaker, on, limits; default all). Each case is the 2,000-step
-async chain of ``bench_policies.py`` with that policy on every step. It runs
+timeout, retry, breaker, on, limits, journal; default all). Each case is the
+2,000-step async chain of ``bench_policies.py`` with that policy on every step
+(``journal``: no policy, every run journaled in one `MemoryStore`, whose rows
+are the journal's encoding without a writer thread's variable group sizes). It runs
 under ``valgrind --tool=callgrind`` once with one run of the chain and once
 with three, per checkout; the difference over 4,000 steps is the run's own
 cost per step (building the graph and starting Python cancel out). Counts of
@@ -21,23 +23,26 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent.parent
-CASES = ("none", "timeout", "retry", "breaker", "on", "limits")
+CASES = ("none", "timeout", "retry", "breaker", "on", "limits", "journal")
 
 CHAIN = """
 import sys, trio
 from dagfn import Breaker, Limits, node, run
+from dagfn.store import MemoryStore
 case, reps = sys.argv[1], int(sys.argv[2])
 async def one(x: int) -> int:
     return x + 1
 breaker = Breaker("b", failures=10**9)
 policy = {"none": lambda g: g, "timeout": lambda g: g.timeout(60),
           "retry": lambda g: g.retry(3), "breaker": lambda g: g.breaker(breaker),
-          "on": lambda g: g.on("llm"), "limits": lambda g: g}[case]
+          "on": lambda g: g.on("llm"), "limits": lambda g: g, "journal": lambda g: g}[case]
 graph = None
 for i in range(2000):
     step = policy(node(one).named(f"s{i}"))
     graph = step if graph is None else graph >> step
 options = {"limits": Limits(concurrency=8)} if case == "limits" else {}
+if case == "journal":
+    options = {"store": MemoryStore()}
 async def main() -> None:
     for _ in range(reps):
         assert (await run(graph, 0, **options)).unwrap() == 2000

@@ -11,12 +11,15 @@ The builder checks edges with it, the journal reads outputs back with it and
 <class 'str'>
 >>> produced(int)
 <class 'int'>
+>>> from collections.abc import AsyncIterator
+>>> produced(AsyncIterator[str])
+<class 'str'>
 """
 
 from __future__ import annotations
 
 import typing
-from collections.abc import Awaitable, Coroutine
+from collections.abc import AsyncIterable, Awaitable, Coroutine
 from typing import Any
 
 from returns.result import Result
@@ -38,10 +41,14 @@ def awaited(t: Any) -> Any:
 
 
 def produced(t: Any) -> Any:
-    """The value type a step annotated to return ``t`` passes on: awaited, and
-    ``O`` for ``Result[O, E]``."""
+    """The value type a step annotated to return ``t`` passes on: awaited, ``O``
+    for ``Result[O, E]``, and ``C`` for ``AsyncIterator[C]`` (a streamed step
+    passes on the fold of its chunks)."""
     t = awaited(t)
     origin = typing.get_origin(t)
+    if isinstance(origin, type) and issubclass(origin, AsyncIterable):
+        args = typing.get_args(t)
+        return args[0] if args else Any
     if isinstance(origin, type) and issubclass(origin, Result):
         args = typing.get_args(t)
         return args[0] if args else Any

@@ -20,12 +20,17 @@ TypeError: expected int, got True (type=bool)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import collections.abc
+import re
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any, Final
 
+import attrs
 import cattrs
 from cattrs.preconf.json import make_converter as make_json_converter
 
-__all__ = ["make_converter"]
+__all__ = ["describe", "make_converter", "type_name"]
 
 
 def make_converter(
@@ -48,7 +53,98 @@ def make_converter(
     if strict_scalars:
         for scalar in (str, int, float, bool) if json else (str, int, float, bool, bytes):
             converter.register_structure_hook(scalar, _strict(scalar))
+        # Shapes too: a record from a mapping only, a sequence from a list or tuple only
+        # (cattrs would read the str "ab" as the tuple ("a", "b")).
+        converter.register_structure_hook_factory(attrs.has, _strict_record(converter))
+        _strict_sequences(converter)
     return converter
+
+
+def type_name(t: object) -> str:
+    """A type as a reader writes it: ``Query``, ``tuple[str, ...]``, ``int | None``."""
+    if isinstance(t, type) and not typing.get_args(t):
+        return t.__name__
+    return re.sub(r"\b[\w.]+\.(?=\w)", "", repr(t))  # typing.List[mod.Query] -> List[Query]
+
+
+def _a(value: object) -> str:
+    """``5 (type=int)``: a value and its type, for messages."""
+    return f"{value!r} (type={type(value).__name__})"
+
+
+def _strict_record(
+    converter: cattrs.Converter,
+) -> Callable[[type], Callable[[object, type], object]]:
+    def factory(cls: type) -> Callable[[object, type], object]:
+        default: Callable[[Any, type], object] = converter.gen_structure_attrs_fromdict(cls)
+
+        def structure(value: object, t: type) -> object:
+            if isinstance(value, cls):
+                return value
+            if not isinstance(value, Mapping):
+                keys = ", ".join(a.name for a in attrs.fields(cls))
+                raise TypeError(f"expected {cls.__name__} (an object with {keys}), got {_a(value)}")
+            return default(value, t)
+
+        return structure
+
+    return factory
+
+
+_SEQUENCES: Final = (tuple, list, set, frozenset, collections.abc.Sequence, collections.abc.Set)
+
+
+def _strict_sequences(converter: cattrs.Converter) -> None:
+    """A sequence type structures from a list or tuple only (never a str or a dict)."""
+    busy: set[object] = set()  # types whose hook is being made: cattrs' own hook, not ours
+
+    def applies(t: object) -> bool:
+        return typing.get_origin(t) in _SEQUENCES and t not in busy
+
+    def factory(t: object) -> Callable[[object, object], object]:
+        busy.add(t)
+        try:
+            default = converter.get_structure_hook(t, cache_result=False)
+        finally:
+            busy.discard(t)
+
+        def structure(value: object, t: object) -> object:
+            if not isinstance(value, list | tuple | set | frozenset):
+                raise TypeError(f"expected {type_name(t)} (a list), got {_a(value)}")
+            return default(value, t)
+
+        return structure
+
+    converter.register_structure_hook_factory(applies, factory)
+
+
+def describe(error: BaseException, what: str) -> str:
+    """Why a value did not structure, in plain words: each problem with its place in it.
+
+    ``what`` names the value (``--input``, ``answer``): ``--input.text: expected
+    str, got 5 (type=int); --input: unknown key 'x' (Query has text)``.
+    """
+
+    def plain(exc: BaseException, t: type | None) -> str:
+        if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+            extra = ", ".join(map(repr, sorted(exc.extra_fields)))
+            known = ", ".join(a.name for a in attrs.fields(exc.cl)) if attrs.has(exc.cl) else ""
+            plural = "s" if len(exc.extra_fields) > 1 else ""
+            return f"unknown key{plural} {extra} ({exc.cl.__name__} has {known})"
+        if isinstance(exc, KeyError):
+            return "missing" + (f" (expected {type_name(t)})" if t is not None else "")
+        if isinstance(exc, TypeError | ValueError) and str(exc).startswith("expected "):
+            return str(exc)
+        if t is not None:
+            return f"expected {type_name(t)}: {exc}"
+        return str(exc) or type(exc).__name__
+
+    lines = cattrs.transform_error(error, path="$", format_exception=plain)
+    out = []
+    for line in lines or [plain(error, None) + " @ $"]:
+        message, _, where = line.rpartition(" @ ")
+        out.append(f"{what}{where[1:]}: {message}")
+    return "; ".join(out)
 
 
 def _strict(cls: type) -> Callable[[object, type], object]:

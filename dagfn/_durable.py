@@ -28,13 +28,19 @@ from cattrs.cols import (
 )
 from returns.result import Result
 
-from dagfn._convert import make_converter
-from dagfn._errors import DagfnError, expected
+from dagfn._convert import describe, make_converter, type_name
+from dagfn._errors import DagfnError, InvalidArgument, expected
 from dagfn._failures import RunFailure
 from dagfn._graph import Graph
-from dagfn._interpret import RUN_DEFAULTS, prepare, run, run_journaled
+from dagfn._interpret import (
+    launch,
+    prepare,
+    refuse_asyncio,
+    refuse_inside_loop,
+    run,
+)
 from dagfn._journal import dumps, read_input
-from dagfn._lease import AlreadyAnswered, Ownership
+from dagfn._lease import AlreadyAnswered
 from dagfn._plan import Plan, plan_of
 from dagfn._storage import Entry, RunInfo, Store
 
@@ -123,10 +129,9 @@ def structure_answer(value: object, answer_type: Any, step: str) -> Any:
     try:
         return _answers.structure(data, answer_type)
     except Exception as error:
-        detail = "; ".join(cattrs.transform_error(error)) or str(error)
-        name = getattr(answer_type, "__name__", repr(answer_type))
+        detail = describe(error, "answer")
         msg = (
-            f"the answer for interrupt {step!r} does not fit {name}: {detail} "
+            f"the answer for interrupt {step!r} does not fit {type_name(answer_type)}: {detail} "
             f"(got {value!r}); the run stays paused"
         )
         raise InvalidAnswer(msg, step=step, expected_type=answer_type) from error
@@ -156,6 +161,7 @@ async def resume(
     never run again. ``options`` are passed on to `run` (``wait``, ``lease``...).
     Raises `UnknownRunError` naming an unknown run id.
     """
+    refuse_asyncio("resume")
     if "run_id" in options or "store" in options:
         raise expected("run options other than run_id and store", "options", options)
     if answer is not _NO_ANSWER and answers:
@@ -171,6 +177,13 @@ async def resume(
         if answer is not _NO_ANSWER:
             if len(pending) != 1:
                 _refuse_answered(run_id, entries, interrupts)
+                if not pending:
+                    msg = (
+                        f"run {run_id!r} is not paused (its status is {info.status!r}): no "
+                        "interrupt waits for an answer; run it again without an answer to get "
+                        "its result"
+                    )
+                    raise InvalidArgument(msg, argument="answer")
                 listed = ", ".join(sorted(map(repr, pending))) or "none"
                 msg = f"exactly one pending interrupt for answer= (pending: {listed}); use answers="
                 raise expected(msg, "answer", answer)
@@ -193,17 +206,7 @@ async def resume(
         return rows
 
     execution = prepare(graph, store, run_id, options)
-    settings = RUN_DEFAULTS | options
-    ownership = Ownership(store, run_id, float(settings["lease"]))
-    return await run_journaled(
-        execution,
-        x,
-        ownership,
-        settings["durability"],
-        settings["on_change"],
-        wait=settings["wait"],
-        answering=answering,
-    )
+    return await launch(execution, x, store, run_id, options, answering)
 
 
 def _refuse_answered(run_id: str, entries: dict[str, Entry], interrupts: dict[str, Any]) -> None:
@@ -242,7 +245,8 @@ def resume_sync(
     answers: Mapping[str, object] | None = None,
     **options: Any,
 ) -> Result[O, RunFailure[E]]:
-    """`resume` from synchronous code."""
+    """`resume` from synchronous code (`WrongLoop` inside a running trio or asyncio loop)."""
+    refuse_inside_loop("resume_sync")
 
     async def main() -> Result[O, RunFailure[E]]:
         return await resume(graph, run_id, store=store, answer=answer, answers=answers, **options)

@@ -10,10 +10,11 @@ when the run ends (`end_of_run_skips`), once, whatever kept it from running.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
-from collections.abc import Iterable
-from typing import Any, Literal
+from collections.abc import Coroutine, Iterable
+from typing import Any, Literal, TypeVar
 
 import attrs
 import cattrs
@@ -21,6 +22,51 @@ import cattrs
 from dagfn._failures import RunFailure
 
 EventKind = Literal["start", "finish", "retry", "fail", "skip", "pause"]
+
+T = TypeVar("T")
+
+#: The id of the run whose events are being delivered (set by `run` when there is an on_event).
+RUN_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("dagfn_run_id", default=None)
+
+
+def current_run_id() -> str | None:
+    """The id of the run whose event ``on_event`` is handling (also without a store), or None.
+
+    Concurrent runs sharing one ``on_event`` tell their events apart by it.
+    """
+    return RUN_ID.get()
+
+
+async def observed(on_event: object, run_id: str, running: Coroutine[Any, Any, T]) -> T:
+    """Await a run with ``on_event``'s run listeners told of its start and end.
+
+    An ``on_event`` may have ``run_started(run_id)`` and ``run_finished(run_id,
+    outcome)`` methods (plain, not async): ``outcome`` is what `run` returns, or
+    the exception that ended the run (a cancel, a crash). During the run,
+    `current_run_id` is ``run_id``.
+    """
+    token = RUN_ID.set(run_id)
+    started = getattr(on_event, "run_started", None)
+    finished = getattr(on_event, "run_finished", None)
+    try:
+        if started is not None:
+            try:
+                started(run_id)
+            except BaseException:
+                running.close()  # never started
+                raise
+        try:
+            result = await running
+        except BaseException as error:
+            if finished is not None:
+                finished(run_id, error)
+            raise
+        if finished is not None:
+            finished(run_id, result)
+        return result
+    finally:
+        RUN_ID.reset(token)
+
 
 _unstructure = cattrs.Converter().unstructure
 _encode = json.JSONEncoder(sort_keys=True, default=repr).encode  # json.dumps builds one per call

@@ -81,6 +81,7 @@ from dagfn._plan import ASYNC1, ASYNCN, LOOP, NOT_TAKEN, SYNC1, SYNCN, LoopSpec,
 from dagfn._policy import NO_OPTIONS, Limits, StepExecutor
 from dagfn._regions import Regions
 from dagfn._schedule import Dispatcher, Lane, keep_open
+from dagfn._streamed import Send, Streamed
 
 OnEvent = Callable[[Event], Any]
 
@@ -113,6 +114,7 @@ class Execution:
         self.dispatcher: Dispatcher | None = None  # shared with loop bodies' runs
         self.nested = False  # a loop body's iteration: the run it belongs to finishes the journal
         self.seed: int | None = None  # drawn from rng once per run; loop bodies share it
+        self.chunks: Send | None = None  # where streamed steps send chunks (`dagfn.stream`)
         # Set when the run starts (see the module docstring for their invariants).
         self.emitter: OnEvent | None = None  # on_event as the steps call it (sync)
         self.listening = False  # emitter is not None
@@ -229,7 +231,9 @@ class Execution:
                 raise AssertionError(msg)
             result, status = Success(values[plan.output]), "succeeded"
         if self.journal is not None and not self.nested:
-            await trio.to_thread.run_sync(finish_journal, self.journal, status, values[plan.output])
+            await trio.to_thread.run_sync(
+                finish_journal, self.journal, status, values[plan.output], abandon_on_cancel=True
+            )
         return result
 
     # -- what happens to one step -------------------------------------------------
@@ -319,7 +323,7 @@ class Execution:
             dispatcher.push(lane, d)
             if not lane.kept:  # queued steps start no task: keep the nursery open
                 lane.kept = True
-                self.nursery.start_soon(keep_open, lane)
+                self.nursery.start_soon(keep_open, lane, dispatcher)
         else:
             self.nursery.start_soon(self.step_task, d)
 
@@ -409,7 +413,7 @@ class Execution:
                     return
                 if self.sync_durable:
                     assert self.journal is not None
-                    await trio.to_thread.run_sync(self.journal.flush)
+                    await trio.to_thread.run_sync(self.journal.flush, abandon_on_cancel=True)
                 held = self._done(i, outcome)
             elif isinstance(outcome, Failed):
                 held = self._failed(i, outcome)
@@ -429,7 +433,7 @@ class Execution:
         """What one attempt of step ``i`` calls, and whether that returns an awaitable."""
         plan = self.plan
         kind = plan.kinds[i]
-        if kind != LOOP and self.remote is None:  # the usual case first
+        if kind != LOOP and self.remote is None and not plan.streams:  # the usual case first
             return plan.fns[i], kind in (ASYNC1, ASYNCN)  # type: ignore[return-value]
         path = plan.paths[i]
         if kind == LOOP:
@@ -439,6 +443,8 @@ class Execution:
                 return self.loop_step(spec, state, path)
 
             return call, True
+        if i in plan.streams:
+            return streaming(plan.streams[i], path, self.chunks), True
         fn: Callable[..., Any] = plan.fns[i]  # type: ignore[assignment]
         where = self.remote[i] if self.remote is not None else None
         if where is not None:
@@ -539,6 +545,7 @@ class Execution:
         inner.run_id = self.run_id
         inner.executor = self.executor
         inner.dispatcher = self.dispatcher
+        inner.chunks = self.chunks  # also any nested run of a plan: its chunks reach the stream
         journal = self.journal
         if journal is not None:
             inner.journal = Journal(
@@ -650,6 +657,24 @@ def _fast_path(run: Execution) -> Callable[[int], None]:
         settle(i)
 
     return settle
+
+
+def streaming(
+    source: tuple[Streamed, str], path: str, send: Send | None
+) -> Callable[[Any], Coroutine[Any, Any, Any]]:
+    """One call per attempt of the streamed step at ``path``: it knows its attempt's number.
+
+    Made once per step's run (`Execution._call`), so its count is the step's attempts.
+    """
+    spec = source[0]
+    attempts = 0
+
+    def call(x: Any) -> Coroutine[Any, Any, Any]:
+        nonlocal attempts
+        attempts += 1
+        return spec.attempt(x, path, attempts, send, source)
+
+    return call
 
 
 def _needed(plan: Plan, reuse: dict[int, Any]) -> list[bool]:

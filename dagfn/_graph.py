@@ -7,6 +7,8 @@ Building a graph never runs anything; mistakes in building raise at once.
 
 from __future__ import annotations
 
+import inspect
+import types
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Generic, Never, TypeVar, TypeVarTuple, Unpack, overload
 
@@ -14,7 +16,7 @@ from returns.result import Result
 
 from dagfn import _expr
 from dagfn._checks import positive_int
-from dagfn._errors import expected
+from dagfn._errors import InvalidArgument, expected
 from dagfn._policy import (
     Breaker,
     RetryPolicy,
@@ -411,13 +413,67 @@ def _node(
         raise expected("a function (this is already a graph)", "fn", fn)
     if not callable(fn):
         raise expected("a callable", "fn", fn)
+    if inspect.isasyncgenfunction(fn):
+        msg = "a function returning its output; for an async generator use streamed(fn, monoid)"
+        raise expected(msg, "fn", fn)
     if name is None:
         name = _expr.callable_name(fn)
     _check_name(name)
+    _check_one_input(fn)
     kind = _expr.callable_kind(fn)
     if options is None:
         return Graph(_expr.Call(fn, name, kind))
     return Graph(_expr.Call(fn, name, kind, options))
+
+
+def _takes(fn: Callable[..., Any]) -> tuple[int, int, bool] | None:
+    """(required positional, required keyword-only, may take one positional) of ``fn``.
+
+    None when it cannot be told (a builtin without a signature).
+    """
+    if type(fn) is types.FunctionType:  # the usual case, read off the code object (fast)
+        code = fn.__code__
+        return (
+            code.co_argcount - len(fn.__defaults__ or ()),
+            code.co_kwonlyargcount - len(fn.__kwdefaults__ or {}),
+            code.co_argcount >= 1 or bool(code.co_flags & inspect.CO_VARARGS),
+        )
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    empty = inspect.Parameter.empty
+    return (
+        sum(p.kind in positional and p.default is empty for p in parameters),
+        sum(p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is empty for p in parameters),
+        any(p.kind in (*positional, inspect.Parameter.VAR_POSITIONAL) for p in parameters),
+    )
+
+
+def _check_one_input(fn: Callable[..., Any]) -> None:
+    """A step's function is called with one argument: say so at once if it cannot be."""
+    takes = _takes(fn)
+    if takes is None:
+        return
+    required, keyword_only, may_take_one = takes
+    if required <= 1 and not keyword_only and may_take_one:
+        return
+    name = _expr.callable_name(fn)
+    shown = f"{name}({', '.join(inspect.signature(fn).parameters)})"
+    hint = ""
+    if required > 1:
+        why = f"takes {required} arguments"
+        hint = f"; to call it on several graphs' outputs, write (a & b).join({name})"
+    elif keyword_only:
+        why = "has required keyword-only arguments"
+    else:
+        why = "takes no argument"
+    msg = (
+        f"node({name}): {shown} {why}, but a step is called with one input "
+        f"(its input graph's output){hint}"
+    )
+    raise InvalidArgument(msg, argument="fn")
 
 
 class Gathered(Graph[I, tuple[O, ...], E]):

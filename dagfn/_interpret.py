@@ -16,16 +16,20 @@ runs the plan. The interpreter is these modules:
 from __future__ import annotations
 
 import functools
+import itertools
 import random
+import sys
 import uuid
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
+import sniffio
 import trio
 from returns.result import Result, Success
 
 from dagfn._checks import positive
-from dagfn._errors import expected
+from dagfn._errors import DagfnError, expected
+from dagfn._events import observed
 from dagfn._execute import Execution, OnEvent
 from dagfn._failures import RunFailure
 from dagfn._graph import Graph
@@ -36,16 +40,16 @@ from dagfn._journal import (
     check_durability,
     check_on_change,
     durations_seen,
-    known_types,
-    loads,
+    keep_rows,
     open_journal,
+    read_result,
     reuse_for,
-    value_type,
 )
 from dagfn._lease import Ownership
 from dagfn._plan import Plan, plan_of
 from dagfn._policy import Limits, StepExecutor, check_executor
 from dagfn._storage import Entry, Store
+from dagfn._streamed import Send
 
 I = TypeVar("I")  # noqa: E741
 O = TypeVar("O")  # noqa: E741
@@ -57,6 +61,56 @@ LEASE_SECONDS: Final = 30.0
 
 #: What `resume` gives `run_journaled`: the journal's entries -> the answer rows to record.
 Answering = Callable[[dict[str, Entry]], list[Entry]]
+
+
+class WrongLoop(DagfnError, RuntimeError):
+    """dagfn was called in a way the running event loop cannot serve; the message says
+    what to call instead (``await dagfn.run`` under trio, ``await dagfn.aio.run`` under
+    asyncio)."""
+
+    def __init__(self, message: str, *, loop: str) -> None:
+        super().__init__(message)
+        self.loop = loop
+
+
+def running_loop() -> str | None:
+    """``"trio"`` or ``"asyncio"`` if this thread is running that event loop here, else None."""
+    try:
+        return sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        pass
+    asyncio = sys.modules.get("asyncio")  # not imported: no asyncio loop can be running
+    if asyncio is not None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+        return "asyncio"
+    return None
+
+
+def refuse_inside_loop(name: str) -> None:
+    """``name`` (``run_sync``, ``resume_sync``) starts its own trio loop: not inside one."""
+    loop = running_loop()
+    if loop is None:
+        return
+    instead = name.removesuffix("_sync")
+    call = f"await dagfn.{instead}(...)" if loop == "trio" else f"await dagfn.aio.{instead}(...)"
+    msg = (
+        f"dagfn.{name}() starts its own trio event loop, so it cannot be called inside a "
+        f"running {loop} loop: use {call} there"
+    )
+    raise WrongLoop(msg, loop=loop)
+
+
+def refuse_asyncio(name: str) -> None:
+    """``await dagfn.{name}(...)`` is trio code: under asyncio, say to use dagfn.aio."""
+    if running_loop() == "asyncio":
+        msg = (
+            f"await dagfn.{name}(...) needs trio, but the running loop is asyncio: use "
+            f"await dagfn.aio.{name}(...), which runs it on the asyncio loop (trio guest mode)"
+        )
+        raise WrongLoop(msg, loop="asyncio")
 
 
 def _check_run_arguments(
@@ -154,8 +208,10 @@ async def run(
     processes, Dask; ``.via(executor)`` on a step overrides it); `run` opens it
     for the run if the caller has not. ``on_event`` (plain or async) receives
     every `Event`; ``rng`` drives retry jitter. Cancelling the caller cancels
-    every step. Bad arguments raise `InvalidArgument` before anything runs.
+    every step. Bad arguments raise `InvalidArgument` before anything runs;
+    awaiting it under asyncio raises `WrongLoop` (use `dagfn.aio.run`).
     """
+    refuse_asyncio("run")
     settings = {
         "policy": policy,
         "limits": limits,
@@ -169,14 +225,76 @@ async def run(
         "lease": lease,
     }
     execution = prepare(graph, store, run_id, settings)
+    return await launch(execution, x, store, run_id, settings)
+
+
+async def checked_run(
+    execution: Execution,
+    x: object,
+    store: Store | None,
+    run_id: str | None,
+    settings: dict[str, Any],
+    chunks: Send | None,
+) -> Result[Any, RunFailure[Any]]:
+    """Run a `prepare`d execution whose streamed steps send their chunks to ``chunks``."""
+    execution.chunks = chunks
+    return await launch(execution, x, store, run_id, settings)
+
+
+async def launch(
+    execution: Execution,
+    x: object,
+    store: Store | None,
+    run_id: str | None,
+    settings: dict[str, Any],
+    answering: Answering | None = None,
+) -> Result[Any, RunFailure[Any]]:
+    """Run a `prepare`d execution; its ``on_event`` listeners learn the run id (one for runs
+    without a store too). ``answering``: see `run_journaled`."""
+    o = RUN_DEFAULTS | settings
+    if o["on_event"] is not None:
+        if run_id is None:
+            run_id = uuid.uuid4().hex if store is not None else _local_run_id()
+        return await observed(
+            o["on_event"], run_id, _start(execution, x, store, run_id, o, answering)
+        )
+    return await _start(execution, x, store, run_id, o, answering)
+
+
+async def _start(
+    execution: Execution,
+    x: object,
+    store: Store | None,
+    run_id: str | None,
+    o: dict[str, Any],
+    answering: Answering | None,
+) -> Result[Any, RunFailure[Any]]:
+    """Without a store, run; with one, own the run id and run it journaled."""
     plan = execution.plan
     if store is None:
         if plan.pauses:
-            execution.run_id = uuid.uuid4().hex
+            execution.run_id = run_id if run_id is not None else uuid.uuid4().hex
         return await execution.execute(x)
     run_id = run_id if run_id is not None else uuid.uuid4().hex
-    ownership = Ownership(store, run_id, float(lease))
-    return await run_journaled(execution, x, ownership, durability, on_change, wait=wait)
+    ownership = Ownership(store, run_id, float(o["lease"]))
+    return await run_journaled(
+        execution,
+        x,
+        ownership,
+        o["durability"],
+        o["on_change"],
+        wait=o["wait"],
+        answering=answering,
+    )
+
+
+_PROCESS: Final = uuid.uuid4().hex[:12]
+_RUNS: Final = itertools.count(1)
+
+
+def _local_run_id() -> str:
+    """An id for a run without a store, unique in this process (uuid4 costs ~10 us here)."""
+    return f"{_PROCESS}-{next(_RUNS)}"
 
 
 async def run_journaled(
@@ -208,15 +326,18 @@ async def run_journaled(
         if finished and info.result_json is not None:
             if answering is not None:  # answers to a finished run: `AlreadyAnswered`
                 answering(await trio.to_thread.run_sync(store.entries, run_id))
-            output_type = value_type(plan, plan.output, {})
-            return Success(loads(info.result_json, output_type, known_types(plan)))
+            return Success(read_result(plan, info))
         if answering is not None:
             reuse.update(await _answered(journal, answering))
         execution.journal, execution.reuse = journal, reuse
         if execution.limits is not None and execution.policy == "critical_path":
             seen = await trio.to_thread.run_sync(durations_seen, store, plan)
             execution.durations = plan.durations_from(seen) if seen else None
-        return await ownership.kept(functools.partial(execution.execute, x))
+        try:
+            return await ownership.kept(functools.partial(execution.execute, x))
+        except BaseException:
+            await keep_rows(journal)
+            raise
     finally:
         await ownership.release(done=journal.released)
 
@@ -251,7 +372,12 @@ def run_sync(
     wait: bool = True,
     lease: float = LEASE_SECONDS,
 ) -> Result[O, RunFailure[E]]:
-    """`run` from synchronous code (starts and ends a trio event loop)."""
+    """`run` from synchronous code (starts and ends a trio event loop).
+
+    Inside a running trio or asyncio loop it raises `WrongLoop`, which says
+    what to await instead.
+    """
+    refuse_inside_loop("run_sync")
     _check_run_arguments(
         graph,
         store,
@@ -336,7 +462,7 @@ def prepare(
 
 
 def _check_costs(plan: Plan, limits: Limits) -> None:
-    """Every step, loop bodies included, must fit its budgets, or it could never start."""
+    """Every step, loop bodies included, must fit its budgets and rates, or it could never start."""
     for i, options in enumerate(plan.options):
         if i in plan.loops:  # its body, with the paths of its first iteration
             _check_costs(plan.loops[i].iteration(1, plan.paths[i]), limits)
@@ -348,3 +474,11 @@ def _check_costs(plan: Plan, limits: Limits) -> None:
                     f"is {capacity:g}: it could never start; raise Limits(resources=...)"
                 )
                 raise expected(msg, f"limits.resources[{resource!r}]", capacity)
+            rate = limits.rates.get(resource)
+            if rate is not None and cost > rate.count:
+                msg = (
+                    f"step {plan.paths[i]!r} needs {cost:g} of {resource!r} but the rate's "
+                    f"bucket holds at most {rate.count:g}: it could never start; raise the "
+                    "Rate's count (and its period with it)"
+                )
+                raise expected(msg, f"limits.rates[{resource!r}]", rate)

@@ -112,6 +112,9 @@ def owner_name() -> str:
 
 # Waiting for another owner: polls start fast (an in-process owner often ends
 # within milliseconds) and slow down to this, or to the holder's lease expiry.
+# How long a run that is ending waits to free its lease (the store may be blocked); with
+# `_journal.KEEP_ROWS_GRACE` before it, a cancelled run returns within 1 s of its deadline.
+RELEASE_GRACE: Final = 0.25
 _MAX_POLL_SECONDS: Final = 0.25
 
 
@@ -154,7 +157,9 @@ class Ownership:
         delay = 0.002
         while True:
             try:
-                return await trio.to_thread.run_sync(open_run)
+                # Abandoned on cancel: a store that blocks (a locked file, a frozen server)
+                # must not hold the run past its caller's deadline.
+                return await trio.to_thread.run_sync(open_run, abandon_on_cancel=True)
             except RunInProgress as held:
                 if not wait:
                     raise
@@ -192,9 +197,12 @@ class Ownership:
         token, self.token = self.token, None
         if token is None or done or self.lost:
             return
-        # A release that fails leaves a lease that expires by itself.
-        with trio.CancelScope(shield=True), contextlib.suppress(Exception):
-            await trio.to_thread.run_sync(self.store.release, self.run_id, token)
+        # A release that fails, or that a blocked store does not answer within
+        # `RELEASE_GRACE`, leaves a lease that expires by itself.
+        with trio.move_on_after(RELEASE_GRACE, shield=True), contextlib.suppress(Exception):
+            await trio.to_thread.run_sync(
+                self.store.release, self.run_id, token, abandon_on_cancel=True
+            )
 
 
 @attrs.define(eq=False)

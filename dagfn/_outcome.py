@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from dagfn._failures import Paused, PendingAnswer, RunFailure, StepFailure
-from dagfn._journal import Journal, JournalError
+from dagfn._journal import Journal, JournalError, add_durations
 from dagfn._plan import NOT_TAKEN, Plan
 
 
@@ -127,6 +127,8 @@ def finish_journal(journal: Journal, status: str, output: object) -> None:
             result_json = journal.dumps(journal.plan.output, output)
         except JournalError:
             result_json = None  # resumable from the step rows all the same
+    if status == "succeeded":
+        add_durations(journal)  # committed with the rows below
     journal.flush()
     store, token = journal.store, journal.token
     if token is None:

@@ -29,6 +29,7 @@ from dagfn._errors import expected
 from dagfn._expr import DuplicatePath
 from dagfn._policy import NO_OPTIONS, StepOptions
 from dagfn._route import NoBranch
+from dagfn._streamed import Streamed
 
 if TYPE_CHECKING:
     from dagfn._graph import Graph
@@ -96,6 +97,7 @@ class Plan:
         "regions",
         "roles",
         "slow",
+        "streams",
     )
 
     def __init__(self) -> None:
@@ -125,6 +127,8 @@ class Plan:
         self.pauses: dict[int, Any] = {}  # interrupt steps: step -> answer type
         self.loops: dict[int, LoopSpec] = {}  # loop steps (kind LOOP): step -> its body
         self.gate_keys: dict[int, Hashable] = {}  # route gates (Role.GATE): step -> case key
+        # streamed steps (kind ASYNC1, always careful): step -> what identifies its chunks
+        self.streams: dict[int, tuple[Streamed, str]] = {}
         self.output = 0
         self.fingerprint = ""
 
@@ -287,6 +291,15 @@ class Region:
     graph: bool  # the fallback is a graph (its gate fires when ``catch`` is NOT_TAKEN)
     catch: int = -1  # the step a caught failure completes (set once lowered)
     result: int = -1  # the step whose value is the region's result (the journal keeps it)
+
+
+def key_scope(key: Hashable) -> str:
+    """The path part of a route's case key: an enum member's name, else ``str(key)``.
+
+    A ``/`` in a key would read as a subgraph: it becomes ``\\``; ``""`` is ``''``.
+    """
+    text = key.name if isinstance(key, enum.Enum) else str(key)
+    return text.replace("/", "\\") or "''"
 
 
 def _identity(value: Any) -> Any:
@@ -511,9 +524,11 @@ class _Lowering:
             self.wires.append(wire)  # the input itself: no step
         elif isinstance(e, _expr.Call):
             kind = ASYNC1 if e.kind == _expr.ASYNC else SYNC1
-            self.wires.append(
-                self.add_user(ctx.prefix + e.name, kind, e.fn, (wire,), ctx, e.options)
-            )
+            step = self.add_user(ctx.prefix + e.name, kind, e.fn, (wire,), ctx, e.options)
+            if e.fn.__class__ is Streamed:  # the careful path gives it a place to send chunks
+                self.plan.streams[step] = (e.fn, e.name)
+                self.plan.slow[step] = True
+            self.wires.append(step)
         elif isinstance(e, _expr.Then):
             self.push(_THEN, e.second, 0, ctx)
             self.push(_EVAL, e.first, wire, ctx)
@@ -555,13 +570,15 @@ class _Lowering:
         sel = self.add_user(name, kind, select_fn, (wire,), ctx, StepOptions())
         self.plan.origins[sel] = f"{_expr.callable_origin(e.selector)}, a route selector"
         self.push(_MERGE, e, wire, ctx, len(cases))
-        inside = attrs.evolve(ctx, guarded=True)
         for case_key, branch in reversed(e.table):
             what = f"{e.name}={case_key!r}"
             gate = self.add_internal(
                 Role.GATE, what, _gate(case_key), (wire, sel), ctx, guarded=ctx.guarded
             )
             self.plan.gate_keys[gate] = case_key
+            # A branch's steps are scoped by its key (`billing/handle`): one node
+            # may serve several keys, as one step per branch.
+            inside = attrs.evolve(ctx, guarded=True, prefix=f"{ctx.prefix}{key_scope(case_key)}/")
             self.push(_EVAL, branch, gate, inside)
 
     def loop(self, e: _expr.Loop, wire: int, ctx: _Context) -> None:
@@ -589,7 +606,8 @@ class _Lowering:
         deps = self.take(len(e.branches))
         if isinstance(e, _expr.Join):
             kind = ASYNCN if e.kind == _expr.ASYNC else SYNCN
-            self.wires.append(self.add_user(ctx.prefix + e.name, kind, e.fn, deps, ctx, e.options))
+            path = ctx.prefix + (self.anonymous_join(deps, ctx) if e.name == "<lambda>" else e.name)
+            self.wires.append(self.add_user(path, kind, e.fn, deps, ctx, e.options))
         elif deps:
             pack = self.add_internal(Role.PACK, "gather", _pack, deps, ctx, guarded=ctx.guarded)
             self.wires.append(pack)
@@ -598,6 +616,24 @@ class _Lowering:
                 Role.EMPTY, "gather", _empty, (wire,), ctx, guarded=ctx.guarded
             )
             self.wires.append(empty)
+
+    def anonymous_join(self, deps: tuple[int, ...], ctx: _Context) -> str:
+        """The name of a join of a lambda, from where it stands: ``join(semantic,keyword)``.
+
+        Each branch is named by the last part of its step's path (plumbing by its
+        role: ``input``, ``gather``, ``merge``); a second join of the same
+        branches gets ``~2``, then ``~3``, in the order the plan meets them.
+        """
+        plan = self.plan
+        parts = [
+            plan.roles[d].value if plan.internal[d] else plan.paths[d].rpartition("/")[2]
+            for d in deps
+        ]
+        name = f"join({','.join(parts)})"
+        n = 1
+        while ctx.prefix + (found := name if n == 1 else f"{name}~{n}") in self.by_path:
+            n += 1
+        return found
 
     def merge(self, e: _expr.Route, _: int, ctx: _Context, n: int) -> None:
         # A merge runs even when branches were not taken: it picks the taken one.

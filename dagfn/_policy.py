@@ -304,19 +304,50 @@ def check_timeout(seconds: object, name: str = "seconds") -> float:
 
 
 @attrs.frozen(init=False)
+class Rate:
+    """At most ``count`` units per ``per`` seconds, as a token bucket (``Limits(rates=...)``).
+
+    The bucket holds up to ``count`` units and refills continuously at
+    ``count / per`` units a second; it starts *empty* when a run starts, so
+    from a run's start to any time ``t`` (trio's clock) the steps drawing on
+    it are admitted at most ``count * t / per`` units, and in any window of
+    ``per`` seconds at most ``count`` more than the bucket held when the
+    window began (so never more than ``2 * count``). Raises `InvalidArgument`
+    for a count or period that is not a positive finite number.
+    """
+
+    count: float
+    per: float
+
+    def __init__(self, count: float, per: float) -> None:
+        self.__attrs_init__(positive("count", count), positive("per", per, what="positive seconds"))
+
+    @property
+    def per_second(self) -> float:
+        """Units the bucket gains per second."""
+        return self.count / self.per
+
+
+@attrs.frozen(init=False)
 class Limits:
-    """Run-wide limits: at most ``concurrency`` steps running (None: no limit), and
+    """Run-wide limits: at most ``concurrency`` steps running (None: no limit),
     named budgets (``resources={"llm": 4, "tokens": 20_000}``) that steps declared
-    with ``.on(name, cost)`` draw from while they run.
+    with ``.on(name, cost)`` draw from while they run, and named rates
+    (``rates={"tokens": Rate(90_000, per=60.0)}``) that such steps draw ``cost``
+    from, for good, when they start. A name may have a budget and a rate.
 
     Plain functions without a resource run inline and take no concurrency slot.
     """
 
     concurrency: int | None
     resources: Mapping[str, float]
+    rates: Mapping[str, Rate]
 
     def __init__(
-        self, concurrency: int | None = None, resources: Mapping[str, float] | None = None
+        self,
+        concurrency: int | None = None,
+        resources: Mapping[str, float] | None = None,
+        rates: Mapping[str, Rate] | None = None,
     ) -> None:
         if concurrency is not None:
             positive_int("concurrency", concurrency)
@@ -328,4 +359,14 @@ class Limits:
                 if not isinstance(name, str) or not name:
                     raise expected("a non-empty resource name", "resources key", name)
                 checked[name] = positive(f"resources[{name!r}]", capacity)
-        self.__attrs_init__(concurrency, checked)
+        buckets: dict[str, Rate] = {}
+        if rates is not None:
+            if not isinstance(rates, Mapping):
+                raise expected("a mapping of resource name to Rate", "rates", rates)
+            for name, rate in rates.items():
+                if not isinstance(name, str) or not name:
+                    raise expected("a non-empty resource name", "rates key", name)
+                if not isinstance(rate, Rate):
+                    raise expected("a dagfn.Rate(count, per=seconds)", f"rates[{name!r}]", rate)
+                buckets[name] = rate
+        self.__attrs_init__(concurrency, checked, buckets)

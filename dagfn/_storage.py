@@ -6,8 +6,8 @@ The interpreter and the journal depend on this contract only; the stores in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence, Set
-from typing import TYPE_CHECKING, Literal, Protocol, cast, get_args
+from collections.abc import Callable, Mapping, Sequence, Set
+from typing import TYPE_CHECKING, Final, Literal, Protocol, cast, get_args
 
 import attrs
 
@@ -18,6 +18,10 @@ if TYPE_CHECKING:
 
 RunStatus = Literal["running", "paused", "failed", "succeeded"]
 EntryStatus = Literal["done", "failed", "paused", "skipped"]
+
+# A step's duration summary weighs the latest run 1/DURATION_RUNS once it has
+# seen that many runs: about the mean of the latest DURATION_RUNS runs.
+DURATION_RUNS: Final = 3
 
 RUN_STATUSES: frozenset[str] = frozenset(get_args(RunStatus))
 ENTRY_STATUSES: frozenset[str] = frozenset(get_args(EntryStatus))
@@ -58,6 +62,32 @@ class Entry:
     finished_at: float
     attempts: int = 1
     error: str | None = None
+
+
+def fold_duration(mean: float, runs: int, seconds: float) -> tuple[float, int]:
+    """A step's duration summary ``(mean, runs)`` after one more run that took ``seconds``.
+
+    The running mean of the runs so far, weighting each later run
+    ``1 / DURATION_RUNS`` once ``DURATION_RUNS`` runs were seen (``runs`` stops there).
+    """
+    runs = min(runs + 1, DURATION_RUNS)
+    return mean + (seconds - mean) / runs, runs
+
+
+def check_durations(seconds: object) -> dict[str, float]:
+    """``seconds`` as a dict if it maps step paths to finite non-negative numbers."""
+    if isinstance(seconds, Mapping):
+        checked = {
+            p: float(v)
+            for p, v in seconds.items()
+            if isinstance(p, str)
+            and isinstance(v, int | float)
+            and not isinstance(v, bool)
+            and 0 <= v < float("inf")
+        }
+        if len(checked) == len(seconds):
+            return checked
+    raise expected("a mapping of step path to non-negative seconds", "seconds", seconds)
 
 
 def check_run_id(run_id: object, name: str = "run_id") -> str:
@@ -233,6 +263,24 @@ class Store(Protocol):
         The run gets the status "running" and no result; one atomic write
         (durable on return). Used when a run id is resumed with a changed
         graph. Raises `UnknownRunError` if there is no such run.
+        """
+        ...
+
+    def durations(self, fingerprint: str) -> dict[str, float]:
+        """Seconds per step path, summed up over the finished runs of plan ``fingerprint``.
+
+        One read of one summary, whatever the number of runs in the store
+        (the ``critical_path`` policy weighs its ranks with it). Sees every
+        `add_durations` made through this store object before the call; empty
+        when there is none.
+        """
+        ...
+
+    def add_durations(self, fingerprint: str, seconds: Mapping[str, float]) -> None:
+        """Fold one finished run's seconds per step path into ``fingerprint``'s summary.
+
+        Each path's summary becomes `fold_duration` of it. Enqueued like
+        `record` (does not block); committed with the next commit.
         """
         ...
 

@@ -8,7 +8,7 @@ is what lets dagfn merge the outputs of concurrent steps deterministically.
 Three layers, each built on the one before:
 
 - the `Monoid` protocol and the built-ins (`Sum`, `Product`, `Max`, `Min`,
-  `Concat`, `Extend`, `Merge`, `SetUnion`, `All`, `AnyOf`, `First`, `Last`),
+  `Concat`, `Text`, `Extend`, `Merge`, `SetUnion`, `All`, `AnyOf`, `First`, `Last`),
   all small frozen attrs classes, plus `fold`;
 - `reduced(m)`, the field specifier that declares a record field's monoid
   (mypy checks that ``m`` is a ``Monoid`` of the field's type);
@@ -50,6 +50,7 @@ __all__ = [
     "Max",
     "Min",
     "Concat",
+    "Text",
     "Extend",
     "Merge",
     "SetUnion",
@@ -220,6 +221,23 @@ class Concat(Generic[X]):
         return ()
 
     def combine(self, a: tuple[X, ...], b: tuple[X, ...], /) -> tuple[X, ...]:
+        return a + b
+
+
+@attrs.frozen
+class Text:
+    """String concatenation; identity ``""``: the fold of a streamed step's text chunks.
+
+    (`Concat` is the tuple monoid: ``Concat[str]`` folds ``tuple[str, ...]``.)
+
+    >>> fold(Text(), ["Hel", "lo"])
+    'Hello'
+    """
+
+    def empty(self) -> str:
+        return ""
+
+    def combine(self, a: str, b: str, /) -> str:
         return a + b
 
 

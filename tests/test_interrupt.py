@@ -282,7 +282,7 @@ def test_an_interrupt_in_a_route_branch_pauses_only_when_taken(open_store: Opene
     graph = route(pick).cases({"auto": auto, "human": interrupt(ask, answer=int)}) >> done
     assert run_sync(graph, 1, store=open_store(), run_id="auto") == Success("done 1")
     paused = run_sync(graph, 50, store=open_store(), run_id="human").failure()
-    assert isinstance(paused, Paused) and paused.step == "ask"
+    assert isinstance(paused, Paused) and paused.step == "human/ask"
     assert paused.prompt == "approve 50?"
     assert resume_sync(graph, "human", store=open_store(), answer=49) == Success("done 49")
     assert calls == Counter(pick=2, auto=1, ask=1, done=2)

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from dagfn._errors import InvalidArgument
-from dagfn.store import Entry, RedisStore, RunInfo, SchemaVersionError
+from dagfn.store import Entry, RedisStore, RunInfo, SchemaVersionError, StoreWriteError
 
 # The session's redis-server (tests/conftest.py may provide the same fixture).
 redis_url = _redis_server.redis_url
@@ -107,6 +107,7 @@ def test_prefixes_must_be_plain(redis_url: str, bad: str) -> None:
         RedisStore(redis_url, prefix=bad)
 
 
-def test_an_unreachable_server_raises_at_construction() -> None:
-    with pytest.raises(redis.ConnectionError):
+def test_an_unreachable_server_raises_a_store_write_error_naming_the_store() -> None:
+    with pytest.raises(StoreWriteError, match=r"RedisStore\('redis://127.0.0.1:1/0'") as info:
         RedisStore("redis://127.0.0.1:1/0")
+    assert isinstance(info.value.__cause__, redis.ConnectionError)

@@ -94,7 +94,7 @@ def test_a_subgraph_inside_a_route_branch() -> None:
 
     small: Graph[int, int, object] = retrieval
     g = route(size).cases({"small": small, "big": keyword.named("just_keyword")}) >> generate
-    assert "retrieval/rerank" in plan_of(g).paths
+    assert "small/retrieval/rerank" in plan_of(g).paths
     assert run_sync(g, 1) == Success("answer 110")
     assert run_sync(g, 10) == Success("answer 1000")
 

@@ -37,8 +37,13 @@ if _typing.TYPE_CHECKING:
 def __getattr__(name: str) -> _typing.Any:
     # RedisStore imports redis-py, PostgresStore psycopg, optional dependencies: only on use.
     if name == "RedisStore":
-        from ._redis import RedisStore
-
+        try:
+            from ._redis import RedisStore
+        except ModuleNotFoundError as exc:
+            if exc.name != "redis":
+                raise
+            message = "RedisStore needs the optional dependency 'redis': pip install 'dagfn[redis]'"
+            raise ImportError(message, name="redis") from exc
         return RedisStore
     if name == "PostgresStore":
         from ._postgres import PostgresStore

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence, Set
+from collections.abc import Callable, Mapping, Sequence, Set
 from types import TracebackType
 from typing import Any, Self
 
@@ -14,6 +14,7 @@ from dagfn._storage import (
     Entry,
     RunInfo,
     RunStatus,
+    check_durations,
     check_run_id,
     check_run_status,
     check_text,
@@ -23,6 +24,7 @@ from dagfn._storage import (
 
 from ._errors import UnknownRunError
 from ._ops import (
+    AddDurations,
     Answer,
     CopyRun,
     DeleteRun,
@@ -78,6 +80,14 @@ class StoreBase(abc.ABC):
     @abc.abstractmethod
     def _read_runs(self) -> list[RunInfo]:
         """Read every committed run, newest first (ties: larger run id first)."""
+
+    @abc.abstractmethod
+    def _enqueue(self, op: Op) -> None:
+        """Submit ``op`` like a record: committed with the next group, without waiting."""
+
+    @abc.abstractmethod
+    def _read_durations(self, fingerprint: str) -> dict[str, float]:
+        """Read one plan's committed duration summary: seconds per step path."""
 
     @abc.abstractmethod
     def _read_lease(self, run_id: str) -> Lease | None:
@@ -171,6 +181,19 @@ class StoreBase(abc.ABC):
         """Delete a run and its entries; raise `UnknownRunError` if there is none."""
         check_run_id(run_id)
         self._call(DeleteRun(run_id))
+
+    def durations(self, fingerprint: str) -> dict[str, float]:
+        """Seconds per step path of plan ``fingerprint``'s finished runs; see `Store.durations`."""
+        check_text(fingerprint, "fingerprint")
+        self._barrier()
+        return self._read_durations(fingerprint)
+
+    def add_durations(self, fingerprint: str, seconds: Mapping[str, float]) -> None:
+        """Fold one run's seconds per step path into the summary; see `Store.add_durations`."""
+        check_text(fingerprint, "fingerprint")
+        checked = check_durations(seconds)
+        if checked:
+            self._enqueue(AddDurations(fingerprint, tuple(checked.items())))
 
     def copy_run(self, src: str, dst: str, *, keep: Callable[[str], bool] | Set[str]) -> None:
         """Copy run `src` into the new run `dst`, keeping the entries `keep` accepts.
@@ -307,6 +330,9 @@ class WriterStore(StoreBase):
 
     def _call(self, op: Op) -> object:
         return self._writer.call(op)
+
+    def _enqueue(self, op: Op) -> None:
+        self._submit(op)
 
     def _barrier(self) -> None:
         self._writer.barrier()

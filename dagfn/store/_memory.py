@@ -8,26 +8,28 @@ from collections import deque
 from collections.abc import Collection, Sequence
 
 from dagfn._lease import Lease
-from dagfn._storage import Entry, RunInfo
+from dagfn._storage import Entry, RunInfo, fold_duration
 
 from ._base import StoreBase
 from ._errors import StoreClosedError
-from ._ops import Op, Record, apply
+from ._ops import Op, apply
 
 
 class _MemoryTxn:
     """`Txn` over the dicts of a `MemoryStore` (its lock is held)."""
 
-    __slots__ = ("_entries", "_leases", "_runs")
+    __slots__ = ("_durations", "_entries", "_leases", "_runs")
 
     def __init__(
         self,
         runs: dict[str, RunInfo],
         entries: dict[str, dict[str, Entry]],
+        durations: dict[str, dict[str, tuple[float, int]]],
         leases: dict[str, Lease],
     ) -> None:
         self._runs = runs
         self._entries = entries
+        self._durations = durations
         self._leases = leases
 
     def load_leases(
@@ -60,6 +62,12 @@ class _MemoryTxn:
         del self._runs[run_id]
         del self._entries[run_id]
 
+    def add_durations(self, fingerprint: str, seconds: Sequence[tuple[str, float]]) -> None:
+        summary = self._durations.setdefault(fingerprint, {})
+        for path, took in seconds:
+            mean, runs = summary.get(path, (0.0, 0))
+            summary[path] = fold_duration(mean, runs, took)
+
 
 class MemoryStore(StoreBase):
     """A `Store` kept in memory: same semantics as the others, nothing durable.
@@ -73,8 +81,10 @@ class MemoryStore(StoreBase):
         self._lock = threading.Lock()  # guards everything below but `_pending`
         self._runs: dict[str, RunInfo] = {}
         self._entries: dict[str, dict[str, Entry]] = {}  # same keys as `_runs`
+        # plan fingerprint -> step path -> (mean seconds, runs folded in, at most DURATION_RUNS)
+        self._durations: dict[str, dict[str, tuple[float, int]]] = {}
         self._leases: dict[str, Lease] = {}  # keys: runs that were ever taken
-        self._pending: deque[Record] = deque()  # appended by any thread, drained under the lock
+        self._pending: deque[Op] = deque()  # appended by any thread, drained under the lock
         self._deferred: BaseException | None = None  # the first dropped-row error since a flush
         self._closed = False
 
@@ -110,6 +120,16 @@ class MemoryStore(StoreBase):
         with self._lock:
             self._commit(None)
 
+    def _enqueue(self, op: Op) -> None:
+        if self._closed:
+            raise StoreClosedError("The store is closed")
+        self._pending.append(op)
+
+    def _read_durations(self, fingerprint: str) -> dict[str, float]:
+        with self._lock:
+            summary = self._durations.get(fingerprint, {})
+            return {path: mean for path, (mean, _) in summary.items()}
+
     def _commit(self, op: Op | None) -> object:
         if self._closed:
             raise StoreClosedError("The store is closed")
@@ -118,7 +138,8 @@ class MemoryStore(StoreBase):
             ops.append(op)
         if not ops:
             return None
-        results = apply(ops, _MemoryTxn(self._runs, self._entries, self._leases), time.time())
+        txn = _MemoryTxn(self._runs, self._entries, self._durations, self._leases)
+        results = apply(ops, txn, time.time())
         if self._deferred is None:
             last = len(ops) - 1 if op is not None else len(ops)
             self._deferred = next((r for r in results[:last] if isinstance(r, BaseException)), None)

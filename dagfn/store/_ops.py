@@ -114,10 +114,29 @@ class ResetRun:
     entries: tuple[Entry, ...]
 
 
+@attrs.frozen
+class AddDurations:
+    """Fold one run's seconds per step path into the plan's summary; the result is None."""
+
+    fingerprint: str
+    seconds: tuple[tuple[str, float], ...]
+
+
 # The hot-path operation is a bare tuple: building it costs less than an object.
 # (run id, entry, lease token or None): a token fences the row (see `dagfn._lease`).
 Record = tuple[str, Entry, int | None]
-RunOp = OpenRun | FinishRun | DeleteRun | CopyRun | ResetRun | TakeRun | Renew | Release | Answer
+RunOp = (
+    OpenRun
+    | FinishRun
+    | DeleteRun
+    | CopyRun
+    | ResetRun
+    | TakeRun
+    | Renew
+    | Release
+    | Answer
+    | AddDurations
+)
 Op = Record | RunOp
 
 
@@ -151,6 +170,9 @@ class Txn(Protocol):
     def delete_run(self, run_id: str) -> None:
         """Delete one run row and all its entries."""
 
+    def add_durations(self, fingerprint: str, seconds: Sequence[tuple[str, float]]) -> None:
+        """Fold ``seconds`` into the plan's duration summary (`dagfn._storage.fold_duration`)."""
+
 
 def _run_ids(ops: Sequence[Op]) -> tuple[set[str], set[str], bool]:
     """The runs a group touches, the runs whose lease it reads, and whether it needs the clock."""
@@ -165,6 +187,8 @@ def _run_ids(ops: Sequence[Op]) -> tuple[set[str], set[str], bool]:
         elif isinstance(op, CopyRun):
             ids.add(op.src)
             ids.add(op.dst)
+        elif isinstance(op, AddDurations):
+            pass  # a plan's summary, not a run
         else:
             ids.add(op.run_id)
             if isinstance(op, TakeRun | Renew):
@@ -235,6 +259,9 @@ def apply(ops: Sequence[Op], txn: Txn, now: float) -> list[object]:
                         " record, and do not record into a deleted run)"
                     ),
                 )
+            continue
+        if isinstance(op, AddDurations):
+            txn.add_durations(op.fingerprint, op.seconds)
             continue
         write_batch()
         if isinstance(op, Answer):

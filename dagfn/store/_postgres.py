@@ -31,7 +31,7 @@ import psycopg.errors
 from dagfn._checks import in_range, positive
 from dagfn._errors import expected
 from dagfn._lease import Lease
-from dagfn._storage import Entry, RunInfo
+from dagfn._storage import DURATION_RUNS, Entry, RunInfo
 
 from ._base import WriterStore, entry_from_row, run_from_row, run_params
 from ._errors import SchemaVersionError, StoreError
@@ -75,6 +75,13 @@ class _Sql:
                 attempts INTEGER NOT NULL,
                 error TEXT,
                 PRIMARY KEY (run_id, path)
+            )""",
+            f"""CREATE TABLE IF NOT EXISTS {s}.durations (
+                fingerprint TEXT NOT NULL,
+                path TEXT NOT NULL,
+                seconds DOUBLE PRECISION NOT NULL,
+                runs INTEGER NOT NULL,
+                PRIMARY KEY (fingerprint, path)
             )""",
             f"""CREATE TABLE IF NOT EXISTS {s}.leases (
                 run_id TEXT PRIMARY KEY,
@@ -128,6 +135,15 @@ class _Sql:
         )
         self.delete_lease = f"DELETE FROM {s}.leases WHERE run_id = %s"
         self.clock = "SELECT extract(epoch FROM clock_timestamp())::float8"
+        # `dagfn._storage.fold_duration` in SQL: one statement per path, no read first.
+        self.add_duration = (
+            f"INSERT INTO {s}.durations AS d (fingerprint, path, seconds, runs) "
+            "VALUES (%s, %s, %s, 1) ON CONFLICT (fingerprint, path) DO UPDATE SET "
+            "seconds = d.seconds + (EXCLUDED.seconds - d.seconds) "
+            f"/ least(d.runs + 1, {DURATION_RUNS}), "
+            f"runs = least(d.runs + 1, {DURATION_RUNS})"
+        )
+        self.get_durations = f"SELECT path, seconds FROM {s}.durations WHERE fingerprint = %s"
 
 
 class _PostgresTxn:
@@ -190,6 +206,9 @@ class _PostgresTxn:
     def delete_run(self, run_id: str) -> None:
         self._cur.execute(self._sql.delete_entries, (run_id,))
         self._cur.execute(self._sql.delete_run, (run_id,))
+
+    def add_durations(self, fingerprint: str, seconds: Sequence[tuple[str, float]]) -> None:
+        self._cur.executemany(self._sql.add_duration, [(fingerprint, p, s) for p, s in seconds])
 
     def put_lease(self, run_id: str, lease: Lease | None) -> None:
         if lease is None:
@@ -319,6 +338,9 @@ class PostgresStore(WriterStore):
 
     def _read_runs(self) -> list[RunInfo]:
         return [run_from_row(row) for row in self._fetch(self._sql.list_runs)]
+
+    def _read_durations(self, fingerprint: str) -> dict[str, float]:
+        return dict(self._fetch(self._sql.get_durations, (fingerprint,)))
 
     def _read_lease(self, run_id: str) -> Lease | None:
         rows = self._fetch(self._sql.get_leases, ([run_id],))

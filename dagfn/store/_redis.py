@@ -8,6 +8,8 @@ Key layout (``P`` is the prefix, ``T`` is the run id percent-encoded with
     P:run:T        hash    run_id (the original), fingerprint, status,
                            created_at, updated_at, meta_json[, result_json]
     P:entries:T    hash    field: step path; value: the entry as a JSON object
+    P:durations:F  hash    a plan's duration summary (``F``: its fingerprint, encoded
+                           like ``T``); field: step path; value: "<mean seconds> <runs>"
     P:lease:T      hash    token, owner, expires_at (see `dagfn._lease`)
 
 A group commit is one MULTI/EXEC, under WATCH of the run, lease and entry keys
@@ -22,17 +24,25 @@ import re
 import time
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, cast
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from dagfn._checks import in_range
 from dagfn._errors import expected
 from dagfn._lease import Lease
-from dagfn._storage import Entry, RunInfo, stored_entry_status, stored_run_status
+from dagfn._storage import (
+    DURATION_RUNS,
+    Entry,
+    RunInfo,
+    stored_entry_status,
+    stored_run_status,
+)
 
 from ._base import WriterStore
-from ._errors import SchemaVersionError, StoreError
+from ._errors import SchemaVersionError, StoreError, StoreWriteError
 from ._ops import Op, apply
 from ._writer import GroupWriter
 
@@ -40,6 +50,24 @@ SCHEMA_VERSION = 1
 _PREFIX = re.compile(r"[A-Za-z0-9_.\-]+")
 # Optimistic transactions retried when another client changed a watched run.
 _MAX_WATCH_RETRIES = 50
+# `dagfn._storage.fold_duration` on the server, inside the group's MULTI/EXEC.
+# KEYS[1]: the summary hash; ARGV: the cap on runs, then path, seconds, path, ...
+_ADD_DURATIONS = """
+local cap = tonumber(ARGV[1])
+for i = 2, #ARGV, 2 do
+    local took = tonumber(ARGV[i + 1])
+    local mean, runs = took, 1
+    local old = redis.call('HGET', KEYS[1], ARGV[i])
+    if old then
+        local sep = string.find(old, ' ', 1, true)
+        mean = tonumber(string.sub(old, 1, sep - 1))
+        runs = math.min(tonumber(string.sub(old, sep + 1)) + 1, cap)
+        mean = mean + (took - mean) / runs
+    end
+    redis.call('HSET', KEYS[1], ARGV[i], string.format('%.17g %d', mean, runs))
+end
+return 0
+"""
 
 
 class _Keys:
@@ -57,6 +85,9 @@ class _Keys:
 
     def entries(self, run_id: str) -> str:
         return f"{self.prefix}:entries:{quote(run_id, safe='')}"
+
+    def durations(self, fingerprint: str) -> str:
+        return f"{self.prefix}:durations:{quote(fingerprint, safe='')}"
 
     def lease(self, run_id: str) -> str:
         return f"{self.prefix}:lease:{quote(run_id, safe='')}"
@@ -192,6 +223,12 @@ class _RedisTxn:
         self._pipe.delete(self._keys.run(run_id), self._keys.entries(run_id))
         self._pipe.zrem(self._keys.runs, run_id)
 
+    def add_durations(self, fingerprint: str, seconds: Sequence[tuple[str, float]]) -> None:
+        args: list[Any] = [DURATION_RUNS]
+        for path, took in seconds:
+            args += (path, repr(took))
+        self._pipe.eval(_ADD_DURATIONS, 1, self._keys.durations(fingerprint), *args)
+
 
 class _RedisSink:
     """Group commits on the writer thread, through the store's client."""
@@ -234,10 +271,20 @@ class RedisStore(WriterStore):
     Reads run on the calling thread through the same thread-safe client.
     """
 
-    def __init__(self, url: str, *, prefix: str = "dagfn", commit_interval: float = 0.002) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "dagfn",
+        commit_interval: float = 0.002,
+        timeout: float = 5.0,
+    ) -> None:
         """Connect to the redis server at `url` (e.g. ``redis://127.0.0.1:6379/0``).
 
-        Raises `InvalidArgument` for a bad argument, `redis.RedisError` if the
+        Every call to the server (connecting included) gives up after
+        ``timeout`` seconds, without retrying: a server that does not answer
+        is a `StoreWriteError` naming the store, never a call that hangs.
+        Raises `InvalidArgument` for a bad argument, `StoreWriteError` if the
         server cannot be reached, `SchemaVersionError` if the prefix holds
         another schema version.
         """
@@ -246,28 +293,54 @@ class RedisStore(WriterStore):
         if not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix):
             raise expected("letters, digits, '_', '.' or '-'", "prefix", prefix)
         in_range("commit_interval", commit_interval, 0, 1, what="seconds between 0 and 1")
+        in_range("timeout", timeout, 0, 3600, what="seconds between 0 and 3600")
+        if timeout == 0:
+            raise expected("positive seconds", "timeout", timeout)
         self.url = url
         self._keys = _Keys(prefix)
-        self._client = redis.Redis.from_url(url, decode_responses=True)
+        self._name = f"RedisStore({_redacted(url)!r}, prefix={prefix!r})"
+        self._client = redis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),  # redis-py 6+ retries 3 times by default
+        )
         try:
             self._writer = GroupWriter(
                 lambda: _RedisSink(self._client, self._keys),
                 name=f"dagfn-redis-writer:{prefix}",
                 interval=commit_interval,
+                store=self._name,
             )
+        except redis.RedisError as error:
+            self._client.close()
+            raise self._unreachable(error) from error
         except BaseException:
             self._client.close()
             raise
         self._submit = self._writer.submit
 
+    def _unreachable(self, error: redis.RedisError) -> StoreWriteError:
+        return StoreWriteError(f"{self._name}: cannot reach the redis server ({error!r})")
+
     def _release(self) -> None:
         self._client.close()
 
     def _read_run(self, run_id: str) -> RunInfo | None:
-        fields = cast(dict[str, str], self._client.hgetall(self._keys.run(run_id)))
+        try:
+            fields = cast(dict[str, str], self._client.hgetall(self._keys.run(run_id)))
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            raise self._unreachable(error) from error
         return _run_from_hash(fields) if fields else None
 
     def _read_entries(self, run_id: str) -> dict[str, Entry] | None:
+        try:
+            return self._entries_of(run_id)
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            raise self._unreachable(error) from error
+
+    def _entries_of(self, run_id: str) -> dict[str, Entry] | None:
         with self._client.pipeline(transaction=True) as pipe:
             pipe.exists(self._keys.run(run_id))
             pipe.hgetall(self._keys.entries(run_id))
@@ -282,6 +355,12 @@ class RedisStore(WriterStore):
         )
 
     def _read_runs(self) -> list[RunInfo]:
+        try:
+            return self._runs()
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            raise self._unreachable(error) from error
+
+    def _runs(self) -> list[RunInfo]:
         run_ids = cast(list[str], self._client.zrevrange(self._keys.runs, 0, -1))
         with self._client.pipeline(transaction=True) as pipe:
             for run_id in run_ids:
@@ -289,5 +368,22 @@ class RedisStore(WriterStore):
             hashes: list[Any] = pipe.execute()
         return [_run_from_hash(fields) for fields in hashes if fields]
 
+    def _read_durations(self, fingerprint: str) -> dict[str, float]:
+        rows = cast(dict[str, str], self._client.hgetall(self._keys.durations(fingerprint)))
+        return {path: float(value.split(" ", 1)[0]) for path, value in rows.items()}
+
     def __repr__(self) -> str:
-        return f"RedisStore({self.url!r}, prefix={self._keys.prefix!r})"
+        return self._name
+
+
+def _redacted(url: str) -> str:
+    """``url`` without its password (it names the store in error messages)."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.rpartition("@")[2]
+        user = f"{parts.username}:***@" if parts.username else ":***@"
+        return urlunsplit(parts._replace(netloc=user + netloc))
+    except ValueError:
+        return "<a redis URL>"

@@ -6,6 +6,10 @@ Schema (version 1, recorded in ``dagfn_schema``)::
          meta_json, result_json)
     entries(run_id, path, status, output_json, started_at, finished_at,
             attempts, error, PRIMARY KEY (run_id, path))
+    durations(fingerprint, path, seconds, runs, PRIMARY KEY (fingerprint, path))
+
+The ``durations`` table (a plan's duration summary, see
+`dagfn._storage.fold_duration`) is created in files of version 1 that lack it.
     runs.lease_token, lease_owner, lease_expires: the run's lease (see `dagfn._lease`)
 
 The lease columns are added when missing, so files of version 1 written
@@ -30,7 +34,11 @@ from typing import Literal
 from dagfn._checks import in_range, non_negative
 from dagfn._errors import expected
 from dagfn._lease import Lease
-from dagfn._storage import Entry, RunInfo
+from dagfn._storage import (
+    DURATION_RUNS,
+    Entry,
+    RunInfo,
+)
 
 from ._base import WriterStore, entry_from_row, run_from_row, run_params
 from ._errors import SchemaVersionError, StoreError
@@ -62,7 +70,19 @@ _SCHEMA = (
         error TEXT,
         PRIMARY KEY (run_id, path)
     ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS durations (
+        fingerprint TEXT NOT NULL,
+        path TEXT NOT NULL,
+        seconds REAL NOT NULL,
+        runs INTEGER NOT NULL,
+        PRIMARY KEY (fingerprint, path)
+    ) WITHOUT ROWID""",
 )
+# `dagfn._storage.fold_duration` in SQL: one statement per path, no read first.
+_ADD_DURATION = f"""INSERT INTO durations (fingerprint, path, seconds, runs) VALUES (?, ?, ?, 1)
+    ON CONFLICT (fingerprint, path) DO UPDATE SET
+        seconds = seconds + (excluded.seconds - seconds) / min(runs + 1, {DURATION_RUNS}),
+        runs = min(runs + 1, {DURATION_RUNS})"""
 
 _RUN_COLUMNS = "run_id, fingerprint, status, created_at, updated_at, meta_json, result_json"
 _ENTRY_COLUMNS = "path, status, output_json, started_at, finished_at, attempts, error"
@@ -169,6 +189,9 @@ class _SqliteTxn:
     def delete_run(self, run_id: str) -> None:
         self._conn.execute("DELETE FROM entries WHERE run_id = ?", (run_id,))
         self._conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+
+    def add_durations(self, fingerprint: str, seconds: Sequence[tuple[str, float]]) -> None:
+        self._conn.executemany(_ADD_DURATION, [(fingerprint, p, s) for p, s in seconds])
 
 
 class _SqliteSink:
@@ -315,6 +338,7 @@ class SqliteStore(WriterStore):
             lambda: _SqliteSink(file, timeout=busy_timeout, synchronous=synchronous),
             name=f"dagfn-sqlite-writer:{file}",
             interval=commit_interval,
+            store=f"SqliteStore({file!r})",
         )
         self._readers = _Readers(file, busy_timeout)
         self._submit = self._writer.submit
@@ -347,6 +371,13 @@ class SqliteStore(WriterStore):
                 f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY created_at DESC, run_id DESC"
             ).fetchall()
         return [run_from_row(row) for row in rows]
+
+    def _read_durations(self, fingerprint: str) -> dict[str, float]:
+        with self._readers.snapshot() as conn:
+            rows = conn.execute(
+                "SELECT path, seconds FROM durations WHERE fingerprint = ?", (fingerprint,)
+            ).fetchall()
+        return dict(rows)
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"

@@ -9,15 +9,22 @@ in which case it commits at once.
 Waiting is a `_Ticket` appended *behind* the caller's earlier operations:
 the deque is FIFO, so when the group holding the ticket is committed, so is
 everything the caller submitted before it.
+
+The thread is a daemon (a store left open never keeps a program alive), so a
+normal interpreter exit would cut it off with rows pending: an ``atexit``
+hook commits what every live writer has pending first (waiting at most
+`EXIT_FLUSH_SECONDS` for each).
 """
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from ._errors import StoreClosedError, StoreWriteError
 
@@ -26,6 +33,8 @@ OpT_contra = TypeVar("OpT_contra", contravariant=True)
 
 # How often a waiting caller checks that the writer thread is still alive.
 _LIVENESS_CHECK_SECONDS = 1.0
+#: At interpreter exit, how long each open writer may take to commit what is pending.
+EXIT_FLUSH_SECONDS = 10.0
 
 
 class Sink(Protocol[OpT_contra]):
@@ -74,8 +83,19 @@ class _Ticket(Generic[OpT]):
 class GroupWriter(Generic[OpT]):
     """One thread that commits submitted operations in groups."""
 
-    def __init__(self, open_sink: Callable[[], Sink[OpT]], *, name: str, interval: float) -> None:
-        """Start the thread and open the sink on it; re-raise what `open_sink` raises."""
+    def __init__(
+        self,
+        open_sink: Callable[[], Sink[OpT]],
+        *,
+        name: str,
+        interval: float,
+        store: str | None = None,
+    ) -> None:
+        """Start the thread and open the sink on it; re-raise what `open_sink` raises.
+
+        ``store`` names the store in errors (``SqliteStore('/tmp/j.db')``).
+        """
+        self._store = store if store is not None else name
         # Appended by any thread, popped only by the writer thread.
         self._pending: deque[OpT | _Ticket[OpT]] = deque()
         # Set by producers when the writer may be asleep; cleared by the writer
@@ -94,6 +114,7 @@ class GroupWriter(Generic[OpT]):
         )
         self._thread.start()
         ready.wait(self._thread)
+        _LIVE.add(self)
 
     # -- caller side -------------------------------------------------------
 
@@ -140,6 +161,16 @@ class GroupWriter(Generic[OpT]):
             finally:
                 self._thread.join()
 
+    def flush_at_exit(self, seconds: float) -> None:
+        """Commit what is pending, waiting at most ``seconds``; never raises."""
+        if self._closed or self._failure is not None or not self._thread.is_alive():
+            return  # closed, failed, or a forked child's copy without its thread
+        ticket: _Ticket[OpT] = _Ticket()
+        self._pending.append(ticket)
+        self._urgent.set()
+        self._wake.set()
+        ticket.done.wait(seconds)
+
     @property
     def closed(self) -> bool:
         """Whether `close` was called."""
@@ -160,7 +191,7 @@ class GroupWriter(Generic[OpT]):
 
     def _write_error(self) -> StoreWriteError:
         message = (
-            f"The store's writer could not commit ({self._failure!r}); rows recorded"
+            f"{self._store}: the store's writer could not commit ({self._failure!r}); rows recorded"
             " since the last successful flush may be lost and the store refuses"
             " further writes: close it and open a new one"
         )
@@ -242,3 +273,14 @@ class GroupWriter(Generic[OpT]):
             else:
                 ticket.settle()
         return deferred, stop
+
+
+# Every writer whose thread may still run (weak: a closed writer is let go).
+_LIVE: weakref.WeakSet[GroupWriter[Any]] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    """Commit the pending rows of stores a program left open (see the module docstring)."""
+    for writer in list(_LIVE):
+        writer.flush_at_exit(EXIT_FLUSH_SECONDS)

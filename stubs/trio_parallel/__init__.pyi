@@ -9,7 +9,12 @@ _T = TypeVar("_T")
 
 class BrokenWorkerError(RuntimeError): ...
 
+class WorkerContextStatistics:
+    idle_workers: int
+    running_workers: int
+
 class WorkerContext:
+    def statistics(self) -> WorkerContextStatistics: ...
     async def run_sync(
         self,
         sync_fn: Callable[..., _T],
