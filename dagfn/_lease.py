@@ -13,6 +13,7 @@ lease can no longer write.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import socket
 import uuid
@@ -169,40 +170,26 @@ class Ownership:
                 raise
 
     async def kept(self, body: Callable[[], Awaitable[T]]) -> T:
-        """Run ``body`` while a system task renews the lease every third of its time.
+        """Run ``body`` while its lease is renewed every third of its time.
 
-        A renewal that finds the lease taken over cancels ``body`` and raises
-        `LeaseLost`. Renewal errors (a store briefly unreachable) are retried
-        at the next renewal: the fencing token keeps a late writer out.
+        The renewals are made by one task per trio run for all the leases held
+        in it (`_Keeper`), so holding a lease starts no task. A renewal that
+        finds the lease taken over cancels ``body`` and raises `LeaseLost`.
+        Renewal errors (a store briefly unreachable) are retried at the next
+        renewal: the fencing token keeps a late writer out all the same.
         """
         token = self.token
         if token is None:
             return await body()
-        renewer = trio.CancelScope()
-        watched = trio.CancelScope()
-
-        async def renew() -> None:
-            with renewer:
-                while True:
-                    await trio.sleep(self.ttl / 3)
-                    try:
-                        held = await trio.to_thread.run_sync(
-                            self.store.renew, self.run_id, token, self.ttl, abandon_on_cancel=True
-                        )
-                    except Exception:
-                        continue
-                    if not held:
-                        self.lost = True
-                        watched.cancel()
-                        return
-
-        trio.lowlevel.spawn_system_task(renew, name=f"dagfn-lease:{self.run_id}")
+        held = _Held(self, token, trio.CancelScope(), trio.current_time() + self.ttl / 3)
+        keeper = _keeper()
+        keeper.add(held)
         try:
-            with watched:
+            with held.watched:
                 return await body()
             raise LeaseLost(self.run_id, token)
         finally:
-            renewer.cancel()
+            keeper.held.discard(held)
 
     async def release(self, *, done: bool = False) -> None:
         """Free the lease unless ``done`` (released already); shielded, so a cancelled
@@ -216,3 +203,70 @@ class Ownership:
             await trio.to_thread.run_sync(
                 self.store.release, self.run_id, token, abandon_on_cancel=True
             )
+
+
+@attrs.define(eq=False)
+class _Held:
+    """A lease being kept: renewed at ``due`` (trio time); ``watched`` is its run's scope."""
+
+    ownership: Ownership
+    token: int
+    watched: trio.CancelScope
+    due: float
+
+
+class _Keeper:
+    """Renews every lease held in one trio run, from one system task started on first use.
+
+    Invariant: the task sleeps until the earliest ``due`` of ``held`` (``wake``'s
+    deadline); `add` moves that deadline earlier when a new lease is due sooner.
+    """
+
+    def __init__(self) -> None:
+        self.held: set[_Held] = set()
+        self.wake = trio.CancelScope()
+        self.started = False
+
+    def add(self, held: _Held) -> None:
+        self.held.add(held)
+        if not self.started:
+            self.started = True
+            trio.lowlevel.spawn_system_task(self._renew_forever, name="dagfn-lease-keeper")
+        elif held.due < self.wake.deadline:
+            self.wake.deadline = held.due
+
+    async def _renew_forever(self) -> None:
+        while True:
+            due = min((h.due for h in self.held), default=math.inf)
+            with trio.CancelScope(deadline=due) as self.wake:
+                await trio.sleep_forever()
+            now = trio.current_time()
+            for held in [h for h in self.held if h.due <= now]:
+                held.due = now + held.ownership.ttl / 3
+                await self._renew(held)
+
+    async def _renew(self, held: _Held) -> None:
+        owner = held.ownership
+        try:
+            kept = await trio.to_thread.run_sync(
+                owner.store.renew, owner.run_id, held.token, owner.ttl, abandon_on_cancel=True
+            )
+        except Exception:
+            return  # retried at the next renewal
+        if not kept and held in self.held:
+            owner.lost = True
+            self.held.discard(held)
+            held.watched.cancel()
+
+
+_KEEPER: Final[trio.lowlevel.RunVar[_Keeper]] = trio.lowlevel.RunVar("dagfn_lease_keeper")
+
+
+def _keeper() -> _Keeper:
+    """This trio run's `_Keeper`."""
+    try:
+        return _KEEPER.get()
+    except LookupError:
+        keeper = _Keeper()
+        _KEEPER.set(keeper)
+        return keeper
