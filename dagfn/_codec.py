@@ -27,8 +27,8 @@ too long for ``str()``, a structure nested deeper than `MAX_DEPTH` or cyclic.
 >>> text = encode_text({(1, 2): {"a", "b"}, 3: [None, 1.5, b"x"]})
 >>> text
 '{"!":"dict","v":[[{"!":"tuple","v":[1,2]},{"!":"set","v":["a","b"]}],[3,[null,1.5,{"!":"bytes","v":"eA=="}]]]}'
->>> decode_text(text, lambda name: None)
-{(1, 2): {'a', 'b'}, 3: [None, 1.5, b'x']}
+>>> decode_text(text, lambda name: None) == {(1, 2): {"a", "b"}, 3: [None, 1.5, b"x"]}
+True
 """
 
 from __future__ import annotations
