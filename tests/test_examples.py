@@ -29,6 +29,11 @@ EXPECTED = {
         "INFO    fetch#2 finish fetch (attempt 2)",
         "<Success: 24>",
     ],
+    "data_shaped.py": [
+        "From 4 sources: trio runs tasks in nurseries.",
+        "<Success: From 4 sources",
+        "'summaries[3]/summarize'",
+    ],
     "executors.py": ["<Success: 35999820000200000>"],
     "redis_store.py": ["embed('typed graphs on trio') ran", "published 4 dims"],
 }
