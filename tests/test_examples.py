@@ -29,6 +29,11 @@ EXPECTED = {
         "INFO    fetch#2 finish fetch (attempt 2)",
         "<Success: 24>",
     ],
+    "builder_config.py": [
+        "<Success: 51>",
+        "refused: step 'score' takes longest: int, but step 'title' (which it comes after) "
+        "returns str",
+    ],
     "data_shaped.py": [
         "From 4 sources: trio runs tasks in nurseries.",
         "<Success: From 4 sources",
