@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import typing
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from typing import Any, Generic, Never, TypeVar, cast
+from typing import Any, Generic, Never, TypeVar, cast, overload
 
 import attrs
 
 from dagfn import _expr
+from dagfn._annotations import produced
 from dagfn._errors import DagfnError, expected
 from dagfn._graph import Graph, _check_name
-from dagfn.monoid import Monoid, Text
+from dagfn.monoid import Concat, Monoid, Text
 
 A = TypeVar("A")
 B = TypeVar("B")
@@ -171,16 +173,25 @@ def is_async_generator_function(fn: object) -> bool:
     return call is not None and inspect.isasyncgenfunction(call)
 
 
+@overload
+def streamed(
+    fn: Callable[[A], AsyncIterator[str]], monoid: Concat[Any], /, *, name: str | None = None
+) -> Graph[A, str, Never]: ...
+@overload
 def streamed(
     fn: Callable[[A], AsyncIterator[B]], monoid: Monoid[B], /, *, name: str | None = None
-) -> Graph[A, B, Never]:
+) -> Graph[A, B, Never]: ...
+def streamed(
+    fn: Callable[[A], AsyncIterator[Any]], monoid: Monoid[Any], /, *, name: str | None = None
+) -> Graph[A, Any, Never]:
     """A step whose chunks are streamed as they are made and whose output is their fold.
 
     ``fn`` is an async generator function of one argument; every value it
     yields is a chunk, sent at once to the consumers of `dagfn.stream` (a
     `Chunk` with the step's path, attempt and sequence number), and the step's
     output is the chunks folded with ``monoid`` in order (``monoid.empty()``
-    for none; `dagfn.monoid.Text` for text). It is a node like any other:
+    for none; `dagfn.monoid.Text` for text, and ``Concat()`` given a ``fn``
+    annotated to yield ``str`` folds text the same way). It is a node like any other:
     every policy applies, and a retried attempt starts its chunks again. Under
     plain `run` the chunks are only folded.
 
@@ -206,6 +217,8 @@ def streamed(
         raise expected(what, "fn", fn)
     if not all(callable(getattr(monoid, m, None)) for m in ("empty", "combine")):
         raise expected("a Monoid (with empty() and combine(a, b))", "monoid", monoid)
+    if isinstance(monoid, Concat) and _chunk_type(fn) is str:
+        monoid = Text()  # text chunks under Concat() make text, not a tuple of pieces
     if name is None:
         name = _expr.callable_name(fn)
     _check_name(name)
@@ -243,3 +256,12 @@ def sources_in(root: _expr.Expr) -> list[tuple[Streamed, str]]:
             if attrs.has(cls):
                 pending.extend(getattr(item, f.name) for f in attrs.fields(cls))
     return found
+
+
+def _chunk_type(fn: Callable[..., Any]) -> Any:
+    """What ``fn``'s return annotation says it yields (``Any`` when it says nothing)."""
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # unresolvable annotations: nothing known
+        return Any
+    return produced(hints.get("return", Any))

@@ -38,6 +38,7 @@ generate = streamed(tokens, Text())
 assert_type(generate, Graph[Question, str, Never])
 assert_type(streamed(counts, Sum(), name="count"), Graph[int, int, Never])
 assert_type(streamed(pieces, Concat[int]()), Graph[int, tuple[int, ...], Never])
+assert_type(streamed(tokens, Concat()), Graph[Question, str, Never])  # text chunks: text
 assert_type(generate.retry(3).timeout(5.0).named("answer"), Graph[Question, str, Never])
 pipeline = generate >> length
 assert_type(pipeline, Graph[Question, int, Never])

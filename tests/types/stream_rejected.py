@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from dagfn import node, stream, streamed
-from dagfn.monoid import Concat, Sum, Text
+from dagfn.monoid import Sum, Text
 
 
 async def tokens(q: str) -> AsyncIterator[str]:
@@ -24,7 +24,6 @@ def length(answer: str) -> int:
 def build() -> None:
     streamed(whole, Text())  # type: ignore[arg-type]  # a plain function: no chunks to stream
     streamed(tokens, Sum())  # type: ignore[arg-type]  # str chunks cannot fold with Sum
-    streamed(tokens, Concat())  # type: ignore[arg-type]  # Concat folds tuples; text takes Text()
     streamed(tokens, Text()) >> streamed(tokens, Text()) >> length >> length  # type: ignore[operator]
 
 
