@@ -166,7 +166,9 @@ def check_backend(value: object, name: str = "cache") -> CacheBackend:
     ):
         return value  # type: ignore[return-value]
     raise expected(
-        "a dagfn.store store (MemoryStore, SqliteStore, RedisStore) or None", name, value
+        "a dagfn.store store (MemoryStore, SqliteStore, RedisStore, PostgresStore) or None",
+        name,
+        value,
     )
 
 

@@ -3,11 +3,13 @@
 The `Store` contract, leases included, is pinned for every store in
 test_store.py (and durable runs in test_durable.py, test_interrupt.py and
 test_ownership.py); here: schemas, group commit, SIGKILL of a client, several
-processes on one database, a failed commit, and bad arguments.
+processes on one database, a failed commit, bad arguments, and the step cache's
+table (shared per schema, stale and damaged entries, the command line).
 """
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
 import signal
@@ -16,13 +18,18 @@ import sys
 import textwrap
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import _durable_worker
 import psycopg
 import pytest
+from returns.result import Success
 
+from dagfn import cache_stats, node, run_sync
+from dagfn._cache import CacheEntry
 from dagfn._errors import InvalidArgument
+from dagfn.cli import main
 from dagfn.store import Entry, PostgresStore, SchemaVersionError, StoreWriteError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -226,3 +233,100 @@ def test_a_run_killed_with_sigkill_resumes_without_rerunning_committed_steps(
     with PostgresStore(postgres_dsn, schema=schema) as store:
         assert store.get_run("k").status == "succeeded"
         assert len(store.entries("k")) == total
+
+
+# -- the step cache ----------------------------------------------------------------
+
+
+def _counting(calls: list[int]) -> Callable[[int], int]:
+    def twice(x: int) -> int:
+        calls.append(x)
+        return 2 * x
+
+    return twice
+
+
+def test_the_cache_is_shared_by_stores_on_one_schema_and_kept_apart_by_schemas(
+    postgres_dsn: str, schema: str
+) -> None:
+    calls: list[int] = []
+    g = node(_counting(calls)).named("twice").cache()
+    with PostgresStore(postgres_dsn, schema=schema) as one:
+        assert run_sync(g, 4, store=one) == Success(8)
+    with (
+        PostgresStore(postgres_dsn, schema=schema) as two,
+        PostgresStore(postgres_dsn, schema=schema + "_other") as other,
+    ):
+        assert run_sync(g, 4, store=two) == Success(8)
+        assert calls == [4]  # a hit, through another store object
+        assert run_sync(g, 4, store=other) == Success(8)
+        assert calls == [4, 4]  # another schema: a miss
+        assert cache_stats(two).steps == {"twice": 1}
+
+
+def test_expired_and_damaged_entries_are_misses_and_are_replaced(
+    postgres_dsn: str, schema: str
+) -> None:
+    calls: list[int] = []
+    g = node(_counting(calls)).named("twice").cache(ttl=3600)
+    with PostgresStore(postgres_dsn, schema=schema) as store:
+        run_sync(g, 1, store=store)
+        table = f'"{schema}".dagfn_cache'
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+            conn.execute(f"UPDATE {table} SET expires_at = %s", (time.time() - 1,))
+            assert cache_stats(store).expired == 1
+            assert run_sync(g, 1, store=store) == Success(2)
+            assert calls == [1, 1]
+            assert cache_stats(store).expired == 0  # the miss replaced the stale entry
+            for damage in ("3", "{not json", '"a string"'):
+                conn.execute(f"UPDATE {table} SET value_json = %s", (damage,))
+                assert run_sync(g, 1, store=store) == Success(2)
+            assert calls == [1, 1, 1, 1, 1]
+            assert run_sync(g, 1, store=store) == Success(2)  # the last miss put it back
+            assert calls == [1, 1, 1, 1, 1]
+
+
+def test_a_schema_made_before_the_cache_gets_its_table(postgres_dsn: str, schema: str) -> None:
+    PostgresStore(postgres_dsn, schema=schema).close()
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP TABLE "{schema}".dagfn_cache')
+    with PostgresStore(postgres_dsn, schema=schema) as store:
+        run_sync(node(_counting([])).named("twice").cache(), 1, store=store)
+        assert cache_stats(store).entries == 1
+
+
+def test_puts_of_one_group_keep_the_last_entry_of_each_key(postgres_dsn: str, schema: str) -> None:
+    with PostgresStore(postgres_dsn, schema=schema, commit_interval=1.0) as store:
+        for i in range(200):  # one group, keys put in no order, some many times
+            key = f"k{(i * 7) % 13}"
+            store.cache_put(CacheEntry(key, f"s{i % 2}", str(i), 1.0, None, "c"))
+        assert store.cache_clear("nothing") == 0  # waits for the group before it
+        got = {k: store.cache_get(k) for k in (f"k{n}" for n in range(13))}
+    last = {f"k{(i * 7) % 13}": i for i in range(200)}
+    assert {k: e.value_json for k, e in got.items() if e is not None} == {
+        k: str(i) for k, i in last.items()
+    }
+
+
+def test_the_cache_command_on_a_postgres_url(postgres_dsn: str, schema: str) -> None:
+    # A database of its own: the command line uses the default schema.
+    database = schema
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    url = postgres_dsn.rpartition("/")[0] + f"/{database}"
+    try:
+        with PostgresStore(url) as store:
+            run_sync(node(_counting([])).named("cli_step").cache(), 1, store=store)
+
+        def command(*argv: str) -> str:
+            out = io.StringIO()
+            assert main([*argv, "--store", url], out=out) == 0
+            return out.getvalue()
+
+        assert command("cache", "stats") == "1 entries (0 expired), 1 bytes\n  cli_step: 1\n"
+        assert command("cache", "clear", "--step", "other") == "cleared 0 entries\n"
+        assert command("cache", "clear") == "cleared 1 entries\n"
+        assert command("cache", "stats").startswith("0 entries")
+    finally:
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{database}" WITH (FORCE)')

@@ -1,4 +1,4 @@
-"""The step cache in each store: a table (SQLite), keys (redis) or a dict (memory).
+"""The step cache in each store: a table (SQLite, PostgreSQL), keys (redis) or a dict (memory).
 
 Cache entries are not journal rows: they belong to no run, and clearing them
 leaves runs and history alone. Each durable store writes them through a
@@ -9,6 +9,9 @@ cache puts.
 SQLite table (in the store's file, beside the journal's)::
 
     dagfn_cache(key PRIMARY KEY, step, value_json, created_at, expires_at, checksum)
+
+PostgreSQL: the same table in the store's schema (``PostgresCache``, in
+`_postgres`, beside the psycopg code).
 
 Redis keys: ``P:cache:K`` (a hash of the same fields; ``K`` is the key, hex),
 expiring with the entry's ttl.

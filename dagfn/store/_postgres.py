@@ -8,6 +8,8 @@ Tables, in the schema (namespace) given to the store (``dagfn`` by default)::
     entries(run_id, path, status, output_json, started_at, finished_at,
             attempts, error, PRIMARY KEY (run_id, path))
     leases(run_id PRIMARY KEY, token, owner, expires_at)   (see `dagfn._lease`)
+    dagfn_cache(key PRIMARY KEY, step, value_json, created_at, expires_at,
+                checksum)                              (the step cache, see `_cache`)
 
 A group commit is one transaction that first takes a transaction-level
 advisory lock per run id it touches, so writers of one run (in any process,
@@ -22,18 +24,20 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import psycopg
 import psycopg.errors
 
+from dagfn._cache import CacheEntry, CacheStats
 from dagfn._checks import in_range, positive
 from dagfn._errors import expected
 from dagfn._lease import Lease
 from dagfn._storage import DURATION_RUNS, Entry, RunInfo
 
 from ._base import WriterStore, entry_from_row, run_from_row, run_params
+from ._cache import CacheMethods, _CacheOp, _Clear, _WrittenInGroups
 from ._errors import SchemaVersionError, StoreError
 from ._ops import Op, apply, touched_runs
 from ._writer import GroupWriter
@@ -44,6 +48,7 @@ _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _MAX_RETRIES = 50
 _RUN_COLUMNS = "run_id, fingerprint, status, created_at, updated_at, meta_json, result_json"
 _ENTRY_COLUMNS = "path, status, output_json, started_at, finished_at, attempts, error"
+_CACHE_COLUMNS = "key, step, value_json, created_at, expires_at, checksum"
 
 
 class _Sql:
@@ -88,6 +93,14 @@ class _Sql:
                 token BIGINT NOT NULL,
                 owner TEXT NOT NULL,
                 expires_at DOUBLE PRECISION NOT NULL
+            )""",
+            f"""CREATE TABLE IF NOT EXISTS {s}.dagfn_cache (
+                key TEXT PRIMARY KEY,
+                step TEXT NOT NULL,
+                value_json TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                expires_at DOUBLE PRECISION,
+                checksum TEXT NOT NULL
             )""",
         )
         self.version = f"SELECT max(version) FROM {s}.dagfn_schema"
@@ -144,6 +157,21 @@ class _Sql:
             f"runs = least(d.runs + 1, {DURATION_RUNS})"
         )
         self.get_durations = f"SELECT path, seconds FROM {s}.durations WHERE fingerprint = %s"
+        self.cache_get = f"SELECT {_CACHE_COLUMNS} FROM {s}.dagfn_cache WHERE key = %s"
+        self.cache_put = (
+            f"INSERT INTO {s}.dagfn_cache ({_CACHE_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (key) DO UPDATE SET step = EXCLUDED.step, "
+            "value_json = EXCLUDED.value_json, created_at = EXCLUDED.created_at, "
+            "expires_at = EXCLUDED.expires_at, checksum = EXCLUDED.checksum"
+        )
+        self.cache_clear = f"DELETE FROM {s}.dagfn_cache"
+        self.cache_clear_step = f"DELETE FROM {s}.dagfn_cache WHERE step = %s"
+        # Counted by the server: entries, expired ones and text size (characters, as
+        # Python's len), per step.
+        self.cache_stats = (
+            "SELECT step, count(*), count(*) FILTER (WHERE expires_at <= %s), "
+            f"sum(length(value_json)) FROM {s}.dagfn_cache GROUP BY step"
+        )
 
 
 class _PostgresTxn:
@@ -269,7 +297,88 @@ class _PostgresSink:
         self._conn.close()
 
 
-class PostgresStore(WriterStore):
+class _PostgresCacheSink:
+    """The step cache's write connection, on its writer thread (the store made the table).
+
+    A group is one transaction: runs of puts are one ``executemany`` (one round trip)
+    in key order, the last put of a key winning, so that two writers putting the same
+    keys lock their rows in the same order.
+    """
+
+    def __init__(self, dsn: str, sql: _Sql, connect_timeout: float) -> None:
+        self._sql = sql
+        self._conn = _connect(dsn, connect_timeout)
+
+    def commit(self, ops: Sequence[_CacheOp]) -> list[object]:
+        for _ in range(_MAX_RETRIES):
+            try:
+                with self._conn.transaction(), self._conn.cursor() as cur:
+                    return self._apply(cur, ops)
+            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+                continue
+        message = f"Gave up after {_MAX_RETRIES} deadlocked concurrent cache transactions"
+        raise StoreError(message)
+
+    def _apply(self, cur: psycopg.Cursor[Any], ops: Sequence[_CacheOp]) -> list[object]:
+        sql = self._sql
+        results: list[object] = []
+        puts: dict[str, CacheEntry] = {}
+        for op in ops:
+            if isinstance(op, _Clear):
+                if puts:
+                    cur.executemany(sql.cache_put, [puts[k] for k in sorted(puts)])
+                    puts.clear()
+                if op.step is None:
+                    cur.execute(sql.cache_clear)
+                else:
+                    cur.execute(sql.cache_clear_step, (op.step,))
+                results.append(cur.rowcount)
+            else:
+                puts[op.key] = op  # its fields are _CACHE_COLUMNS, in order
+                results.append(None)
+        if puts:
+            cur.executemany(sql.cache_put, [puts[k] for k in sorted(puts)])
+        return results
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class PostgresCache(_WrittenInGroups):
+    """Cache entries in the store's schema: lookups on the store's read connection (one
+    indexed SELECT), puts and clears through a group-commit writer of their own."""
+
+    def __init__(
+        self,
+        dsn: str,
+        sql: _Sql,
+        fetch: Callable[[str, tuple[object, ...]], list[Any]],
+        *,
+        connect_timeout: float,
+        interval: float,
+    ) -> None:
+        self._sql = sql
+        self._fetch = fetch
+        self._writer = GroupWriter(
+            lambda: _PostgresCacheSink(dsn, sql, connect_timeout),
+            name=f"dagfn-postgres-cache:{sql.schema}",
+            interval=interval,
+        )
+
+    def cache_get(self, key: str) -> CacheEntry | None:
+        rows = self._fetch(self._sql.cache_get, (key,))
+        return CacheEntry._make(rows[0]) if rows else None
+
+    def cache_stats(self) -> CacheStats:
+        self._writer.barrier()
+        rows = self._fetch(self._sql.cache_stats, (time.time(),))
+        steps = {step: n for step, n, _, _ in rows}
+        expired = sum(e for _, _, e, _ in rows)
+        size = sum(b for _, _, _, b in rows)
+        return CacheStats(sum(steps.values()), expired, size, steps)
+
+
+class PostgresStore(CacheMethods, WriterStore):
     """A `Store` in a PostgreSQL database: one writer thread, one transaction per group.
 
     Durability is the server's: a committed group survives the client being
@@ -318,9 +427,19 @@ class PostgresStore(WriterStore):
             raise
         self._read_lock = threading.Lock()  # one statement at a time on the read connection
         self._submit = self._writer.submit
+        self._cache_settings = (connect_timeout, commit_interval)
+
+    def _open_cache(self) -> PostgresCache:
+        timeout, interval = self._cache_settings
+        return PostgresCache(
+            self.dsn, self._sql, self._fetch, connect_timeout=timeout, interval=interval
+        )
 
     def _release(self) -> None:
-        self._reader.close()
+        try:
+            self._close_cache()
+        finally:
+            self._reader.close()
 
     def _fetch(self, query: str, params: tuple[object, ...] = ()) -> list[Any]:
         with self._read_lock, self._reader.cursor() as cur:
