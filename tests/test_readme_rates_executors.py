@@ -32,7 +32,7 @@ def run_program(code: str, tmp_path: Path) -> str:
 
 
 def test_the_rates_block_prints_what_it_claims(tmp_path: Path) -> None:
-    code = block_with("Rate(")
+    code = block_with("Rate(2_000, per=60.0)")
     claimed = re.search(r"# (a long at \d+ s)", code)
     assert claimed is not None
     assert run_program(code, tmp_path).strip() == claimed.group(1)
