@@ -107,7 +107,7 @@ def dask_processes() -> Iterator[Dask]:
 def remote(request: pytest.FixtureRequest) -> Executor:
     """Each executor that ships work elsewhere; tests enter it with ``async with``.
 
-    A `Processes` is fresh and unopened (its workers belong to one trio run);
+    A `Processes` is fresh and unopened (its workers stop when it is collected);
     the Dask ones are the module's open clusters, which entering again only shares.
     """
     if request.param == "processes":
