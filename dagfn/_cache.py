@@ -15,15 +15,21 @@ cache nor a store. `RunCache` is what one run uses.
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import functools
 import hashlib
 import re
 import threading
 import time
+import types
+import typing
 import weakref
 import zlib
 from collections.abc import Callable
-from typing import Any, Final, NamedTuple, Protocol
+from typing import Any, Final, Literal, NamedTuple, Protocol, Union
 
+import attr
 import attrs
 
 from dagfn._errors import DagfnError, expected
@@ -187,6 +193,7 @@ def cache_clear(store: Store | CacheBackend | None = None, *, step: str | None =
     backend = PROCESS_CACHE if store is None else check_backend(store, "store")
     if step is not None and not isinstance(step, str):
         raise expected("a step path or None", "step", step)
+    _MEMOS.pop(backend, None)  # what this process remembers of it goes too
     return backend.cache_clear(step)
 
 
@@ -240,10 +247,11 @@ class Hit:
 class RunCache:
     """One run's use of a backend. ``required``: a backend error fails the step."""
 
-    __slots__ = ("backend", "get", "inline", "kept", "required", "steps")
+    __slots__ = ("backend", "get", "inline", "kept", "memo", "required", "steps")
 
     def __init__(self, backend: CacheBackend, required: bool) -> None:
         self.backend = backend
+        self.memo = _memo_of(backend)
         self.get = backend.cache_get
         self.required = required
         self.inline = backend.cache_reads_inline
@@ -290,10 +298,28 @@ class RunCache:
             return None
         if entry.check != checksum(entry.key, entry.step, entry.value_json):
             return None
+        memo = self.memo
+        if memo is not None:
+            known = memo.get(key)
+            if known is not None and known[0] == entry.check:  # this very entry, read before
+                return Hit(known[1])
         try:
-            return Hit(read_output(plan, i, entry.value_json))
+            value = read_output(plan, i, entry.value_json)
         except Exception:  # it no longer reads as the step's type (cattrs, JSON errors)
             return None
+        self.remember(plan, i, key, entry.check, value)
+        return Hit(value)
+
+    def remember(self, plan: Plan, i: int, key: str, check: str, value: object) -> None:
+        """Keep ``value`` as what the entry ``key`` with checksum ``check`` decodes to, when
+        the step's output type is immutable (a shared value no run can change): a later
+        hit on that same entry skips decoding. A bounded memo, emptied when full."""
+        memo = self.memo
+        if memo is None or not immutable(self._step(plan, i)[1]):
+            return
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        memo[key] = (check, value)
 
     def entry(self, plan: Plan, i: int, key: str, value: object, ttl: float | None) -> CacheEntry:
         """The entry keeping ``value`` as step ``i``'s output (raises `JournalError`)."""
@@ -301,4 +327,73 @@ class RunCache:
         step = plan.paths[i]
         now = time.time()
         expires = None if ttl is None else now + ttl
-        return CacheEntry(key, step, text, now, expires, checksum(key, step, text))
+        check = checksum(key, step, text)
+        self.remember(plan, i, key, check, value)
+        return CacheEntry(key, step, text, now, expires, check)
+
+
+# What this process decoded from (or put in) a backend's entries, by backend and key:
+# (the entry's checksum, its value). A hit still reads the entry (its expiry, its checksum:
+# a changed or damaged entry is read afresh, or is a miss), but the same entry met again
+# is not decoded again. Only outputs of immutable types are kept: later runs get the very
+# same object. `cache_clear` in this process forgets a backend's.
+_MEMOS: Final[weakref.WeakKeyDictionary[object, dict[str, tuple[str, Any]]]] = (
+    weakref.WeakKeyDictionary()
+)
+_MEMO_SIZE: Final = 65_536
+
+
+def _memo_of(backend: object) -> dict[str, tuple[str, Any]] | None:
+    try:
+        memo = _MEMOS.get(backend)
+        if memo is None:
+            memo = _MEMOS[backend] = {}
+    except TypeError:  # a backend that takes no weak reference: no memo
+        return None
+    return memo
+
+
+_LEAVES: Final = frozenset({int, float, str, bytes, bool, complex, type(None)})
+# What attrs puts as ``__setattr__`` on a frozen class (None if a later attrs moves it).
+_FROZEN_SETATTR: Final = getattr(getattr(attr, "_make", None), "_frozen_setattrs", None)
+
+
+def immutable(t: Any) -> bool:
+    """Whether every value of type ``t`` is immutable all the way down (``Any``: no)."""
+    try:
+        return _immutable(t, 0)
+    except Exception:  # an unhashable or unreadable annotation: not known to be immutable
+        return False
+
+
+@functools.lru_cache(maxsize=1024)
+def _immutable(t: Any, depth: int) -> bool:
+    if depth > 8:
+        return False
+    if t in _LEAVES or (isinstance(t, type) and issubclass(t, enum.Enum)):
+        return True
+    origin = typing.get_origin(t)
+    if origin is Literal:
+        return True
+    if origin in (tuple, frozenset, Union, types.UnionType):
+        return all(a is Ellipsis or _immutable(a, depth + 1) for a in typing.get_args(t))
+    if not isinstance(t, type):
+        return False
+    if attrs.has(t):
+        frozen = t.__setattr__ is _FROZEN_SETATTR
+    elif dataclasses.is_dataclass(t):
+        frozen = t.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    else:
+        return False
+    if not frozen:
+        return False
+    try:
+        hints = typing.get_type_hints(t)
+    except Exception:
+        return False
+    fields = (
+        [f.name for f in attrs.fields(t)]
+        if attrs.has(t)
+        else [f.name for f in dataclasses.fields(t)]
+    )
+    return all(name in hints and _immutable(hints[name], depth + 1) for name in fields)

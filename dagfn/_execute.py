@@ -400,11 +400,15 @@ class Execution:
         if hit is None:
             self.cache_keys[d] = key  # kept when the step has its output
             return _MISS
-        if not self.journaled(d, hit.value, trio.current_time(), 0):
+        return self._hit(d, hit.value)
+
+    def _hit(self, d: int, value: object) -> object:
+        """Step ``d``'s output came from the cache: journal it, set it, say so."""
+        if not self.journaled(d, value, trio.current_time(), 0):
             return _FAILED
-        self.values[d] = hit.value
+        self.values[d] = value
         if self.emitter is not None:
-            self.emit("finish", d, attempt=0, digest=digest(hit.value), cached=True)
+            self.emit("finish", d, attempt=0, digest=digest(value), cached=True)
         return _HIT
 
     def _unreachable(self, d: int, key: str, error: Exception) -> object:

@@ -669,3 +669,51 @@ def test_a_new_process_with_another_hash_seed_hits_what_an_earlier_one_kept(
         outputs.append(done.stdout.splitlines())
     assert outputs[0] == ["<Success: ALPHA BETA X>", "0 of 3 steps cached"]
     assert outputs[1] == ["<Success: ALPHA BETA X>", "3 of 3 steps cached"]
+
+
+# -- what a hit decodes ---------------------------------------------------------------
+
+
+def test_an_entry_met_again_is_not_decoded_again_but_a_changed_one_is(tmp_path: Path) -> None:
+    import dagfn._cache as cache_module
+
+    @node
+    def upper(d: Doc) -> Doc:  # a frozen record: immutable, so its decoded value is kept
+        return Doc(d.title.upper(), d.words)
+
+    g = upper.cache()
+    decoded: list[str] = []
+    real = cache_module.read_output  # type: ignore[attr-defined]
+
+    def counting(plan: Any, i: int, text: str) -> Any:
+        decoded.append(text)
+        return real(plan, i, text)
+
+    with SqliteStore(tmp_path / "c.db") as store:
+        run_sync(g, Doc("a", 1), store=store)  # a miss: computed and put
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(cache_module, "read_output", counting)
+            assert run_sync(g, Doc("a", 1), store=store) == Success(Doc("A", 1))
+            assert decoded == []  # the entry this process put: not decoded again
+            entry = store.cache_get(next(iter(cache_module._MEMOS[store])))
+            assert entry is not None
+            text = entry.value_json.replace('"A"', '"Z"')  # another process rewrote it
+            check = cache_module.checksum(entry.key, entry.step, text)
+            store.cache_put(entry._replace(value_json=text, check=check))
+            store.cache_flush()
+            assert run_sync(g, Doc("a", 1), store=store) == Success(Doc("Z", 1))
+            assert decoded == [text]  # a changed entry is read afresh
+
+
+def test_a_mutable_output_is_decoded_for_every_hit(tmp_path: Path) -> None:
+    @node
+    def words(d: Doc) -> list[str]:  # a list: each run gets its own
+        return d.title.split()
+
+    g = words.cache()
+    with SqliteStore(tmp_path / "c.db") as store:
+        first = run_sync(g, Doc("a b", 1), store=store).unwrap()
+        second = run_sync(g, Doc("a b", 1), store=store).unwrap()
+        third = run_sync(g, Doc("a b", 1), store=store).unwrap()
+    assert first == second == third == ["a", "b"]
+    assert second is not third
