@@ -21,7 +21,7 @@ import random
 import sys
 import uuid
 from collections.abc import Callable
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypedDict, TypeVar
 
 import sniffio
 import trio
@@ -424,6 +424,26 @@ def run_sync(
         cache_required=cache_required,
     )
     return trio.run(call)
+
+
+class RunOptions(TypedDict, total=False):
+    """`run`'s keyword arguments, for the functions that take them on (``**options``):
+    `dagfn.stream`, `dagfn.aio.run`. Their meaning and defaults are `run`'s."""
+
+    store: Store | None
+    run_id: str | None
+    policy: str
+    limits: Limits | None
+    fail_fast: bool
+    on_event: OnEvent | None
+    rng: random.Random | None
+    durability: Durability
+    on_change: OnChange
+    executor: StepExecutor | None
+    wait: bool
+    lease: float
+    cache: CacheBackend | None
+    cache_required: bool
 
 
 #: `run`'s keyword options and their defaults (`resume` passes these on to it).

@@ -21,22 +21,17 @@ State of a stream (its invariants):
 from __future__ import annotations
 
 import functools
-import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, Unpack
 
 import trio
 from returns.result import Result
 
 from dagfn._errors import DagfnError, expected
-from dagfn._execute import OnEvent
 from dagfn._failures import RunFailure
 from dagfn._graph import Graph
-from dagfn._interpret import checked_run, prepare
-from dagfn._journal import Durability, OnChange
-from dagfn._policy import Limits, StepExecutor
-from dagfn._storage import Store
+from dagfn._interpret import RunOptions, checked_run, prepare
 from dagfn._streamed import Chunk, Send, Streamed, source_of, sources_in
 
 I = TypeVar("I")  # noqa: E741
@@ -228,20 +223,7 @@ class _Only(Generic[T]):
 
 
 def stream(
-    graph: Graph[I, O, E],
-    x: I,
-    *,
-    buffer: int = BUFFER,
-    store: Store | None = None,
-    run_id: str | None = None,
-    policy: str = "critical_path",
-    limits: Limits | None = None,
-    fail_fast: bool = False,
-    on_event: OnEvent | None = None,
-    rng: random.Random | None = None,
-    durability: Durability = "batched",
-    on_change: OnChange = "refuse",
-    executor: StepExecutor | None = None,
+    graph: Graph[I, O, E], x: I, *, buffer: int = BUFFER, **options: Unpack[RunOptions]
 ) -> Stream[O, E]:
     """Run ``graph`` on ``x`` in an ``async with`` block that receives its chunks as made.
 
@@ -253,21 +235,13 @@ def stream(
     wait for the reader; past that, a step that yields waits for it. Leaving
     the block before the stream ends cancels the run. A step reused from the
     journal (a resumed run) does not run again, so it sends no chunks: its
-    output is in the result. The other arguments are `run`'s, checked here:
-    bad ones raise `InvalidArgument` before anything runs.
+    output is in the result. ``options`` are `run`'s keyword arguments,
+    checked here: bad ones raise `InvalidArgument` before anything runs.
     """
     if isinstance(buffer, bool) or not isinstance(buffer, int) or buffer < 0:
         raise expected("a number of chunks >= 0", "buffer", buffer)
-    settings = {
-        "policy": policy,
-        "limits": limits,
-        "fail_fast": fail_fast,
-        "on_event": on_event,
-        "rng": rng,
-        "durability": durability,
-        "on_change": on_change,
-        "executor": executor,
-    }
+    settings: dict[str, Any] = dict(options)
+    store, run_id = settings.pop("store", None), settings.pop("run_id", None)
     execution = prepare(graph, store, run_id, settings)
     start = functools.partial(checked_run, execution, x, store, run_id, settings)
     return Stream(graph, start, buffer)

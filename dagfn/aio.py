@@ -18,21 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import random
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import outcome
 import trio
 from returns.result import Result
 
 from dagfn import _durable, _interpret
-from dagfn._execute import OnEvent
 from dagfn._failures import RunFailure
 from dagfn._graph import Graph
-from dagfn._journal import Durability, OnChange
-from dagfn._policy import Limits, StepExecutor
 from dagfn._storage import Store
 
 I = TypeVar("I")  # noqa: E741
@@ -194,19 +190,7 @@ async def _call(call: Callable[[], Awaitable[T]]) -> T:
 
 
 async def run(
-    graph: Graph[I, O, E],
-    x: I,
-    *,
-    store: Store | None = None,
-    run_id: str | None = None,
-    policy: str = "critical_path",
-    limits: Limits | None = None,
-    fail_fast: bool = False,
-    on_event: OnEvent | None = None,
-    rng: random.Random | None = None,
-    durability: Durability = "batched",
-    on_change: OnChange = "refuse",
-    executor: StepExecutor | None = None,
+    graph: Graph[I, O, E], x: I, **options: Unpack[_interpret.RunOptions]
 ) -> Result[O, RunFailure[E]]:
     """`dagfn.run` for asyncio code: ``await dagfn.aio.run(graph, x, ...)``.
 
@@ -215,24 +199,10 @@ async def run(
     task cancels every step, and the await ends only when none is left.
     Bad arguments raise `InvalidArgument` before anything runs.
     """
-    _interpret._check_run_arguments(
-        graph, store, run_id, policy, limits, fail_fast, on_event, rng, durability, on_change
-    )
-    call = functools.partial(
-        _interpret.run,
-        graph,
-        x,
-        store=store,
-        run_id=run_id,
-        policy=policy,
-        limits=limits,
-        fail_fast=fail_fast,
-        on_event=on_event,
-        rng=rng,
-        durability=durability,
-        on_change=on_change,
-        executor=executor,
-    )
+    settings: dict[str, Any] = dict(options)
+    store, run_id = settings.pop("store", None), settings.pop("run_id", None)
+    _interpret.prepare(graph, store, run_id, settings)  # checks the arguments
+    call = functools.partial(_interpret.run, graph, x, **options)
     return await _call(call)
 
 

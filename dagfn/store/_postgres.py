@@ -57,52 +57,13 @@ class _Sql:
     def __init__(self, schema: str) -> None:
         s = f'"{schema}"'
         self.schema = schema
-        self.create = (
-            f"CREATE SCHEMA IF NOT EXISTS {s}",
-            f"CREATE TABLE IF NOT EXISTS {s}.dagfn_schema (version INTEGER NOT NULL)",
-            f"""CREATE TABLE IF NOT EXISTS {s}.runs (
-                run_id TEXT PRIMARY KEY,
-                fingerprint TEXT NOT NULL,
-                status TEXT NOT NULL,
-                created_at DOUBLE PRECISION NOT NULL,
-                updated_at DOUBLE PRECISION NOT NULL,
-                meta_json TEXT NOT NULL,
-                result_json TEXT
-            )""",
-            f"CREATE INDEX IF NOT EXISTS runs_by_creation ON {s}.runs (created_at, run_id)",
-            f"""CREATE TABLE IF NOT EXISTS {s}.entries (
-                run_id TEXT NOT NULL,
-                path TEXT NOT NULL,
-                status TEXT NOT NULL,
-                output_json TEXT,
-                started_at DOUBLE PRECISION NOT NULL,
-                finished_at DOUBLE PRECISION NOT NULL,
-                attempts INTEGER NOT NULL,
-                error TEXT,
-                PRIMARY KEY (run_id, path)
-            )""",
-            f"""CREATE TABLE IF NOT EXISTS {s}.durations (
-                fingerprint TEXT NOT NULL,
-                path TEXT NOT NULL,
-                seconds DOUBLE PRECISION NOT NULL,
-                runs INTEGER NOT NULL,
-                PRIMARY KEY (fingerprint, path)
-            )""",
-            f"""CREATE TABLE IF NOT EXISTS {s}.leases (
-                run_id TEXT PRIMARY KEY,
-                token BIGINT NOT NULL,
-                owner TEXT NOT NULL,
-                expires_at DOUBLE PRECISION NOT NULL
-            )""",
-            f"""CREATE TABLE IF NOT EXISTS {s}.dagfn_cache (
-                key TEXT PRIMARY KEY,
-                step TEXT NOT NULL,
-                value_json TEXT NOT NULL,
-                created_at DOUBLE PRECISION NOT NULL,
-                expires_at DOUBLE PRECISION,
-                checksum TEXT NOT NULL
-            )""",
-        )
+        self.create = _tables(s)
+        self._journal(s)
+        self._leases_and_durations(s)
+        self._cache(s)
+
+    def _journal(self, s: str) -> None:
+        """Runs and their entries; the schema's version; the lock of a group's run ids."""
         self.version = f"SELECT max(version) FROM {s}.dagfn_schema"
         self.set_version = f"INSERT INTO {s}.dagfn_schema (version) VALUES (%s)"
         self.lock = (
@@ -138,6 +99,8 @@ class _Sql:
         )
         self.delete_entries = f"DELETE FROM {s}.entries WHERE run_id = %s"
         self.delete_run = f"DELETE FROM {s}.runs WHERE run_id = %s"
+
+    def _leases_and_durations(self, s: str) -> None:
         self.get_leases = (
             f"SELECT run_id, token, owner, expires_at FROM {s}.leases WHERE run_id = ANY(%s)"
         )
@@ -157,6 +120,8 @@ class _Sql:
             f"runs = least(d.runs + 1, {DURATION_RUNS})"
         )
         self.get_durations = f"SELECT path, seconds FROM {s}.durations WHERE fingerprint = %s"
+
+    def _cache(self, s: str) -> None:
         self.cache_get = f"SELECT {_CACHE_COLUMNS} FROM {s}.dagfn_cache WHERE key = %s"
         self.cache_put = (
             f"INSERT INTO {s}.dagfn_cache ({_CACHE_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s) "
@@ -473,3 +438,53 @@ def _redacted(dsn: str) -> str:
     """The DSN without its password (a repr may end up in logs)."""
     dsn = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", dsn)
     return re.sub(r"(password\s*=\s*)\S+", r"\1***", dsn)
+
+
+def _tables(s: str) -> tuple[str, ...]:
+    """The statements that create schema ``s``'s tables where missing."""
+    return (
+        f"CREATE SCHEMA IF NOT EXISTS {s}",
+        f"CREATE TABLE IF NOT EXISTS {s}.dagfn_schema (version INTEGER NOT NULL)",
+        f"""CREATE TABLE IF NOT EXISTS {s}.runs (
+            run_id TEXT PRIMARY KEY,
+            fingerprint TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL,
+            meta_json TEXT NOT NULL,
+            result_json TEXT
+        )""",
+        f"CREATE INDEX IF NOT EXISTS runs_by_creation ON {s}.runs (created_at, run_id)",
+        f"""CREATE TABLE IF NOT EXISTS {s}.entries (
+            run_id TEXT NOT NULL,
+            path TEXT NOT NULL,
+            status TEXT NOT NULL,
+            output_json TEXT,
+            started_at DOUBLE PRECISION NOT NULL,
+            finished_at DOUBLE PRECISION NOT NULL,
+            attempts INTEGER NOT NULL,
+            error TEXT,
+            PRIMARY KEY (run_id, path)
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS {s}.durations (
+            fingerprint TEXT NOT NULL,
+            path TEXT NOT NULL,
+            seconds DOUBLE PRECISION NOT NULL,
+            runs INTEGER NOT NULL,
+            PRIMARY KEY (fingerprint, path)
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS {s}.leases (
+            run_id TEXT PRIMARY KEY,
+            token BIGINT NOT NULL,
+            owner TEXT NOT NULL,
+            expires_at DOUBLE PRECISION NOT NULL
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS {s}.dagfn_cache (
+            key TEXT PRIMARY KEY,
+            step TEXT NOT NULL,
+            value_json TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            expires_at DOUBLE PRECISION,
+            checksum TEXT NOT NULL
+        )""",
+    )
